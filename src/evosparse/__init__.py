@@ -1,0 +1,8 @@
+"""evosparse: truly sparse neural networks that evolve their own wiring."""
+
+from evosparse.nn import DenseMLP, SparseLinear, SparseMLP
+from evosparse.topology import SET, TopologyStrategy, UpdateSchedule
+
+__version__ = "0.1.0"
+
+__all__ = ["SET", "DenseMLP", "SparseLinear", "SparseMLP", "TopologyStrategy", "UpdateSchedule", "__version__"]

@@ -1,0 +1,246 @@
+"""``SparseLinear``: a fully connected layer whose weight matrix is truly sparse."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evosparse.sparse.functional import BACKENDS, _PatternTensors, sparse_linear
+from evosparse.sparse.pattern import SparsePattern
+from evosparse.topology.erdos_renyi import erdos_renyi_pattern, random_pattern
+
+WEIGHT_INITS = ("fan_in", "paper")
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A numpy Generator from a seed, an existing Generator (returned as is) or None (fresh entropy)."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+class SparseLinear(nn.Module):
+    r"""Applies :math:`y = x W^T + b` with a sparse ``W`` stored as indices + values.
+
+    The weight is never a dense ``out x in`` tensor: ``values`` (an ``nn.Parameter`` of length nnz)
+    holds the weights in CSR order of :attr:`pattern` (rows = output neurons), and the forward pass,
+    input gradient and weight gradient all cost O(nnz x batch) (see :mod:`evosparse.sparse.functional`).
+
+    The initial connectivity is Erdos-Renyi: each connection exists with probability
+    ``epsilon * (in + out) / (in * out)`` (SET paper), or with probability ``density`` if given.
+
+    Args:
+        in_features: size of each input sample.
+        out_features: size of each output sample.
+        epsilon: Erdos-Renyi sparsity parameter (the SET paper uses 20); ignored if ``density`` is given.
+        density: fraction of the ``in x out`` connections to keep, in (0, 1].
+        bias: if False, the layer learns no additive bias.
+        weight_init: ``"fan_in"`` (default): He-uniform with each neuron's *actual* fan-in, so that sparse
+            layers keep the activation scale of dense ones; ``"paper"``: the SET code's He-uniform
+            with the dense fan-in, ``U(-sqrt(6 / in), sqrt(6 / in))``.
+        backend: ``"auto"``, ``"numba"`` (compiled CPU kernels) or ``"torch"`` (device-agnostic).
+        seed: int, ``numpy.random.Generator`` or None; drives topology and initial weights.
+
+    Shape:
+        - Input: :math:`(*, H_{in})`; Output: :math:`(*, H_{out})`.
+
+    Example::
+
+        >>> layer = SparseLinear(784, 1000, epsilon=20, seed=0)
+        >>> layer(torch.randn(32, 784)).shape
+        torch.Size([32, 1000])
+        >>> round(layer.density, 3)
+        0.045
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        epsilon: float = 20.0,
+        density: float | None = None,
+        bias: bool = True,
+        weight_init: str = "fan_in",
+        backend: str = "auto",
+        seed: int | np.random.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int | np.integer) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.epsilon = None if density is not None else float(epsilon)
+        self.weight_init = weight_init
+        self.backend = backend
+        rng = as_generator(seed)
+        if density is not None:
+            pattern = random_pattern(self.out_features, self.in_features, density, rng)
+        else:
+            pattern = erdos_renyi_pattern(self.in_features, self.out_features, epsilon, rng)
+        factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
+        self.values = nn.Parameter(torch.empty(pattern.nnz, **factory))
+        self.bias = nn.Parameter(torch.empty(self.out_features, **factory)) if bias else None
+        self.set_pattern(pattern)
+        self.reset_parameters(rng)
+
+    # ---- topology -------------------------------------------------------------------------------
+    @property
+    def pattern(self) -> SparsePattern:
+        return self._pattern
+
+    def set_pattern(self, pattern: SparsePattern, values: torch.Tensor | None = None) -> None:
+        """Replace the connectivity (and, if given, the values, in the new pattern's CSR order).
+
+        The ``values`` Parameter object is kept (its ``.data`` is swapped) so optimizers keep pointing at it.
+        """
+        if (pattern.n_rows, pattern.n_cols) != (self.out_features, self.in_features):
+            raise ValueError(
+                f"pattern shape {(pattern.n_rows, pattern.n_cols)} does not match layer "
+                f"{(self.out_features, self.in_features)}"
+            )
+        if values is not None:
+            if values.shape != (pattern.nnz,):
+                raise ValueError(f"values must have shape ({pattern.nnz},), got {tuple(values.shape)}")
+            self.values.data = values.to(self.values.device, self.values.dtype)
+        elif self.values.shape[0] != pattern.nnz:
+            raise ValueError("a pattern with a different nnz needs new values")
+        self._pattern = pattern
+        self._index_tensors: dict[torch.device, _PatternTensors] = {}
+
+    def _index_cache(self, device: torch.device) -> _PatternTensors:
+        if device not in self._index_tensors:
+            self._index_tensors[device] = _PatternTensors(self._pattern, device)
+        return self._index_tensors[device]
+
+    # ---- parameters -----------------------------------------------------------------------------
+    def init_bounds(self, rows: np.ndarray | None = None) -> np.ndarray | float:
+        """Half-width of the uniform init of new weights in ``rows`` (all connections if None)."""
+        if self.weight_init == "paper":
+            return math.sqrt(6.0 / self.in_features)
+        fan_in = np.maximum(self._pattern.row_degrees(), 1)
+        bounds = np.sqrt(6.0 / fan_in)
+        return bounds[self._pattern.rows] if rows is None else bounds[rows]
+
+    def sample_weights(self, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """Fresh initial weights for connections ending in output neurons ``rows``."""
+        bounds = self.init_bounds(rows)
+        draw = rng.uniform(-1.0, 1.0, size=rows.shape[0]) * bounds
+        return torch.as_tensor(draw, dtype=self.values.dtype, device=self.values.device)
+
+    def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
+        rng = as_generator(seed)
+        with torch.no_grad():
+            self.values.copy_(self.sample_weights(self._pattern.rows, rng))
+            if self.bias is not None:
+                self.bias.zero_()
+
+    # ---- forward --------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sparse_linear(
+            x, self.values, self.bias, self._pattern, backend=self.backend, index_cache=self._index_cache
+        )
+
+    # ---- inspection -----------------------------------------------------------------------------
+    @property
+    def nnz(self) -> int:
+        return self._pattern.nnz
+
+    @property
+    def density(self) -> float:
+        return self._pattern.density
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes of this layer's weights: values, indices (both views), bias, and the dense equivalent."""
+        element = self.values.element_size()
+        bias = self.bias.numel() * element if self.bias is not None else 0
+        values = self.values.numel() * element
+        indices = self._pattern.index_bytes()
+        dense = self.in_features * self.out_features * element + bias
+        return {"values": values, "indices": indices, "bias": bias, "total": values + indices + bias, "dense": dense}
+
+    def to_dense(self) -> torch.Tensor:
+        """The weight as a dense ``out x in`` tensor (for inspection and tests only: O(in x out) memory)."""
+        dense = torch.zeros(self.out_features, self.in_features, dtype=self.values.dtype, device=self.values.device)
+        rows = torch.from_numpy(self._pattern.rows).long().to(dense.device)
+        cols = torch.from_numpy(self._pattern.cols).long().to(dense.device)
+        dense[rows, cols] = self.values.detach()
+        return dense
+
+    @classmethod
+    def from_dense(
+        cls,
+        weight: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        *,
+        backend: str = "auto",
+    ) -> SparseLinear:
+        """A SparseLinear holding ``weight`` at the positions where ``mask`` is true (default: weight != 0)."""
+        if weight.dim() != 2:
+            raise ValueError(f"weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
+        mask = (weight != 0) if mask is None else mask.to(torch.bool)
+        if mask.shape != weight.shape:
+            raise ValueError(f"mask shape {tuple(mask.shape)} differs from weight shape {tuple(weight.shape)}")
+        if not bool(mask.any()):
+            raise ValueError("mask selects no connection; a sparse layer needs at least one")
+        n_out, n_in = weight.shape
+        rows, cols = (t.cpu().numpy() for t in mask.nonzero(as_tuple=True))
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer.in_features, layer.out_features = int(n_in), int(n_out)
+        layer.epsilon, layer.weight_init, layer.backend = None, "fan_in", backend
+        pattern = SparsePattern.from_coo(rows, cols, n_out, n_in)
+        values = weight.detach()[torch.from_numpy(pattern.rows).long(), torch.from_numpy(pattern.cols).long()]
+        layer.values = nn.Parameter(values.clone())
+        layer.bias = None if bias is None else nn.Parameter(bias.detach().clone())
+        layer.set_pattern(pattern)
+        return layer
+
+    def extra_repr(self) -> str:
+        sizing = f"epsilon={self.epsilon}" if self.epsilon is not None else "density given"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, nnz={self.nnz}, "
+            f"density={self.density:.4f}, {sizing}, bias={self.bias is not None}"
+        )
+
+    # ---- state dict: the pattern travels with the values ------------------------------------------
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "rows"] = torch.from_numpy(self._pattern.rows.copy())
+        destination[prefix + "cols"] = torch.from_numpy(self._pattern.cols.copy())
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        rows_key, cols_key = prefix + "rows", prefix + "cols"
+        if rows_key in state_dict and cols_key in state_dict:
+            rows = state_dict[rows_key].cpu().numpy()
+            cols = state_dict[cols_key].cpu().numpy()
+            try:
+                pattern = SparsePattern.from_coo(rows, cols, self.out_features, self.in_features)
+            except ValueError as error:
+                error_msgs.append(f"{prefix}: invalid sparse pattern in state dict: {error}")
+                return
+            if not (np.array_equal(pattern.rows, rows) and np.array_equal(pattern.cols, cols)):
+                error_msgs.append(f"{prefix}: sparse pattern in state dict is not in CSR (row-major) order")
+                return
+            # Adopt the saved topology first, so the generic loader's shape check passes for any nnz.
+            self.set_pattern(pattern, torch.zeros(pattern.nnz, dtype=self.values.dtype))
+        elif strict:
+            missing_keys.extend(k for k in (rows_key, cols_key) if k not in state_dict)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        for key in (rows_key, cols_key):
+            if key in unexpected_keys:
+                unexpected_keys.remove(key)

@@ -1,0 +1,151 @@
+"""``sparse_linear``: Y = X W^T + b with W truly sparse, as a differentiable torch op.
+
+Two backends compute the same three products (forward SpMM, transposed SpMM for dX, SDDMM for dW):
+
+* ``"numba"``: the compiled CPU kernels of :mod:`evosparse.sparse.kernels` (float32 / float64, CPU).
+* ``"torch"``: device-agnostic torch ops (``torch.sparse`` CSR products and a chunked gather for dW),
+  used for CUDA tensors and as an independent reference on the CPU.
+
+``"auto"`` picks numba for CPU float32/float64 tensors and torch otherwise.
+
+Layout trick: the kernels work on feature-major activations (features x batch). The forward returns
+``Yt.t()`` -- a (batch, out) *view* of a feature-major buffer -- so the next layer's ``x.t()`` is
+already contiguous and a whole network runs without transposing copies; elementwise activations
+preserve that memory layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from evosparse.sparse import kernels
+from evosparse.sparse.pattern import SparsePattern
+
+BACKENDS = ("auto", "numba", "torch")
+_DW_CHUNK_ELEMENTS = 1 << 24  # torch backend: at most this many (nnz x batch) products live at once
+
+
+def resolve_backend(backend: str, x: torch.Tensor) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "numba" if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) else "torch"
+    if backend == "numba" and (x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64)):
+        raise ValueError(
+            f"backend='numba' needs float32/float64 CPU tensors, got {x.dtype} on {x.device}; use backend='torch'"
+        )
+    return backend
+
+
+class _PatternTensors:
+    """Index tensors of a pattern on one device, built once per (pattern, device) and cached."""
+
+    def __init__(self, pattern: SparsePattern, device: torch.device):
+        as_tensor = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+        self.indptr = as_tensor(pattern.indptr)
+        self.rows = as_tensor(pattern.rows).long()
+        self.cols = as_tensor(pattern.cols).long()
+        self.csc_indptr = as_tensor(pattern.csc_indptr)
+        self.csc_rows = as_tensor(pattern.csc_rows).long()
+        self.csc_perm = as_tensor(pattern.csc_perm)
+
+
+def _torch_spmm(indptr, cols, values, shape, xt):
+    matrix = torch.sparse_csr_tensor(indptr, cols, values, size=shape)
+    return torch.sparse.mm(matrix, xt) if xt.shape[1] else xt.new_zeros((shape[0], 0))
+
+
+def _torch_sddmm(rows, cols, dyt, xt):
+    out = dyt.new_empty(rows.shape[0])
+    step = max(1, _DW_CHUNK_ELEMENTS // max(1, xt.shape[1]))
+    for s in range(0, rows.shape[0], step):
+        out[s : s + step] = (dyt[rows[s : s + step]] * xt[cols[s : s + step]]).sum(dim=1)
+    return out
+
+
+class SparseLinearFunction(torch.autograd.Function):
+    """Autograd op: forward SpMM, backward transposed SpMM (dX) and SDDMM (dW), both O(nnz * batch)."""
+
+    @staticmethod
+    def forward(ctx, x2d, values, bias, pattern, backend, index_cache):
+        xt = x2d.t().contiguous()  # free when x2d came from another sparse layer
+        if backend == "numba":
+            out_t = torch.empty((pattern.n_rows, xt.shape[1]), dtype=xt.dtype)
+            bias_np = bias.detach().numpy() if bias is not None else np.empty(0, dtype=xt.numpy().dtype)
+            kernels.spmm(pattern.indptr, pattern.cols, values.detach().numpy(), xt.numpy(), bias_np, out_t.numpy())
+        else:
+            idx = index_cache(xt.device)
+            out_t = _torch_spmm(idx.indptr, idx.cols, values.detach(), (pattern.n_rows, pattern.n_cols), xt)
+            if bias is not None:
+                out_t = out_t + bias.detach()[:, None]
+        ctx.save_for_backward(xt, values)
+        ctx.pattern, ctx.backend, ctx.index_cache = pattern, backend, index_cache
+        ctx.has_bias = bias is not None
+        return out_t.t()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        xt, values = ctx.saved_tensors
+        pattern, backend = ctx.pattern, ctx.backend
+        dyt = grad_out.t().contiguous()  # free when grad_out is feature-major (it usually is)
+        grad_x = grad_values = grad_bias = None
+        if backend == "numba":
+            dyt_np, xt_np, values_np = dyt.numpy(), xt.numpy(), values.detach().numpy()
+            if ctx.needs_input_grad[0]:
+                grad_xt = torch.empty((pattern.n_cols, dyt.shape[1]), dtype=dyt.dtype)
+                kernels.spmm_transposed(
+                    pattern.csc_indptr, pattern.csc_rows, pattern.csc_perm, values_np, dyt_np, grad_xt.numpy()
+                )
+                grad_x = grad_xt.t()
+            if ctx.needs_input_grad[1]:
+                grad_values = torch.empty_like(values)
+                kernels.sddmm(pattern.indptr, pattern.cols, dyt_np, xt_np, grad_values.numpy())
+        else:
+            idx = ctx.index_cache(dyt.device)
+            if ctx.needs_input_grad[0]:
+                csc_values = values.detach()[idx.csc_perm]
+                shape = (pattern.n_cols, pattern.n_rows)
+                grad_x = _torch_spmm(idx.csc_indptr, idx.csc_rows, csc_values, shape, dyt).t()
+            if ctx.needs_input_grad[1]:
+                grad_values = _torch_sddmm(idx.rows, idx.cols, dyt, xt)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = dyt.sum(dim=1)
+        return grad_x, grad_values, grad_bias, None, None, None
+
+
+def sparse_linear(
+    x: torch.Tensor,
+    values: torch.Tensor,
+    bias: torch.Tensor | None,
+    pattern: SparsePattern,
+    *,
+    backend: str = "auto",
+    index_cache=None,
+) -> torch.Tensor:
+    """Y = X W^T + b where W (``pattern.n_rows x pattern.n_cols``) holds ``values`` at ``pattern``'s positions.
+
+    Args:
+        x: input of shape (..., n_cols).
+        values: weights in the pattern's CSR order, shape (nnz,).
+        bias: shape (n_rows,) or None.
+        pattern: the connectivity.
+        backend: "auto", "numba" or "torch".
+        index_cache: callable device -> index tensors (the layer passes its cache; built here if None).
+
+    Returns:
+        Tensor of shape (..., n_rows).
+    """
+    if x.shape[-1] != pattern.n_cols:
+        raise ValueError(f"input has {x.shape[-1]} features, the layer expects {pattern.n_cols}")
+    if values.shape != (pattern.nnz,):
+        raise ValueError(f"values must have shape ({pattern.nnz},), got {tuple(values.shape)}")
+    if values.dtype != x.dtype:
+        raise TypeError(f"input dtype {x.dtype} differs from weight dtype {values.dtype}")
+    backend = resolve_backend(backend, x)
+    if index_cache is None:
+        index_cache = lambda device: _PatternTensors(pattern, device)  # noqa: E731
+    lead = x.shape[:-1]
+    x2d = x if x.dim() == 2 else x.reshape(-1, pattern.n_cols)
+    y = SparseLinearFunction.apply(x2d, values, bias, pattern, backend, index_cache)
+    return y if x.dim() == 2 else y.reshape(*lead, pattern.n_rows)

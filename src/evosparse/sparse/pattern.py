@@ -1,0 +1,108 @@
+"""The connectivity pattern of a sparse weight matrix: which (row, column) positions exist.
+
+A pattern of an ``n_rows x n_cols`` matrix (rows = output neurons, columns = input neurons, the layout
+of ``torch.nn.Linear.weight``) is kept in two orders:
+
+* **CSR** (row-major, sorted by row then column): ``indptr`` (n_rows + 1) and ``cols`` (nnz). The
+  weight values of a layer are stored in this order. ``rows`` (the row of each connection) is derived
+  on demand for topology updates; the kernels do not need it.
+* **CSC** (column-major): ``csc_indptr`` (n_cols + 1), ``csc_rows`` and ``csc_perm``; ``csc_perm[k]``
+  is the CSR position of the k-th connection in column order. The transposed product (dX = dY W) runs
+  over this view; it is a permutation of the CSR order, rebuilt only when the topology changes.
+
+Everything here costs O(nnz log nnz) or less; nothing allocates an ``n_rows x n_cols`` array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+INDEX_DTYPE = np.int32  # column / row indices: 4 bytes each, enough for 2**31 neurons per layer
+OFFSET_DTYPE = np.int64  # indptr offsets: nnz may exceed 2**31 in very large layers
+
+
+@dataclass(frozen=True, eq=False)
+class SparsePattern:
+    """Positions of the stored entries of an ``n_rows x n_cols`` sparse matrix, in CSR and CSC order."""
+
+    n_rows: int
+    n_cols: int
+    indptr: np.ndarray
+    cols: np.ndarray
+    csc_indptr: np.ndarray
+    csc_rows: np.ndarray
+    csc_perm: np.ndarray
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """Row (output neuron) of each connection, in CSR order."""
+        return np.repeat(np.arange(self.n_rows, dtype=INDEX_DTYPE), np.diff(self.indptr))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.cols.shape[0])
+
+    @property
+    def density(self) -> float:
+        total = self.n_rows * self.n_cols
+        return self.nnz / total if total else 0.0
+
+    def keys(self) -> np.ndarray:
+        """Linear positions ``row * n_cols + col`` (int64), sorted ascending because CSR order is row-major."""
+        return self.rows.astype(np.int64) * self.n_cols + self.cols
+
+    def row_degrees(self) -> np.ndarray:
+        """Number of connections of each row (fan-in of each output neuron)."""
+        return np.diff(self.indptr)
+
+    def col_degrees(self) -> np.ndarray:
+        """Number of connections of each column (fan-out of each input neuron)."""
+        return np.diff(self.csc_indptr)
+
+    def index_bytes(self) -> int:
+        """Bytes held by the index arrays the kernels keep (both views; not the on-demand ``rows``)."""
+        arrays = (self.indptr, self.cols, self.csc_indptr, self.csc_rows, self.csc_perm)
+        return int(sum(a.nbytes for a in arrays))
+
+    @classmethod
+    def from_coo(cls, rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> SparsePattern:
+        """Build from unsorted coordinates. Raises ValueError on out-of-range or duplicate positions."""
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        cols = np.asarray(cols, dtype=np.int64).ravel()
+        if rows.shape != cols.shape:
+            raise ValueError(f"rows and cols must have the same length, got {rows.shape[0]} and {cols.shape[0]}")
+        if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+            raise ValueError(f"row indices must be in [0, {n_rows}), got range [{rows.min()}, {rows.max()}]")
+        if cols.size and (cols.min() < 0 or cols.max() >= n_cols):
+            raise ValueError(f"column indices must be in [0, {n_cols}), got range [{cols.min()}, {cols.max()}]")
+        keys = rows * n_cols + cols
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        if keys.size > 1 and np.any(keys[1:] == keys[:-1]):
+            raise ValueError("duplicate (row, col) positions in the sparse pattern")
+        return cls.from_sorted_keys(keys, n_rows, n_cols)
+
+    @classmethod
+    def from_sorted_keys(cls, keys: np.ndarray, n_rows: int, n_cols: int) -> SparsePattern:
+        """Build from strictly increasing linear positions ``row * n_cols + col`` (no checks: hot path)."""
+        rows = (keys // n_cols).astype(INDEX_DTYPE)
+        cols = (keys % n_cols).astype(INDEX_DTYPE)
+        indptr = np.zeros(n_rows + 1, dtype=OFFSET_DTYPE)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+        # A stable sort by column keeps rows ascending inside each column.
+        perm_dtype = INDEX_DTYPE if keys.shape[0] < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        csc_perm = np.argsort(cols, kind="stable").astype(perm_dtype)
+        csc_indptr = np.zeros(n_cols + 1, dtype=OFFSET_DTYPE)
+        np.cumsum(np.bincount(cols, minlength=n_cols), out=csc_indptr[1:])
+        return cls(
+            n_rows=int(n_rows),
+            n_cols=int(n_cols),
+            indptr=indptr,
+            cols=cols,
+            csc_indptr=csc_indptr,
+            csc_rows=rows[csc_perm],
+            csc_perm=csc_perm,
+        )

@@ -1,0 +1,76 @@
+"""The interface every connectivity-changing method implements, and the loop that drives it.
+
+The training loop calls two hooks; a strategy decides, through its :class:`UpdateSchedule`, whether
+anything happens:
+
+* ``on_step_end(model, optimizer, step)`` after every optimizer step (step counts from 1),
+* ``on_epoch_end(model, optimizer, epoch)`` after every epoch (epoch counts from 1).
+
+At an update the strategy visits each :class:`SparseLinear` of the model and calls ``update_layer``,
+which computes a :class:`Rewiring` and applies it (weights and optimizer state stay consistent).
+Strategies own their random generator; ``state_dict`` / ``load_state_dict`` carry it through
+checkpoints so that a resumed run rewires exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evosparse.topology.schedule import UpdateSchedule
+
+if TYPE_CHECKING:  # the layer module imports topology for its initialisation
+    from evosparse.nn.linear import SparseLinear
+
+
+class TopologyStrategy:
+    """Base class: subclasses implement :meth:`update_layer`."""
+
+    name = "static"
+
+    def __init__(self, schedule: UpdateSchedule | None = None, *, seed: int | None = None) -> None:
+        self.schedule = schedule or UpdateSchedule(zeta=0.0)
+        self.rng = np.random.default_rng(seed)
+        self.n_updates = 0
+
+    # ---- hooks called by the training loop ---------------------------------------------------------
+    def on_step_end(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, step: int) -> bool:
+        return self.schedule.unit == "step" and self._maybe_update(model, optimizer, step)
+
+    def on_epoch_end(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, epoch: int) -> bool:
+        return self.schedule.unit == "epoch" and self._maybe_update(model, optimizer, epoch)
+
+    def _maybe_update(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, t: int) -> bool:
+        fraction = self.schedule.fraction(t)
+        if fraction <= 0:
+            return False
+        with torch.no_grad():
+            for layer in sparse_layers(model):
+                self.update_layer(layer, optimizer, fraction)
+        self.n_updates += 1
+        return True
+
+    def update_layer(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> None:
+        """Change one layer's connectivity; the static baseline changes nothing."""
+
+    # ---- checkpointing -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": copy.deepcopy(self.rng.bit_generator.state), "n_updates": self.n_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self.n_updates = int(state["n_updates"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.schedule})"
+
+
+def sparse_layers(model: nn.Module) -> list[SparseLinear]:
+    """The model's SparseLinear layers, in definition order."""
+    from evosparse.nn.linear import SparseLinear
+
+    return [m for m in model.modules() if isinstance(m, SparseLinear)]
