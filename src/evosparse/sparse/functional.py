@@ -16,6 +16,8 @@ preserve that memory layout.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -24,6 +26,7 @@ from evosparse.sparse.pattern import SparsePattern
 
 BACKENDS = ("auto", "numba", "torch")
 _DW_CHUNK_ELEMENTS = 1 << 24  # torch backend: at most this many (nnz x batch) products live at once
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 def resolve_backend(backend: str, x: torch.Tensor) -> str:
@@ -52,7 +55,8 @@ class _PatternTensors:
 
 
 def _torch_spmm(indptr, cols, values, shape, xt):
-    matrix = torch.sparse_csr_tensor(indptr, cols, values, size=shape)
+    # Patterns are valid by construction (SparsePattern), so torch's per-call invariant check is skipped.
+    matrix = torch.sparse_csr_tensor(indptr, cols, values, size=shape, check_invariants=False)
     return torch.sparse.mm(matrix, xt) if xt.shape[1] else xt.new_zeros((shape[0], 0))
 
 

@@ -1,0 +1,38 @@
+"""Shared test fixtures.
+
+Real data for tests comes from the offline copy in ``../shared/data`` (or wherever EVOSPARSE_TEST_DATA
+points); tests that need a file skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_path() -> Path | None:
+    """The offline data folder: $EVOSPARSE_TEST_DATA, else ../shared/data beside the repository."""
+    configured = os.environ.get("EVOSPARSE_TEST_DATA")
+    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path of the offline data folder; skips the test when it is absent."""
+    path = shared_data_path()
+    if path is None:
+        pytest.skip("offline data folder not found: set EVOSPARSE_TEST_DATA to a copy of shared/data")
+    return path
+
+
+def require_file(relative: str) -> Path:
+    """A file below the offline data folder, or skip the calling test with the reason."""
+    base = shared_data_path()
+    if base is None or not (base / relative).is_file():
+        pytest.skip(f"data file {relative} not found below EVOSPARSE_TEST_DATA / ../shared/data")
+    return base / relative

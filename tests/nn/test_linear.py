@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+import torch
+
+from evosparse.nn import SparseLinear
+
+
+def test_hand_worked_sgd_momentum_step():
+    # W = [[1, 0], [0, -2]] stored sparse (2 connections), b = [0.5, 0]; x = [[1, 2]].
+    # Forward: y = x W^T + b = [1*1 + 0.5, -2*2 + 0] = [1.5, -4].  Loss L = sum(y) -> dL/dy = [1, 1].
+    # dW at stored positions: dW[0,0] = dy0 * x0 = 1, dW[1,1] = dy1 * x1 = 2; db = [1, 1].
+    # SGD lr=0.1, momentum=0.9, first step: buffer = grad, w <- w - 0.1 * grad.
+    #   w00 = 1 - 0.1*1 = 0.9, w11 = -2 - 0.1*2 = -2.2, b = [0.5 - 0.1, 0 - 0.1] = [0.4, -0.1].
+    # Second step with the same input: grads are unchanged (linear), buffer = 0.9*g + g = 1.9 g:
+    #   w00 = 0.9 - 0.19 = 0.71, w11 = -2.2 - 0.38 = -2.58, b = [0.4 - 0.19, -0.1 - 0.19] = [0.21, -0.29].
+    for backend in ("numba", "torch"):
+        layer = SparseLinear.from_dense(
+            torch.tensor([[1.0, 0.0], [0.0, -2.0]]), bias=torch.tensor([0.5, 0.0]), backend=backend
+        )
+        assert layer.nnz == 2
+        opt = torch.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+        x = torch.tensor([[1.0, 2.0]])
+        y = layer(x)
+        torch.testing.assert_close(y, torch.tensor([[1.5, -4.0]]))
+        for expected_w, expected_b in (([0.9, -2.2], [0.4, -0.1]), ([0.71, -2.58], [0.21, -0.29])):
+            opt.zero_grad()
+            layer(x).sum().backward()
+            opt.step()
+            torch.testing.assert_close(layer.values.detach(), torch.tensor(expected_w))
+            torch.testing.assert_close(layer.bias.detach(), torch.tensor(expected_b))
+
+
+def test_dense_round_trip_and_reference_output():
+    weight = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    mask = torch.rand(7, 5, generator=torch.Generator().manual_seed(1)) < 0.4
+    mask[3] = False  # an empty row
+    layer = SparseLinear.from_dense(weight, mask, bias=torch.zeros(7))
+    torch.testing.assert_close(layer.to_dense(), weight * mask)
+    x = torch.randn(4, 5)
+    torch.testing.assert_close(layer(x), x @ (weight * mask).T)
+    assert layer.nnz == int(mask.sum())
+
+
+def test_from_dense_errors():
+    with pytest.raises(ValueError, match="weight must be 2-D"):
+        SparseLinear.from_dense(torch.ones(3))
+    with pytest.raises(ValueError, match="selects no connection"):
+        SparseLinear.from_dense(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="mask shape"):
+        SparseLinear.from_dense(torch.ones(3, 3), torch.ones(2, 3))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"in_features": 0, "out_features": 3}, "in_features must be a positive integer"),
+        ({"in_features": 3, "out_features": -1}, "out_features must be a positive integer"),
+        ({"in_features": 3, "out_features": 3, "epsilon": 0}, "epsilon must be > 0"),
+        ({"in_features": 3, "out_features": 3, "density": 2.0}, "density must be in"),
+        ({"in_features": 3, "out_features": 3, "weight_init": "xavier"}, "weight_init must be one of"),
+        ({"in_features": 3, "out_features": 3, "backend": "cuda"}, "backend must be one of"),
+    ],
+)
+def test_constructor_errors_name_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SparseLinear(**kwargs)
+
+
+def test_wrong_input_width_and_dtype():
+    layer = SparseLinear(6, 4, density=0.5, seed=0)
+    with pytest.raises(ValueError, match="input has 5 features, the layer expects 6"):
+        layer(torch.randn(2, 5))
+    with pytest.raises(TypeError, match="dtype"):
+        layer(torch.randn(2, 6, dtype=torch.float64))
+
+
+def test_same_seed_same_layer():
+    a, b = SparseLinear(50, 40, epsilon=5, seed=3), SparseLinear(50, 40, epsilon=5, seed=3)
+    assert np.array_equal(a.pattern.keys(), b.pattern.keys())
+    assert torch.equal(a.values, b.values)
+
+
+def test_init_scales_with_actual_fan_in():
+    layer = SparseLinear(1000, 500, epsilon=10, seed=0)
+    bounds = np.sqrt(6.0 / layer.pattern.row_degrees())[layer.pattern.rows]
+    assert np.all(np.abs(layer.values.detach().numpy()) <= bounds + 1e-6)
+    # He-uniform keeps the variance of a pre-activation near 2 * Var(x): check on unit-variance inputs.
+    y = layer(torch.randn(2000, 1000, generator=torch.Generator().manual_seed(0)))
+    assert 1.6 < float(y.detach().var()) < 2.4
+    paper = SparseLinear(1000, 500, epsilon=10, weight_init="paper", seed=0)
+    assert float(paper.values.detach().abs().max()) <= np.sqrt(6.0 / 1000)
+
+
+def test_state_dict_carries_the_topology_with_any_nnz():
+    source = SparseLinear(30, 20, density=0.3, seed=0)
+    target = SparseLinear(30, 20, density=0.1, seed=1)
+    assert source.nnz != target.nnz
+    target.load_state_dict(source.state_dict())
+    assert np.array_equal(target.pattern.keys(), source.pattern.keys())
+    x = torch.randn(3, 30)
+    torch.testing.assert_close(target(x), source(x))
+    state = source.state_dict()
+    state["cols"], state["rows"] = state["cols"].flip(0), state["rows"].flip(0)
+    with pytest.raises(RuntimeError, match="not in CSR"):
+        target.load_state_dict(state)
+
+
+def test_memory_report_and_repr():
+    layer = SparseLinear(784, 1000, epsilon=20, seed=0)
+    report = layer.memory_bytes()
+    assert report["values"] == 4 * layer.nnz
+    assert report["dense"] == 4 * 784 * 1000 + 4 * 1000
+    assert report["total"] == report["values"] + report["indices"] + report["bias"]
+    assert report["values"] < report["dense"] / 10
+    assert "nnz=" in repr(layer) and "epsilon=20.0" in repr(layer)
+
+
+def test_batch_leading_dims_and_feature_major_chaining():
+    torch.manual_seed(0)
+    a = SparseLinear(8, 6, density=0.5, seed=0)
+    b = SparseLinear(6, 3, density=0.5, seed=1)
+    x = torch.randn(2, 5, 8)
+    y = a(x)
+    assert y.shape == (2, 5, 6)
+    torch.testing.assert_close(y, x @ a.to_dense().T + a.bias)
+    h = torch.relu(a(torch.randn(4, 8)))
+    assert h.t().is_contiguous()  # feature-major: the next layer reads it without a copy
+    torch.testing.assert_close(b(h), h @ b.to_dense().T + b.bias)

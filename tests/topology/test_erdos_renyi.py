@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from evosparse.topology.erdos_renyi import erdos_renyi_pattern, erdos_renyi_probability, random_pattern
+from evosparse.topology.sampling import sample_free_keys
+
+
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "epsilon"), [(784, 1000, 20), (1000, 1000, 20), (100, 37, 3), (5000, 4000, 1)]
+)
+def test_density_matches_the_set_formula(n_in, n_out, epsilon):
+    p = erdos_renyi_pattern(n_in, n_out, epsilon, np.random.default_rng(0))
+    expected = epsilon * (n_in + n_out) / (n_in * n_out)
+    assert erdos_renyi_probability(n_in, n_out, epsilon) == pytest.approx(expected)
+    assert p.nnz == round(expected * n_in * n_out)
+    assert (p.n_rows, p.n_cols) == (n_out, n_in)
+    assert np.all(np.diff(p.keys()) > 0)  # sorted, no duplicates
+
+
+def test_saturates_to_a_dense_layer():
+    p = erdos_renyi_pattern(1000, 10, 20, np.random.default_rng(0))
+    assert erdos_renyi_probability(1000, 10, 20) == 1.0
+    assert p.nnz == 10_000
+
+
+def test_positions_are_uniform():
+    # Each of 50 x 40 positions is chosen with probability 0.1; over 400 draws each count ~ Binomial(400, 0.1).
+    counts = np.zeros(2000)
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        counts[random_pattern(50, 40, 0.1, rng).keys()] += 1
+    assert abs(counts.mean() - 40) < 1e-9
+    # Chi-square-like check: the spread of counts matches the binomial variance (36) within 25%.
+    assert 27 < counts.var() < 45
+
+
+def test_same_seed_same_pattern_and_different_seed_differs():
+    a = erdos_renyi_pattern(300, 200, 5, np.random.default_rng(7))
+    b = erdos_renyi_pattern(300, 200, 5, np.random.default_rng(7))
+    c = erdos_renyi_pattern(300, 200, 5, np.random.default_rng(8))
+    assert np.array_equal(a.keys(), b.keys())
+    assert not np.array_equal(a.keys(), c.keys())
+
+
+@pytest.mark.parametrize("epsilon", [0, -1.0])
+def test_bad_epsilon(epsilon):
+    with pytest.raises(ValueError, match="epsilon must be > 0"):
+        erdos_renyi_probability(10, 10, epsilon)
+
+
+@pytest.mark.parametrize("density", [0, 1.5, -0.1])
+def test_bad_density(density):
+    with pytest.raises(ValueError, match=r"density must be in \(0, 1\]"):
+        random_pattern(10, 10, density, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("fill", [0.0, 0.3, 0.7, 0.95])
+def test_free_keys_avoid_occupied_positions(fill):
+    rng = np.random.default_rng(3)
+    total = 40 * 30
+    occupied = np.sort(rng.choice(total, int(fill * total), replace=False)).astype(np.int64)
+    count = (total - occupied.size) // 2
+    drawn = sample_free_keys(40, 30, count, occupied, rng)
+    assert drawn.size == count and np.all(np.diff(drawn) > 0)
+    assert not np.isin(drawn, occupied).any()
+    assert drawn.min() >= 0 and drawn.max() < total
+
+
+def test_free_keys_refuses_impossible_requests():
+    with pytest.raises(ValueError, match="only 1 of 4 are free"):
+        sample_free_keys(2, 2, 2, np.array([0, 1, 2]), np.random.default_rng(0))
+
+
+def test_large_layer_without_dense_memory():
+    # 1e6 x 1e6 positions: a dense bool mask would need 1 TB; the sampler only touches nnz-sized arrays.
+    p = erdos_renyi_pattern(1_000_000, 1_000_000, 1, np.random.default_rng(0))
+    assert p.nnz == 2_000_000
