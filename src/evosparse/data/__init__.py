@@ -1,0 +1,21 @@
+"""Dataset loaders: MNIST, Fashion-MNIST, CIFAR-10, MADELON, a HIGGS sample, scikit-feature .mat sets, digits.
+
+``load_dataset(name)`` returns a :class:`Dataset` of flat float32 features and int64 labels, reading files
+from ``data_dir`` or the cache and downloading (with checksum verification) what is missing.
+"""
+
+from evosparse.data.dataset import Dataset
+from evosparse.data.download import RemoteFile, default_cache_dir
+from evosparse.data.errors import CorruptFileError, DatasetNotFoundError
+from evosparse.data.registry import DATASETS, DatasetSpec, load_dataset
+
+__all__ = [
+    "DATASETS",
+    "CorruptFileError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "RemoteFile",
+    "default_cache_dir",
+    "load_dataset",
+]

@@ -1,0 +1,165 @@
+"""Parsers for the published file formats: IDX (MNIST), MATLAB .mat (scikit-feature), UCI text, CIFAR pickles.
+
+Each parser returns raw arrays exactly as stored (no scaling, labels as published) and turns any
+parsing failure into a :class:`CorruptFileError` that names the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import tarfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import scipy.sparse
+
+from evosparse.data.errors import CorruptFileError
+
+# IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# What the standard parsers raise on damaged input (gzip.BadGzipFile is an OSError).
+_PARSE_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    zlib.error,
+    tarfile.TarError,
+    pickle.UnpicklingError,
+    scipy.io.matlab.MatReadError,
+)
+
+
+@contextmanager
+def _naming(path: Path, what: str) -> Iterator[None]:
+    """Re-raise low-level parsing errors as a CorruptFileError that says which file failed."""
+    try:
+        yield
+    except (CorruptFileError, FileNotFoundError):
+        raise
+    except _PARSE_ERRORS as error:
+        raise CorruptFileError(f"{path} is not a valid {what} file ({error}); delete or replace it") from error
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (optionally gzip-compressed) as an array of its stored dtype and shape.
+
+    Header: two zero bytes, a type byte, the number of dimensions, then each dimension as a big-endian
+    uint32; the data follow in C order.
+    """
+    path = Path(path)
+    with _naming(path, "IDX"):
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic
+            raw = gzip.decompress(raw)
+        if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
+            raise CorruptFileError(f"{path} is not a valid IDX file (bad magic number {raw[:4].hex()})")
+        dtype = np.dtype(_IDX_DTYPES[raw[2]])
+        n_dims = raw[3]
+        shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=n_dims, offset=4))
+        offset = 4 + 4 * n_dims
+        expected = offset + int(np.prod(shape)) * dtype.itemsize
+        if len(raw) != expected:
+            raise CorruptFileError(f"{path} is truncated or padded: {len(raw)} bytes, header {shape} needs {expected}")
+        return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def read_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A scikit-feature .mat file as ``(X, y)``: ``X`` samples x features, ``y`` the labels as stored."""
+    path = Path(path)
+    with _naming(path, "MATLAB .mat"):
+        try:
+            contents = scipy.io.loadmat(path)
+        except NotImplementedError as error:  # MATLAB v7.3 files are HDF5, which scipy does not read
+            raise CorruptFileError(f"{path} is a MATLAB v7.3 (HDF5) file, which scipy.io cannot read") from error
+        x, y = contents["X"], contents["Y"]
+        x = x.toarray() if scipy.sparse.issparse(x) else np.asarray(x)
+        y = np.asarray(y).ravel()
+        if x.ndim != 2 or x.shape[0] != y.shape[0]:
+            raise CorruptFileError(f"{path}: X has shape {x.shape} but Y has {y.shape[0]} labels")
+        return x, y
+
+
+def read_text_matrix(path: str | Path, dtype: type = np.float64) -> np.ndarray:
+    """A whitespace-separated text matrix (UCI MADELON ``.data``/``.labels``, LightGBM HIGGS sample)."""
+    path = Path(path)
+    with _naming(path, "text matrix"):
+        return np.loadtxt(path, dtype=dtype, ndmin=2)
+
+
+def read_madelon(data_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A MADELON split: ``(X, y)`` with X of shape (n, 500) as integers and y in {-1, 1}."""
+    x = read_text_matrix(data_path, dtype=np.int64)
+    y = read_text_matrix(labels_path, dtype=np.int64).ravel()
+    if x.shape[0] != y.shape[0]:
+        raise CorruptFileError(f"{data_path} has {x.shape[0]} rows but {labels_path} has {y.shape[0]} labels")
+    return x, y
+
+
+def read_higgs_sample(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A LightGBM HIGGS sample file: ``(X, y)``, column 0 the 0/1 label, then the 28 HIGGS features."""
+    table = read_text_matrix(path)
+    if table.shape[1] != 29:
+        raise CorruptFileError(f"{path} has {table.shape[1]} columns, expected 29 (label + 28 HIGGS features)")
+    return table[:, 1:], table[:, 0].astype(np.int64)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only plain containers and numpy arrays: a crafted file cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),  # written by Python 2 / NumPy 1 (the CIFAR files)
+        ("numpy._core.multiarray", "_reconstruct"),  # written by NumPy 2
+        ("numpy._core.numeric", "_frombuffer"),  # NumPy 2, pickle protocol 5
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # Python 3, protocol 2: how raw bytes are spelled
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+        return super().find_class(module, name)
+
+
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_BATCH = "test_batch"
+
+
+def read_cifar10_archive(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``cifar-10-python.tar.gz`` as ``(x_train, y_train, x_test, y_test)``, images (n, 3, 32, 32) uint8.
+
+    The archive holds ``cifar-10-batches-py/data_batch_1..5`` and ``test_batch``: pickled dicts whose
+    ``data`` is an (n, 3072) uint8 array (1024 red, then 1024 green, then 1024 blue values, row-major)
+    and ``labels`` a list of n class indices. They are read straight from the archive, not extracted.
+    """
+    path = Path(path)
+    with _naming(path, "CIFAR-10 archive"), tarfile.open(path, "r:*") as archive:
+        batches = {Path(member.name).name: member for member in archive.getmembers() if member.isfile()}
+        missing = [name for name in (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH) if name not in batches]
+        if missing:
+            raise CorruptFileError(f"{path} lacks the CIFAR-10 batches {missing}")
+
+        def read_batch(name: str) -> tuple[np.ndarray, np.ndarray]:
+            stream = archive.extractfile(batches[name])
+            # latin1 is how NumPy arrays pickled by Python 2 must be read (numpy.load docs).
+            batch = _ArrayUnpickler(io.BytesIO(stream.read()), encoding="latin1").load()
+            images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            labels = np.asarray(batch["labels"], dtype=np.int64)
+            if images.shape[0] != labels.shape[0]:
+                raise CorruptFileError(f"{path}: batch {name} has {images.shape[0]} images, {labels.shape[0]} labels")
+            return images, labels
+
+        train = [read_batch(name) for name in CIFAR10_TRAIN_BATCHES]
+        x_test, y_test = read_batch(CIFAR10_TEST_BATCH)
+    x_train = np.concatenate([images for images, _ in train])
+    y_train = np.concatenate([labels for _, labels in train])
+    return x_train, y_train, x_test, y_test
