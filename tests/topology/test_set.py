@@ -161,3 +161,13 @@ def test_same_seed_same_evolution_and_state_round_trip():
     s2 = SET(0.3, seed=99)
     s2.load_state_dict(s1.state_dict())
     assert s1.rng.random() == s2.rng.random() and s2.n_updates == s1.n_updates
+
+
+def test_all_zero_layer_is_rewired_entirely():
+    # Zeros are always removed (as in the SET code); with nothing surviving every connection is new.
+    layer = SparseLinear(20, 10, density=0.2, seed=0)
+    with torch.no_grad():
+        layer.values.zero_()
+    nnz = layer.nnz
+    SET(0.3, seed=0).on_epoch_end(torch.nn.Sequential(layer), None, 1)
+    assert layer.nnz == nnz and torch.all(layer.values != 0)

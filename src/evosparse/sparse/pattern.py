@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 INDEX_DTYPE = np.int32  # column / row indices: 4 bytes each, enough for 2**31 neurons per layer
 OFFSET_DTYPE = np.int64  # indptr offsets: nnz may exceed 2**31 in very large layers
@@ -92,11 +93,8 @@ class SparsePattern:
         cols = (keys % n_cols).astype(INDEX_DTYPE)
         indptr = np.zeros(n_rows + 1, dtype=OFFSET_DTYPE)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-        # A stable sort by column keeps rows ascending inside each column.
         perm_dtype = INDEX_DTYPE if keys.shape[0] < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
-        csc_perm = np.argsort(cols, kind="stable").astype(perm_dtype)
-        csc_indptr = np.zeros(n_cols + 1, dtype=OFFSET_DTYPE)
-        np.cumsum(np.bincount(cols, minlength=n_cols), out=csc_indptr[1:])
+        csc_indptr, csc_perm = _counting_sort_by_column(cols, int(n_cols), np.empty(cols.shape[0], perm_dtype))
         return cls(
             n_rows=int(n_rows),
             n_cols=int(n_cols),
@@ -106,3 +104,22 @@ class SparsePattern:
             csc_rows=rows[csc_perm],
             csc_perm=csc_perm,
         )
+
+
+@njit(cache=True, nogil=True)
+def _counting_sort_by_column(cols, n_cols, perm):  # pragma: no cover - compiled
+    """CSC offsets and the permutation CSR -> CSC in O(nnz + n_cols).
+
+    Visiting connections in CSR order keeps rows ascending inside each column (a stable sort).
+    """
+    indptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for k in range(cols.shape[0]):
+        indptr[cols[k] + 1] += 1
+    for c in range(n_cols):
+        indptr[c + 1] += indptr[c]
+    next_slot = indptr[:-1].copy()
+    for k in range(cols.shape[0]):
+        c = cols[k]
+        perm[next_slot[c]] = k
+        next_slot[c] += 1
+    return indptr, perm

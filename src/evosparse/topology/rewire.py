@@ -57,19 +57,15 @@ def apply_rewiring(
     pattern = SparsePattern.from_sorted_keys(sorted_keys, old.n_rows, old.n_cols)
 
     device = layer.values.device
-    n_kept = rewiring.keep.shape[0]
-    # source[i] < n_kept: new position i takes old position keep[source[i]]; otherwise it is new.
-    source = torch.from_numpy(order).to(device)
-    keep_index = torch.from_numpy(rewiring.keep.astype(np.int64)).to(device)
-    is_kept = source < n_kept
-    kept_from = keep_index[source.clamp(max=max(n_kept - 1, 0))] if n_kept else source
+    n_old, n_kept = old.nnz, rewiring.keep.shape[0]
+    # New CSR position i reads entry gather[i] of concat(old tensor, fresh values): a survivor reads its
+    # old position keep[order[i]], a new connection reads old_nnz + its index among the new keys.
+    survivor_source = rewiring.keep[np.minimum(order, n_kept - 1)] if n_kept else 0
+    gather_np = np.where(order < n_kept, survivor_source, n_old + order - n_kept)
+    gather = torch.from_numpy(gather_np.astype(np.int64)).to(device)
 
     def remap(tensor: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
-        out = torch.empty(pattern.nnz, dtype=tensor.dtype, device=device)
-        if n_kept:
-            out[is_kept] = tensor[kept_from[is_kept]]
-        out[~is_kept] = fresh.to(tensor.dtype)[source[~is_kept] - n_kept]
-        return out
+        return torch.cat([tensor, fresh.to(tensor.dtype)])[gather]
 
     old_param_data = layer.values.data
     layer.set_pattern(pattern, remap(old_param_data.detach(), new_values))

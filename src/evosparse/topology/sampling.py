@@ -44,13 +44,21 @@ def sample_free_keys(
         need = count - chosen.shape[0]
         # Oversample a little so that one round usually suffices after collisions are dropped.
         draw = rng.integers(0, total, size=int(need * 1.1) + 16, dtype=np.int64)
-        draw = draw[~_contains(occupied, draw)]
-        draw = np.setdiff1d(np.unique(draw), chosen, assume_unique=True)
+        draw = _sorted_unique(draw)
+        draw = draw[~_contains(occupied, draw) & ~_contains(chosen, draw)]
         if draw.shape[0] > need:
             # Keep a uniformly random subset (not the smallest keys, which would bias towards low rows).
-            draw = rng.choice(draw, size=need, replace=False)
-        chosen = np.union1d(chosen, draw)
+            draw = draw[np.sort(rng.choice(draw.shape[0], size=need, replace=False))]
+        chosen = np.sort(np.concatenate([chosen, draw]))
     return chosen
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique`` took a slow hashing path on int64 in numpy 2.x)."""
+    keys = np.sort(keys)
+    if keys.shape[0] < 2:
+        return keys
+    return keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
 
 
 def _contains(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -41,19 +41,24 @@ def weakest_connections(values: np.ndarray, zeta: float, rule: str = "set") -> n
         raise ValueError(f"rule must be one of {REMOVAL_RULES}, got {rule!r}")
     remove = np.zeros(values.shape[0], dtype=bool)
     if rule == "magnitude":
-        n_remove = int(zeta * values.shape[0])
-        remove[np.argsort(np.abs(values), kind="stable")[:n_remove]] = True
+        remove[_smallest(np.abs(values), int(zeta * values.shape[0]))] = True
         return remove
     positive = np.flatnonzero(values > 0)
     negative = np.flatnonzero(values < 0)
-    zero = np.flatnonzero(values == 0)
     # Smallest positive ones, and the negative ones closest to zero (largest), zeta of each sign.
-    n_pos = int(zeta * positive.shape[0])
-    n_neg = int(zeta * negative.shape[0])
-    remove[positive[np.argsort(values[positive], kind="stable")[:n_pos]]] = True
-    remove[negative[np.argsort(-values[negative], kind="stable")[:n_neg]]] = True
-    remove[zero] = zeta > 0  # exact zeros carry nothing: always the weakest
+    remove[positive[_smallest(values[positive], int(zeta * positive.shape[0]))]] = True
+    remove[negative[_smallest(-values[negative], int(zeta * negative.shape[0]))]] = True
+    remove[values == 0] = zeta > 0  # exact zeros carry nothing: always the weakest (as in the SET code)
     return remove
+
+
+def _smallest(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest scores in O(n) (a partition, not a sort)."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if k >= scores.shape[0]:
+        return np.arange(scores.shape[0])
+    return np.argpartition(scores, k - 1)[:k]
 
 
 def set_rewiring(

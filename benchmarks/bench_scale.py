@@ -1,0 +1,125 @@
+"""Scale: train a SET-MLP with a million (or ten million) hidden neurons on a 2-core laptop-class CPU.
+
+A dense network of the same shape cannot even be allocated here: its weights alone would need the
+"dense weights" figure printed below (x3 with gradients and momentum). The truly sparse one stores
+epsilon * (n_in + n_out) connections per layer, so memory and time grow linearly with the neurons.
+
+Run (the recorded results in BENCHMARKS.md):
+    python benchmarks/bench_scale.py --dataset leukemia --hidden 500000,500000 --epochs 5
+    python benchmarks/bench_scale.py --dataset madelon --hidden 400000,400000,400000 --epochs 3
+    python benchmarks/bench_scale.py --dataset leukemia --hidden 5000000,5000000 --epsilon 2 --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from evosparse.data import load_dataset
+from evosparse.nn import SparseMLP
+from evosparse.sparse import set_num_threads, warm_up
+from evosparse.topology import SET
+
+
+def evaluate(model, x, y, batch_size):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            correct += int((model(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size]).sum())
+    return correct / x.shape[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="leukemia", help="a high-dimensional data set of evosparse.data")
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--hidden", default="500000,500000", help="comma-separated hidden layer sizes")
+    parser.add_argument("--epsilon", type=float, default=10.0)
+    parser.add_argument("--zeta", type=float, default=0.3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    set_num_threads(args.threads)
+    warm_up()
+
+    data = load_dataset(args.dataset, data_dir=args.data_dir, download=False, seed=args.seed)
+    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+    hidden = [int(h) for h in args.hidden.split(",")]
+    sizes = [data.n_features, *hidden, data.n_classes]
+
+    start = time.perf_counter()
+    model = SparseMLP(sizes, activation="allrelu", epsilon=args.epsilon, seed=args.seed)
+    build_seconds = time.perf_counter() - start
+    # The output layer sums a whole hidden layer (fan-in in the hundreds of thousands): with one learning
+    # rate for all layers, one SGD step moves the logits by lr * fan_in * E[h^2] and training diverges.
+    # Its rate is scaled by 1000 / fan_in (the width-aware "muP" readout rule, Yang et al. 2021).
+    output = model.sparse_layers()[-1]
+    output_lr = args.lr * min(1.0, 1000.0 / output.in_features)
+    others = [p for p in model.parameters() if all(p is not q for q in output.parameters())]
+    optimizer = torch.optim.SGD(
+        [{"params": others}, {"params": list(output.parameters()), "lr": output_lr}],
+        lr=args.lr,
+        momentum=0.9,
+        weight_decay=2e-4,
+    )
+    strategy = SET(args.zeta, seed=args.seed)
+    shuffle = np.random.default_rng(args.seed)
+
+    layers = model.sparse_layers()
+    nnz = sum(layer.nnz for layer in layers)
+    dense_weights = sum(layer.in_features * layer.out_features for layer in layers)
+    print(f"data set {data.name}: {x_train.shape[0]} train / {x_test.shape[0]} test, {data.n_features} features")
+    print(
+        f"layers {sizes}: {sum(hidden):,} hidden neurons, {nnz:,} connections "
+        f"(dense: {dense_weights:,}, density {nnz / dense_weights:.2e}); built in {build_seconds:.1f} s"
+    )
+    print(
+        f"dense weights would need {dense_weights * 4 / 2**30:,.1f} GiB (x3 with gradients and momentum); "
+        f"sparse weights + indices: {sum(layer.memory_bytes()['total'] for layer in layers) / 2**30:.2f} GiB"
+    )
+
+    epoch_seconds, rewire_seconds = [], []
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.from_numpy(shuffle.permutation(x_train.shape[0]))
+        start = time.perf_counter()
+        for begin in range(0, x_train.shape[0], args.batch_size):
+            batch = order[begin : begin + args.batch_size]
+            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad(set_to_none=False)
+            loss.backward()
+            optimizer.step()
+        train_time = time.perf_counter() - start
+        start = time.perf_counter()
+        if epoch < args.epochs:  # as in the SET code: no rewiring after the last epoch
+            strategy.on_epoch_end(model, optimizer, epoch)
+        rewire_seconds.append(time.perf_counter() - start)
+        epoch_seconds.append(train_time)
+        accuracy = evaluate(model, x_test, y_test, 64)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(
+            f"epoch {epoch}: train {train_time:.1f} s, rewire {rewire_seconds[-1]:.1f} s, loss {loss.item():.4f}, "
+            f"test accuracy {accuracy:.3f}, peak RSS {peak:.2f} GiB",
+            flush=True,
+        )
+    print(
+        f"median epoch {statistics.median(epoch_seconds):.1f} s + rewiring {statistics.median(rewire_seconds):.1f} s; "
+        f"final test accuracy {accuracy:.3f}; peak RSS {peak:.2f} GiB; "
+        f"nnz constant: {sum(layer.nnz for layer in layers) == nnz}"
+    )
+
+
+if __name__ == "__main__":
+    main()
