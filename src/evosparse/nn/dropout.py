@@ -26,29 +26,29 @@ _S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(
 _INV_2_24 = 1.0 / (1 << 24)
 
 
+@njit(inline="always", cache=True)
+def _keeps(base, index, p):  # pragma: no cover - compiled
+    """SplitMix64 finaliser of (key, element index) -> uniform in [0, 1) with 24 bits; keep if >= p."""
+    z = base + np.uint64(index + 1) * _GOLDEN
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return (z >> _S40) * _INV_2_24 >= p
+
+
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _dropout_apply(x, out, key, p, scale, feature_major):  # pragma: no cover - compiled
-    """out[i, j] = x[i, j] * scale if hash(key, i * n_cols + j) >= p else 0."""
+    """out[i, j] = x[i, j] * scale if element (i, j) is kept else 0."""
     n_rows, n_cols = x.shape
     base = np.uint64(key)
     if feature_major:  # loop columns outside so that the inner loop walks contiguous memory
         for j in prange(n_cols):
             for i in range(n_rows):
-                z = base + np.uint64(i * n_cols + j + 1) * _GOLDEN
-                z = (z ^ (z >> _S30)) * _MIX1
-                z = (z ^ (z >> _S27)) * _MIX2
-                z = z ^ (z >> _S31)
-                keep = (z >> _S40) * _INV_2_24 >= p
-                out[i, j] = x[i, j] * scale if keep else 0.0
+                out[i, j] = x[i, j] * scale if _keeps(base, i * n_cols + j, p) else 0.0
     else:
         for i in prange(n_rows):
             for j in range(n_cols):
-                z = base + np.uint64(i * n_cols + j + 1) * _GOLDEN
-                z = (z ^ (z >> _S30)) * _MIX1
-                z = (z ^ (z >> _S27)) * _MIX2
-                z = z ^ (z >> _S31)
-                keep = (z >> _S40) * _INV_2_24 >= p
-                out[i, j] = x[i, j] * scale if keep else 0.0
+                out[i, j] = x[i, j] * scale if _keeps(base, i * n_cols + j, p) else 0.0
 
 
 def _apply(x: torch.Tensor, key: int, p: float) -> torch.Tensor:
