@@ -1,0 +1,346 @@
+"""``evosparse``: train a SET-MLP, show an architecture's size, benchmark the kernels.
+
+    evosparse train [--config FILE.toml] [--resume | --overwrite] [--out-dir DIR] [--quiet] [--<field> VALUE ...]
+    evosparse info  [--layers 784,1000,1000,1000,10 | --dataset NAME --hidden 1000,1000,1000] [--epsilon 20]
+    evosparse bench [--quick] [--threads 1,2] [--repeats N]
+
+Every field of :class:`TrainConfig` is a ``train`` flag (``lr`` -> ``--lr``, ``batch_size`` ->
+``--batch-size``); flags override ``--config``, which overrides the defaults. Bad input ends with one
+``error: ...`` line on stderr and exit code 2, never a traceback, and never touches earlier results
+(set ``EVOSPARSE_DEBUG=1`` to see the traceback anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import os
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """Bad input found by the command line itself (not by argparse or the library)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``error: ...`` (and a pointer to --help), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message}; see '{self.prog} --help'\n")
+
+
+# ---- flag parsing helpers --------------------------------------------------------------------------------
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'1000,1000,1000' -> (1000, 1000, 1000); positivity is checked by the config / the command."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return tuple(int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,256, got {text!r}") from None
+
+
+def _optional(parse):
+    def parse_or_none(text: str):
+        return None if text.strip().lower() in ("none", "null", "") else parse(text)
+
+    parse_or_none.__name__ = parse.__name__  # argparse names the type in its error messages
+    return parse_or_none
+
+
+def _field_parser(annotation: Any):
+    """(type callable, metavar, is_flag) for a TrainConfig field annotation (as resolved type hints)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    optional = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    base = args[0] if optional else annotation
+    if base is bool:
+        return None, None, True
+    if typing.get_origin(base) is tuple:
+        return parse_sizes, "N,N,...", False
+    parse = {int: int, float: float, str: str}[base]
+    metavar = {int: "INT", float: "FLOAT", str: "TEXT"}[base]
+    return (_optional(parse), metavar + "|none", False) if optional else (parse, metavar, False)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; not given -> absent from the namespace (so files / saved values win)."""
+    from evosparse.train.config import CHOICES, TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    group = parser.add_argument_group("run settings (TrainConfig fields; default in brackets)")
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default if not isinstance(field.default, tuple) else ",".join(map(str, field.default))
+        doc = f"{field.metadata['doc']} [{default}]".replace("%", "%%")
+        parse, metavar, is_flag = _field_parser(hints[field.name])
+        if field.name in CHOICES:  # shown in the usage; checked by TrainConfig, for its error message
+            metavar = "{" + ",".join(CHOICES[field.name]) + "}"
+        if is_flag:
+            group.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=doc
+            )
+        else:
+            group.add_argument(flag, dest=field.name, type=parse, metavar=metavar, default=argparse.SUPPRESS, help=doc)
+
+
+def config_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields given on the command line."""
+    from evosparse.train.config import field_names
+
+    return {name: getattr(args, name) for name in field_names() if hasattr(args, name)}
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+# ---- train -----------------------------------------------------------------------------------------------
+def command_train(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from evosparse.train import TrainConfig, resume, train
+    from evosparse.train.config import read_values
+    from evosparse.train.run import default_out_dir, format_summary
+
+    if args.resume and args.overwrite:
+        raise CommandError("--resume continues a run and --overwrite replaces it; give one of them")
+    # Precedence: defaults < the keys the --config file sets < flags given on the command line.
+    changes = {**(read_values(args.config) if args.config else {}), **config_changes(args)}
+    progress = not args.quiet and sys.stderr.isatty()
+    log = None if args.quiet else (lambda line: tqdm.write(line, file=sys.stdout))
+
+    if args.resume:
+        if not changes.get("out_dir"):
+            raise CommandError("--resume needs --out-dir, the folder of the run to continue")
+        if args.print_config:
+            raise CommandError("--print-config shows a new run's settings; a resumed run uses the ones in its folder")
+        args.out_dir = changes["out_dir"]
+        result = resume(changes["out_dir"], changes=changes, progress=progress, log=log)
+    else:
+        config = TrainConfig.from_dict(changes, source="the command line")
+        if args.print_config:
+            sys.stdout.write(config.to_toml())
+            return 0
+        if config.out_dir is None:
+            config = config.replace(out_dir=str(default_out_dir(config)))
+        args.out_dir = config.out_dir  # for the message if the run is interrupted
+        result = train(config, overwrite=args.overwrite, progress=progress, log=log)
+    print(format_summary(result.summary))
+    return 0
+
+
+# ---- info ------------------------------------------------------------------------------------------------
+def _dataset_sizes(name: str, data_dir: str | None) -> tuple[int, int]:
+    """(n_features, n_classes) of a data set, read from its files (never downloaded for ``info``)."""
+    from evosparse import data
+
+    if name not in data.DATASETS:
+        raise CommandError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(data.DATASETS))}")
+    try:
+        dataset = data.load_dataset(name, data_dir=data_dir, download=False)
+    except FileNotFoundError as error:
+        raise CommandError(f"{_one_line(error)} (or give the layer sizes with --layers)") from None
+    return int(dataset.n_features), int(dataset.n_classes)
+
+
+def architecture(layers: Sequence[int], epsilon: float, *, seed: int = 0) -> dict[str, Any]:
+    """Per-layer and total neurons, connections, density and bytes of a SET-MLP (built, not trained)."""
+    import numpy as np
+
+    from evosparse.nn.linear import SparseLinear
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:]), start=1):
+        layer = SparseLinear(n_in, n_out, epsilon=epsilon, seed=rng)
+        memory = layer.memory_bytes()
+        rows.append(
+            {
+                "layer": index,
+                "n_in": n_in,
+                "n_out": n_out,
+                "connections": layer.nnz,
+                "dense_connections": n_in * n_out,
+                "density": layer.density,
+                "bytes": memory["total"],
+                "dense_bytes": memory["dense"],
+            }
+        )
+    total = {key: sum(row[key] for row in rows) for key in ("connections", "dense_connections", "bytes", "dense_bytes")}
+    total["density"] = total["connections"] / total["dense_connections"]
+    total["neurons"] = sum(layers)
+    return {"layers": list(layers), "epsilon": epsilon, "per_layer": rows, "total": total}
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def format_architecture(info: dict[str, Any]) -> str:
+    lines = [
+        f"SET-MLP {'-'.join(map(str, info['layers']))} ({info['total']['neurons']:,} neurons), "
+        f"epsilon {info['epsilon']:g}, float32 weights",
+        f"{'layer':>5}  {'in -> out':>15}  {'connections':>12}  {'dense':>12}  {'density':>8}  "
+        f"{'sparse bytes':>12}  {'dense bytes':>12}",
+    ]
+    for row in info["per_layer"]:
+        lines.append(
+            f"{row['layer']:>5}  {row['n_in']:>6} -> {row['n_out']:<6}  {row['connections']:>12,}  "
+            f"{row['dense_connections']:>12,}  {100 * row['density']:>7.2f}%  {_bytes(row['bytes']):>12}  "
+            f"{_bytes(row['dense_bytes']):>12}"
+        )
+    total = info["total"]
+    lines.append(
+        f"{'total':>5}  {'':>15}  {total['connections']:>12,}  {total['dense_connections']:>12,}  "
+        f"{100 * total['density']:>7.2f}%  {_bytes(total['bytes']):>12}  {_bytes(total['dense_bytes']):>12}"
+    )
+    lines.append(
+        f"{total['dense_connections'] / total['connections']:.1f}x fewer connections, "
+        f"{total['dense_bytes'] / total['bytes']:.1f}x less memory than the dense MLP "
+        "(sparse bytes: values, CSR + CSC indices, biases)"
+    )
+    return "\n".join(lines)
+
+
+def command_info(args: argparse.Namespace) -> int:
+    from evosparse.train.config import TrainConfig
+
+    if not (args.epsilon > 0 and args.epsilon < float("inf")):
+        raise CommandError(f"epsilon must be a finite number > 0, got {args.epsilon}")
+    if args.layers is not None:
+        if args.hidden is not None or args.dataset is not None:
+            raise CommandError("--layers gives every size; drop --hidden / --dataset, or drop --layers")
+        layers = list(args.layers)
+        if len(layers) < 2 or any(size < 1 for size in layers):
+            raise CommandError(f"--layers needs two or more positive sizes (input, ..., output), got {layers}")
+    else:
+        defaults = TrainConfig()
+        hidden = defaults.hidden if args.hidden is None else args.hidden
+        if not hidden or any(size < 1 for size in hidden):
+            raise CommandError(f"hidden must be one or more positive integers (e.g. 256,256), got {list(hidden)}")
+        n_features, n_classes = _dataset_sizes(args.dataset or defaults.dataset, args.data_dir)
+        layers = [n_features, *hidden, n_classes]
+    info = architecture(layers, args.epsilon, seed=args.seed)
+    print(json.dumps(info, indent=2) if args.json else format_architecture(info))
+    return 0
+
+
+# ---- bench -----------------------------------------------------------------------------------------------
+def command_bench(args: argparse.Namespace) -> int:
+    if args.threads is not None and any(n < 1 for n in args.threads):
+        raise CommandError(f"--threads needs positive counts, got {list(args.threads)}")
+    if args.repeats is not None and args.repeats < 1:
+        raise CommandError(f"--repeats must be >= 1, got {args.repeats}")
+    try:
+        from evosparse.bench.kernels import run_kernel_benchmark
+    except ImportError as error:
+        raise CommandError(f"the kernel benchmark is not available in this installation ({_one_line(error)})") from None
+    parameters = inspect.signature(run_kernel_benchmark).parameters
+    kwargs: dict[str, Any] = {"out": print} if "out" in parameters else {}
+    if args.threads is not None:
+        kwargs["threads"] = tuple(args.threads)
+    if args.repeats is not None:
+        kwargs["repeats"] = args.repeats
+    if args.quick:
+        if "quick" in parameters:
+            kwargs["quick"] = True
+        else:  # only the first configured size, measured once
+            sizes = parameters["sizes"].default if "sizes" in parameters else None
+            if isinstance(sizes, Sequence) and len(sizes) > 1:
+                kwargs["sizes"] = tuple(sizes[:1])
+            kwargs.setdefault("repeats", 1)
+    results = run_kernel_benchmark(**kwargs)
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from evosparse import __version__
+
+    parser = _Parser(prog="evosparse", description="Truly sparse neural networks that evolve their own wiring (SET).")
+    parser.add_argument("--version", action="version", version=f"evosparse {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train",
+        help="train a SET-MLP (or its dense twin) and save history, checkpoint and config",
+        description="Train a SET-MLP. With no option: digits (bundled, no download), defaults tuned to match a "
+        "dense MLP. Writes config.toml, history.csv/.json, checkpoint.pt (every epoch) and summary.json "
+        "into --out-dir (default runs/<dataset>-<model>-s<seed>, numbered if taken).",
+    )
+    train.add_argument("--config", metavar="FILE", help="TOML (or .json) config file; flags override it")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out-dir")
+    train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
+    add_config_flags(train)
+    train.set_defaults(handler=command_train)
+
+    info = commands.add_parser(
+        "info",
+        help="neurons, connections, density and memory of a SET-MLP, without training",
+        description="Build a SET-MLP's sparse layers (Erdos-Renyi, no training) and report, per layer and in "
+        "total, neurons, connections, density and bytes against the dense equivalent.",
+    )
+    info.add_argument(
+        "--layers",
+        type=parse_sizes,
+        metavar="N,N,...",
+        help="every layer size, input first and classes last, e.g. 784,1000,1000,1000,10",
+    )
+    info.add_argument("--dataset", help="take the input and output sizes from this data set [digits]")
+    info.add_argument("--data-dir", help="folder of the data set files (when the sizes must be read from them)")
+    info.add_argument("--hidden", type=parse_sizes, metavar="N,N,...", help="hidden sizes [the train default]")
+    info.add_argument("--epsilon", type=float, default=20.0, help="Erdos-Renyi sparsity parameter [20]")
+    info.add_argument("--seed", type=int, default=0, help="seed of the random topology [0]")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(handler=command_info)
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark the sparse kernels against dense matrix products",
+        description="Time the sparse layer kernels (forward, backward) against dense products.",
+    )
+    bench.add_argument("--quick", action="store_true", help="one small size, one repeat (a smoke test)")
+    bench.add_argument("--threads", type=parse_sizes, metavar="N,N,...", help="thread counts to try, e.g. 1,2")
+    bench.add_argument("--repeats", type=int, help="timed repeats per measurement")
+    bench.add_argument("--json", action="store_true", help="also print the results as JSON")
+    bench.set_defaults(handler=command_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evosparse`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        out_dir = getattr(args, "out_dir", None)
+        where = f" --out-dir {out_dir}" if out_dir else " --out-dir <the run folder>"
+        print(
+            f"\ninterrupted; continue from the last saved epoch with: evosparse train --resume{where}", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+    except (CommandError, ValueError, OSError, ImportError) as error:
+        if os.environ.get("EVOSPARSE_DEBUG"):
+            raise
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The training loop: minibatch SGD on cross-entropy, with callbacks doing everything else.
+
+One epoch of :meth:`Trainer.fit`:
+
+1. **Shuffle**: a permutation of the training set drawn from the trainer's own ``torch.Generator``.
+2. **Steps**: per minibatch, forward, cross-entropy, backward, optimizer step, then ``on_step_end``
+   (step-scheduled topology updates, the progress bar).
+3. **Epoch end**: the loop records the epoch's mean training loss / accuracy and time in
+   ``trainer.logs``; ``on_epoch_end`` evaluates, rewires, writes the history row and the checkpoint.
+
+All randomness of a run lives in generators that :meth:`Trainer.state_dict` saves (the shuffling
+generator here, the model's dropout / SReLU generator, the topology strategy's, via its callback), so
+a run resumed from a checkpoint continues bit for bit as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evosparse.train.callbacks import Callback, CallbackList
+from evosparse.train.history import History
+
+
+class Trainer:
+    """Trains a classifier ``model`` on ``(x_train, y_train)``.
+
+    Args:
+        model: maps a batch of inputs to class logits (e.g. :class:`SparseMLP`).
+        optimizer: built on ``model.parameters()``; topology updates keep it valid.
+        x_train, y_train: float inputs (n, ...) and int64 labels (n,).
+        epochs: total epochs of the run (a resumed run continues up to this number).
+        batch_size: minibatch size (the last batch of an epoch may be smaller).
+        seed: seed of the data-shuffling generator.
+        callbacks: run in order at each hook; see :mod:`evosparse.train.callbacks`.
+
+    Attributes:
+        epoch: epochs started so far (during an epoch: its 1-based number); step: optimizer steps so far.
+        logs: the current epoch's history row; history: all rows so far.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        *,
+        epochs: int,
+        batch_size: int,
+        seed: int = 0,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        if x_train.shape[0] != y_train.shape[0] or x_train.shape[0] == 0:
+            n_x, n_y = x_train.shape[0], y_train.shape[0]
+            raise ValueError(f"need as many labels as inputs, at least one: got {n_x} inputs, {n_y} labels")
+        self.model, self.optimizer = model, optimizer
+        self.x_train, self.y_train = x_train, y_train
+        self.epochs, self.batch_size = int(epochs), int(batch_size)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.callbacks = CallbackList(callbacks)
+        self.epoch = 0
+        self.step = 0
+        self.batch_loss = math.nan
+        self.logs: dict[str, Any] = {}
+        self.history = History()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.x_train.shape[0] / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs
+
+    # ---- the loop ---------------------------------------------------------------------------------------
+    def fit(self) -> Trainer:
+        """Train from the current epoch up to ``epochs``, or until a callback returns False.
+
+        ``_on_epoch_end`` returning False stops after that epoch. ``_on_step_end`` returning False cuts the
+        epoch short; the partial epoch still goes through ``on_epoch_end`` (evaluated, recorded, checkpointed)
+        and counts as done. An interruption (Ctrl-C) leaves the checkpoint of the last completed epoch.
+        """
+        self.callbacks.init_callback(self)
+        self.callbacks.on_train_start()
+        keep_going = True
+        while keep_going and self.epoch < self.epochs:
+            self.epoch += 1
+            self.logs = {"epoch": self.epoch}
+            keep_going = self._train_epoch()
+            keep_going = self.callbacks.on_epoch_end() and keep_going
+        self.callbacks.on_train_end()
+        return self
+
+    def _train_epoch(self) -> bool:
+        """Steps 1-2 for one epoch; False if a callback asked to stop (the epoch is then cut short)."""
+        self.model.train()
+        start = time.perf_counter()
+        order = torch.randperm(self.x_train.shape[0], generator=self.generator)
+        loss_sum, correct, seen = 0.0, 0, 0
+        keep_going = True
+        for begin in range(0, order.shape[0], self.batch_size):
+            index = order[begin : begin + self.batch_size]
+            x, y = self.x_train[index], self.y_train[index]
+            self.optimizer.zero_grad(set_to_none=True)
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            self.batch_loss = loss.item()
+            loss_sum += self.batch_loss * y.shape[0]
+            correct += int((logits.argmax(dim=1) == y).sum())
+            seen += y.shape[0]
+            if not self.callbacks.on_step_end():
+                keep_going = False
+                break
+        self.logs.update(
+            step=self.step,
+            lr=self.optimizer.param_groups[0]["lr"],
+            train_loss=loss_sum / seen,
+            train_accuracy=correct / seen,
+            train_seconds=time.perf_counter() - start,
+        )
+        return keep_going
+
+    # ---- checkpointing ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (see :mod:`evosparse.train.checkpoint`)."""
+        model_generator = getattr(self.model, "generator", None)
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "model_generator": model_generator.get_state() if isinstance(model_generator, torch.Generator) else None,
+            "shuffle_generator": self.generator.get_state(),
+            "history": [dict(row) for row in self.history],
+            "callbacks": self.callbacks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the model's sparse topology (any nnz) comes with its state dict."""
+        self.model.load_state_dict(state["model"])
+        # After the model: the optimizer's per-connection state must match the restored topology's nnz.
+        self.optimizer.load_state_dict(state["optimizer"])
+        model_generator = getattr(self.model, "generator", None)
+        if state["model_generator"] is not None and isinstance(model_generator, torch.Generator):
+            model_generator.set_state(state["model_generator"])
+        self.generator.set_state(state["shuffle_generator"])
+        self.history = History(state["history"])
+        self.callbacks.load_state_dict(state["callbacks"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])

@@ -1,0 +1,59 @@
+"""What a run measures: loss and accuracy of a classifier on a data set, and its connection counts."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evosparse.nn.linear import SparseLinear
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``, in evaluation mode and in batches.
+
+    The model's training / evaluation mode is restored afterwards; no gradient is recorded, and no
+    random generator is touched (dropout is off), so evaluating never changes the course of a run.
+    """
+    if x.shape[0] == 0:
+        return float("nan"), float("nan")
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        with torch.no_grad():
+            for begin in range(0, x.shape[0], batch_size):
+                logits = model(x[begin : begin + batch_size])
+                target = y[begin : begin + batch_size]
+                loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+                correct += int((logits.argmax(dim=1) == target).sum())
+    finally:
+        model.train(was_training)
+    return loss_sum / x.shape[0], correct / x.shape[0]
+
+
+def layer_connections(model: nn.Module) -> list[tuple[int, int]]:
+    """(stored connections, connections of the dense equivalent) of each weight layer, in order.
+
+    Sparse layers report their nnz; ``nn.Linear`` layers are dense (nnz = in x out).
+    """
+    counts = []
+    for module in model.modules():
+        if isinstance(module, SparseLinear):
+            counts.append((module.nnz, module.in_features * module.out_features))
+        elif isinstance(module, nn.Linear):
+            counts.append((module.weight.numel(), module.weight.numel()))
+    return counts
+
+
+def connection_metrics(model: nn.Module) -> dict[str, float | int]:
+    """History columns ``nnz``, ``density`` and ``nnz_layer<i>``, ``density_layer<i>`` (1-based)."""
+    counts = layer_connections(model)
+    metrics: dict[str, float | int] = {
+        "nnz": sum(nnz for nnz, _ in counts),
+        "density": sum(nnz for nnz, _ in counts) / max(1, sum(total for _, total in counts)),
+    }
+    for index, (nnz, total) in enumerate(counts, start=1):
+        metrics[f"nnz_layer{index}"] = nnz
+        metrics[f"density_layer{index}"] = nnz / total
+    return metrics

@@ -1,0 +1,328 @@
+"""A whole run, as ``evosparse train`` does it: folder, data, model, training, files; or the resume of one.
+
+:func:`train` starts a new run:
+
+1. **Folder**: refuse a folder that already holds a run (its results are never overwritten) unless
+   ``overwrite=True``; load the data *before* creating anything, so a bad data set leaves no trace.
+2. **Build** model, optimizer and SET strategy from the config (:mod:`evosparse.train.build`).
+3. **Train** with the default callbacks; ``config.toml`` is written first, then every epoch
+   ``history.csv``, ``history.json`` and ``checkpoint.pt``, and ``summary.json`` at the end.
+
+:func:`resume` continues the run a folder holds from its checkpoint, with the config saved there, and
+ends exactly where the uninterrupted run would have (bit for bit, timings aside).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evosparse.train.atomic import atomic_write_text
+from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed
+from evosparse.train.callbacks import Callback, default_callbacks
+from evosparse.train.checkpoint import CheckpointError, load_checkpoint
+from evosparse.train.config import TrainConfig
+from evosparse.train.history import History
+from evosparse.train.loop import Trainer
+from evosparse.train.metrics import layer_connections
+
+CONFIG_FILE, CHECKPOINT_FILE, SUMMARY_FILE = "config.toml", "checkpoint.pt", "summary.json"
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "history.csv", "history.json", SUMMARY_FILE)
+# Settings that may differ on --resume: they do not change the numbers a run computes.
+RESUMABLE_CHANGES = ("threads", "out_dir", "data_dir", "download")
+
+
+class RunError(ValueError):
+    """A run cannot start or continue as asked (its folder holds another run, nothing to resume, ...)."""
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` and :func:`resume` return."""
+
+    config: TrainConfig
+    out_dir: Path
+    trainer: Trainer
+    summary: dict[str, Any]
+
+    @property
+    def model(self) -> nn.Module:
+        return self.trainer.model
+
+    @property
+    def history(self) -> History:
+        return self.trainer.history
+
+
+# ---- folders -------------------------------------------------------------------------------------------
+def run_files(folder: str | Path) -> list[str]:
+    """Names of the run files ``folder`` already holds."""
+    folder = Path(folder)
+    return [name for name in RUN_FILES if (folder / name).exists()]
+
+
+def default_out_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
+    """``runs/<dataset>-<model>-s<seed>``, or the first of ``...-2``, ``...-3``, ... that holds no run."""
+    base = Path(root) / f"{config.dataset}-{config.model}-s{config.seed}"
+    candidate, number = base, 1
+    while run_files(candidate):
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
+
+
+# Below this many multiply-adds per forward pass (connections x batch size, all layers), a second thread
+# costs more in synchronisation than it saves, and much more when other processes share the cores (see
+# benchmarks/digits_defaults.md): the digits default does ~0.6M (sparse) / 2.7M (dense), MNIST's SET-MLP 13M.
+SMALL_STEP = 3_000_000
+
+
+def choose_threads(config: TrainConfig, model: nn.Module) -> int | None:
+    """``config.threads``, or if None: 1 for a small model (see SMALL_STEP), else None (all cores)."""
+    if config.threads is not None:
+        return config.threads
+    work = sum(nnz for nnz, _ in layer_connections(model)) * config.batch_size
+    return 1 if work < SMALL_STEP else None
+
+
+def set_threads(threads: int | None) -> None:
+    """CPU threads of torch and of the compiled sparse kernels (None: leave both as they are)."""
+    if threads is None:
+        return
+    from evosparse.sparse import set_num_threads
+
+    torch.set_num_threads(threads)
+    set_num_threads(threads)
+
+
+# ---- data ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tensors:
+    """A data set as training tensors."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_features: int
+    n_classes: int
+
+
+def load_tensors(config: TrainConfig, dataset: Any = None) -> Tensors:
+    """Load ``config.dataset`` with :func:`evosparse.data.load_dataset` (or use ``dataset``) as tensors."""
+    if dataset is None:
+        from evosparse.data import DATASETS, load_dataset
+
+        if config.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {config.dataset!r}; choose one of {', '.join(sorted(DATASETS))}")
+        dataset = load_dataset(
+            config.dataset, data_dir=config.data_dir, download=config.download, seed=config.data_seed
+        )
+
+    def features(x: Any) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        return x.reshape(x.shape[0], -1)
+
+    def labels(y: Any) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(y), dtype=torch.int64).reshape(-1)
+
+    x_train, x_test = features(dataset.x_train), features(dataset.x_test)
+    return Tensors(
+        x_train, labels(dataset.y_train), x_test, labels(dataset.y_test), x_train.shape[1], int(dataset.n_classes)
+    )
+
+
+# ---- new run / resumed run -------------------------------------------------------------------------------
+def train(
+    config: TrainConfig,
+    *,
+    overwrite: bool = False,
+    dataset: Any = None,
+    progress: bool = True,
+    log: Callable[[str], object] | None = print,
+    callbacks: Iterable[Callback] = (),
+) -> RunResult:
+    """Start a new run of ``config`` in ``config.out_dir`` (default: :func:`default_out_dir`).
+
+    Args:
+        overwrite: replace the run files of an earlier run in the folder (otherwise: :class:`RunError`).
+        dataset: an already loaded data set (attributes as :func:`evosparse.data.load_dataset` returns).
+        progress: show a progress bar; log: where epoch lines go (None: nowhere).
+        callbacks: extra callbacks, run after the built-in ones.
+    """
+    out_dir = Path(config.out_dir) if config.out_dir is not None else default_out_dir(config)
+    existing = run_files(out_dir)
+    if existing and not overwrite:
+        raise RunError(
+            f"{out_dir} already holds a run ({', '.join(existing)}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --out-dir"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunError(f"--out-dir {out_dir} is a file, not a folder; choose another --out-dir")
+    config = config.replace(out_dir=str(out_dir))
+    tensors = load_tensors(config, dataset)  # before touching the folder: a bad data set writes nothing
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in existing:
+        (out_dir / name).unlink()
+    atomic_write_text(out_dir / CONFIG_FILE, config.to_toml())
+    return _execute(config, out_dir, tensors, None, progress=progress, log=log, callbacks=callbacks)
+
+
+def resume(
+    out_dir: str | Path,
+    *,
+    changes: Mapping[str, Any] | None = None,
+    dataset: Any = None,
+    progress: bool = True,
+    log: Callable[[str], object] | None = print,
+    callbacks: Iterable[Callback] = (),
+) -> RunResult:
+    """Continue the run in ``out_dir`` from its checkpoint, with the config saved there.
+
+    ``changes`` may only set fields in RESUMABLE_CHANGES or repeat saved values: anything else would make
+    the resumed run a different experiment, so it raises :class:`RunError`.
+    """
+    out_dir = Path(out_dir)
+    if not (out_dir / CHECKPOINT_FILE).exists() and (out_dir / CONFIG_FILE).exists():
+        raise RunError(
+            f"the run in {out_dir} stopped before its first checkpoint (end of epoch 1); nothing to resume: "
+            "start it again with --overwrite"
+        )
+    checkpoint = load_checkpoint(out_dir / CHECKPOINT_FILE)
+    try:
+        saved = TrainConfig.from_dict(checkpoint["config"], source=f"the config saved in {out_dir / CHECKPOINT_FILE}")
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{error}; the checkpoint cannot be resumed") from None
+    config = _resumed_config(saved, dict(changes or {}), out_dir)
+    if checkpoint["finished"] or checkpoint["trainer"]["epoch"] >= config.epochs:
+        raise RunError(
+            f"the run in {out_dir} already finished its {config.epochs} epochs; nothing to resume "
+            "(start a new run with another --out-dir)"
+        )
+    tensors = load_tensors(config, dataset)
+    return _execute(config, out_dir, tensors, checkpoint, progress=progress, log=log, callbacks=callbacks)
+
+
+def _resumed_config(saved: TrainConfig, changes: dict[str, Any], out_dir: Path) -> TrainConfig:
+    requested = saved.replace(**changes)  # validates the changed values and rejects unknown names
+    conflicts = [
+        f"{name}={getattr(requested, name)!r} (saved: {getattr(saved, name)!r})"
+        for name in changes
+        if name not in RESUMABLE_CHANGES and getattr(requested, name) != getattr(saved, name)
+    ]
+    if conflicts:
+        raise RunError(
+            f"--resume continues the run in {out_dir} with its saved settings, but you asked for "
+            f"{'; '.join(conflicts)}; drop those options, or start a new run with another --out-dir"
+        )
+    return requested.replace(out_dir=str(out_dir))
+
+
+def _execute(
+    config: TrainConfig,
+    out_dir: Path,
+    tensors: Tensors,
+    checkpoint: dict[str, Any] | None,
+    *,
+    progress: bool,
+    log: Callable[[str], object] | None,
+    callbacks: Iterable[Callback],
+) -> RunResult:
+    start = time.perf_counter()
+    model = build_model(config, tensors.n_features, tensors.n_classes)
+    threads = choose_threads(config, model)
+    set_threads(threads)
+    optimizer = build_optimizer(config, model)
+    strategy = build_strategy(config)
+    all_callbacks = default_callbacks(
+        x_test=tensors.x_test,
+        y_test=tensors.y_test,
+        strategy=strategy,
+        folder=out_dir,
+        config=config.to_dict(),
+        progress=progress,
+        log=log,
+    )
+    trainer = Trainer(
+        model,
+        optimizer,
+        tensors.x_train,
+        tensors.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=derive_seed(config.seed, "shuffle"),
+        callbacks=[*all_callbacks, *callbacks],
+    )
+    if checkpoint is not None:
+        try:
+            trainer.load_state_dict(checkpoint["trainer"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"checkpoint in {out_dir} does not match the model of its own config ({error}); it is damaged"
+            ) from None
+    trainer.fit()
+    summary = summarize(trainer, out_dir=out_dir, wall_seconds=time.perf_counter() - start)
+    summary["threads"] = threads if threads is not None else torch.get_num_threads()
+    atomic_write_text(out_dir / SUMMARY_FILE, _json(summary))
+    return RunResult(config, out_dir, trainer, summary)
+
+
+# ---- summary -------------------------------------------------------------------------------------------
+def summarize(trainer: Trainer, *, out_dir: Path | None = None, wall_seconds: float | None = None) -> dict[str, Any]:
+    """Best and final test accuracy, connections and time of a (possibly resumed) run."""
+    history = trainer.history
+    last = history[-1] if len(history) else {}
+    best = history.best("test_accuracy") or {}
+    counts = layer_connections(trainer.model)
+    total = sum(t for _, t in counts)
+    return {
+        "out_dir": None if out_dir is None else str(out_dir),
+        "epochs": trainer.epoch,
+        "finished": trainer.finished,
+        "final_test_accuracy": last.get("test_accuracy"),
+        "best_test_accuracy": best.get("test_accuracy"),
+        "best_epoch": best.get("epoch"),
+        "final_train_accuracy": last.get("train_accuracy"),
+        "nnz": sum(n for n, _ in counts),
+        "dense_connections": total,
+        "density": sum(n for n, _ in counts) / max(total, 1),
+        "nnz_per_layer": [n for n, _ in counts],
+        "train_seconds": sum(row.get("train_seconds", 0.0) for row in history),
+        "topology_seconds": sum(row.get("topology_seconds", 0.0) for row in history),
+        "eval_seconds": sum(row.get("eval_seconds", 0.0) for row in history),
+        "wall_seconds": wall_seconds,
+    }
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """A few lines for the terminal."""
+
+    def percent(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+
+    per_layer = ", ".join(f"{n:,}" for n in summary["nnz_per_layer"])
+    wall = summary.get("wall_seconds")
+    return "\n".join(
+        [
+            f"final test accuracy {percent(summary['final_test_accuracy'])}, "
+            f"best {percent(summary['best_test_accuracy'])} (epoch {summary['best_epoch']}), "
+            f"after {summary['epochs']} epochs",
+            f"connections {summary['nnz']:,} of {summary['dense_connections']:,} dense "
+            f"(density {100 * summary['density']:.2f}%; per layer {per_layer})",
+            f"time: training {summary['train_seconds']:.1f}s, rewiring {summary['topology_seconds']:.2f}s, "
+            f"evaluation {summary['eval_seconds']:.2f}s" + ("" if wall is None else f", this command {wall:.1f}s"),
+            f"results in {summary['out_dir']}",
+        ]
+    )
+
+
+def _json(values: Mapping[str, Any]) -> str:
+    return json.dumps(dict(values), indent=2) + "\n"

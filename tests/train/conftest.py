@@ -1,0 +1,84 @@
+"""Fixtures of the training tests: the digits data set and small, fast configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evosparse.train import TrainConfig
+
+
+def load_digits_dataset():
+    """scikit-learn's bundled digits through evosparse.data (no download, no file)."""
+    from evosparse.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_digits_dataset()
+
+
+@pytest.fixture
+def small_config(tmp_path) -> TrainConfig:
+    """A run of a few tenths of a second: SET rewiring every epoch, dropout on, a fresh folder."""
+    return TrainConfig(
+        hidden=(32, 32),
+        epsilon=5,
+        zeta=0.3,
+        decay="constant",
+        stop_after=None,
+        dropout=0.2,
+        lr=0.05,
+        epochs=4,
+        batch_size=64,
+        seed=3,
+        out_dir=str(tmp_path / "run"),
+    )
+
+
+@pytest.fixture
+def make_trainer(digits):
+    """``make_trainer(config, callbacks=(), folder=None)``: a Trainer of ``config`` on digits, default callbacks."""
+    from evosparse.train import Trainer, build_model, build_optimizer, build_strategy, default_callbacks, derive_seed
+    from evosparse.train.run import load_tensors
+
+    def make(config: TrainConfig, callbacks=(), folder=None):
+        data = load_tensors(config, digits)
+        model = build_model(config, data.n_features, data.n_classes)
+        optimizer = build_optimizer(config, model)
+        built_in = default_callbacks(
+            x_test=data.x_test,
+            y_test=data.y_test,
+            strategy=build_strategy(config),
+            folder=folder,
+            config=config.to_dict(),
+            progress=False,
+            log=None,
+        )
+        return Trainer(
+            model,
+            optimizer,
+            data.x_train,
+            data.y_train,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=derive_seed(config.seed, "shuffle"),
+            callbacks=[*built_in, *callbacks],
+        )
+
+    return make
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The test models are tiny: one thread is fastest, and robust when other jobs share the cores."""
+    from evosparse.sparse import set_num_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+    set_num_threads(before)
