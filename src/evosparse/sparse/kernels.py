@@ -5,125 +5,385 @@ neuron are contiguous and every connection touches one contiguous vector. With W
 (rows = output neurons):
 
 * ``spmm``:  Yt[r, :] = bias[r] + sum_k values[k] * Xt[cols[k], :]   (forward, Y = X W^T + b)
-* the same ``spmm`` over the CSC view gives dXt = W^T dYt             (input gradient, dX = dY W)
+* ``spmm_transposed``: the same loop over the CSC view, dXt = W^T dYt (input gradient, dX = dY W)
 * ``sddmm``: dW[k] = <dYt[rows[k], :], Xt[cols[k], :]>                (weight gradient at stored positions)
 
-Each costs O(nnz * batch). ``spmm`` accumulates four connections per pass over the batch, so the
-output row is loaded and stored a quarter as often as in the textbook loop (the kernels are bound by
-memory traffic, not arithmetic; see ../shared/NOTES-kernels.md).
+Each costs O(nnz * batch). How they are made fast (measurements in BENCHMARKS.md, section 1):
+
+1. **Register tiles over the batch.** A row's output is computed one *tile* of the batch at a time
+   (8, 4, 2 or 1 SIMD registers of 64 bytes = 128 / 64 / 32 / 16 float32), and the tile's accumulator
+   stays in registers while *all* the row's connections are swept: per connection, one broadcast of
+   the weight and one fused multiply-add per register, no load/store of the output. The registers are
+   independent FMA chains, which hides the FMA latency. A masked load/store handles the last
+   ``batch % 16`` columns, so any batch size runs vectorised.
+2. **Explicit vectors.** Numba's auto-vectoriser cannot keep such a tile in registers (it cannot prove
+   that ``out`` and ``xt`` do not alias, and its SLP vectoriser is disabled), so the helpers below emit
+   LLVM vector loads, stores and FMAs directly (``_vload``, ``_vfma``, ...): a few lines of llvmlite
+   that play the role of C intrinsics.
+3. **dX reuses the forward loop**: the CSR values are first gathered into CSC order (one O(nnz) pass)
+   so that the transposed product is exactly ``spmm`` on the CSC view.
+4. **dW two connections at a time**: the two dot products share each load of ``dYt[r]``.
+
+Tried and dropped (no gain measured on this machine): software prefetch of the rows a connection
+32 ahead will need (wide layers are limited by DRAM latency and TLB misses either way), four
+connections at a time in dW with one shared reduction tree, 8-register dW tiles.
+
+All kernels accept float32 and float64; the number of threads is Numba's (see :func:`set_num_threads`).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic, models, register_model
 
 _JIT = {"parallel": True, "fastmath": True, "cache": True, "nogil": True, "boundscheck": False}
+_INLINE = {"fastmath": True, "boundscheck": False, "inline": "always"}
+
+REGISTER_BYTES = 64  # one AVX-512 register = one cache line; smaller ISAs split each vector in 2 or 4
+
+
+# ---- SIMD vectors for Numba (a Numba type backed by an LLVM vector, and its operations) ------------
+class _Vector(types.Type):
+    """``lanes`` values of ``dtype`` held in SIMD registers (LLVM ``<lanes x dtype>``)."""
+
+    def __init__(self, dtype, lanes):
+        self.dtype = dtype
+        self.lanes = lanes
+        super().__init__(name=f"Vector({dtype} x {lanes})")
+
+
+@register_model(_Vector)
+class _VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+def _lanes(dtype, n_registers):
+    """Lanes of a vector of ``n_registers`` 64-byte registers, or None if the count is not a literal."""
+    if not isinstance(n_registers, types.IntegerLiteral):
+        return None  # Numba retries with the literal value
+    return n_registers.literal_value * REGISTER_BYTES // (dtype.bitwidth // 8)
+
+
+def _is_row_major(arr):
+    return isinstance(arr, types.Array) and arr.ndim == 2 and arr.layout == "C"
+
+
+def _pointer(context, builder, sig, args):
+    """Address of ``arr[row, col]`` for a C-contiguous 2-D array (args = arr, row, col, ...)."""
+    array = context.make_array(sig.args[0])(context, builder, args[0])
+    row = context.cast(builder, args[1], sig.args[1], types.intp)
+    col = context.cast(builder, args[2], sig.args[2], types.intp)
+    n_cols = builder.extract_value(array.shape, 1)
+    return cgutils.gep_inbounds(builder, array.data, builder.add(builder.mul(row, n_cols), col))
+
+
+def _splat(builder, value, lanes):
+    vector_type = ir.VectorType(value.type, lanes)
+    first = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return builder.shuffle_vector(first, ir.Constant(vector_type, ir.Undefined), zeros)
+
+
+def _mask(context, builder, n_valid, n_valid_type, lanes):
+    """<lanes x i1>: lane i is on iff i < n_valid."""
+    n_valid = context.cast(builder, n_valid, n_valid_type, types.int32)
+    lane_ids = ir.Constant(ir.VectorType(ir.IntType(32), lanes), list(range(lanes)))
+    return builder.icmp_signed("<", lane_ids, _splat(builder, n_valid, lanes))
+
+
+def _llvm_intrinsic(builder, name, return_type, arg_types):
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(return_type, arg_types), name)
+
+
+def _suffix(vector):
+    return f"v{vector.lanes}f{vector.dtype.bitwidth}"
+
+
+@intrinsic
+def _vload(typingctx, arr, row, col, n_registers):
+    """``arr[row, col : col + lanes]`` as a vector (unaligned load)."""
+    lanes = _lanes(arr.dtype, n_registers) if _is_row_major(arr) else None
+    if lanes is None:
+        return None
+    vector = _Vector(arr.dtype, lanes)
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(vector)
+        pointer = builder.bitcast(_pointer(context, builder, sig, args), vector_type.as_pointer())
+        return builder.load(pointer, align=arr.dtype.bitwidth // 8, typ=vector_type)
+
+    return vector(arr, row, col, n_registers), codegen
+
+
+@intrinsic
+def _vload_masked(typingctx, arr, row, col, n_valid, n_registers):
+    """``arr[row, col : col + n_valid]`` in the first lanes, zeros after; nothing past is read."""
+    lanes = _lanes(arr.dtype, n_registers) if _is_row_major(arr) else None
+    if lanes is None:
+        return None
+    vector = _Vector(arr.dtype, lanes)
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(vector)
+        pointer = builder.bitcast(_pointer(context, builder, sig, args), vector_type.as_pointer())
+        mask = _mask(context, builder, args[3], sig.args[3], lanes)
+        align = ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8)
+        arg_types = [pointer.type, align.type, mask.type, vector_type]
+        load = _llvm_intrinsic(builder, f"llvm.masked.load.{_suffix(vector)}.p0", vector_type, arg_types)
+        return builder.call(load, [pointer, align, mask, ir.Constant(vector_type, None)])
+
+    return vector(arr, row, col, n_valid, n_registers), codegen
+
+
+@intrinsic
+def _vstore(typingctx, arr, row, col, vector):
+    """``arr[row, col : col + lanes] = vector``."""
+    if not (_is_row_major(arr) and isinstance(vector, _Vector)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(vector)
+        pointer = builder.bitcast(_pointer(context, builder, sig, args), vector_type.as_pointer())
+        builder.store(args[3], pointer, align=arr.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(arr, row, col, vector), codegen
+
+
+@intrinsic
+def _vstore_masked(typingctx, arr, row, col, n_valid, vector):
+    """``arr[row, col : col + n_valid] = vector[:n_valid]``; nothing past is written."""
+    if not (_is_row_major(arr) and isinstance(vector, _Vector)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(vector)
+        pointer = builder.bitcast(_pointer(context, builder, sig, args), vector_type.as_pointer())
+        mask = _mask(context, builder, args[3], sig.args[3], vector.lanes)
+        align = ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8)
+        arg_types = [vector_type, pointer.type, align.type, mask.type]
+        store = _llvm_intrinsic(builder, f"llvm.masked.store.{_suffix(vector)}.p0", ir.VoidType(), arg_types)
+        builder.call(store, [args[4], pointer, align, mask])
+        return context.get_dummy_value()
+
+    return types.none(arr, row, col, n_valid, vector), codegen
+
+
+@intrinsic
+def _vsplat(typingctx, value, n_registers):
+    """A vector with every lane equal to ``value``."""
+    lanes = _lanes(value, n_registers) if isinstance(value, types.Float) else None
+    if lanes is None:
+        return None
+    vector = _Vector(value, lanes)
+
+    def codegen(context, builder, sig, args):
+        return _splat(builder, args[0], lanes)
+
+    return vector(value, n_registers), codegen
+
+
+@intrinsic
+def _vfma(typingctx, a, b, c):
+    """``a * b + c`` with one rounding (``llvm.fma``); ``a`` is a scalar (broadcast) or a vector."""
+    if not (isinstance(b, _Vector) and b == c and (a == b or a == b.dtype)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(c)
+        a_vector = args[0] if isinstance(a, _Vector) else _splat(builder, args[0], c.lanes)
+        fma = _llvm_intrinsic(builder, f"llvm.fma.{_suffix(c)}", vector_type, [vector_type] * 3)
+        return builder.call(fma, [a_vector, args[1], args[2]])
+
+    return c(a, b, c), codegen
+
+
+@intrinsic
+def _vsum(typingctx, vector):
+    """Sum of the lanes, by halving (a tree: log2(lanes) vector adds)."""
+    if not isinstance(vector, _Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        value, width = args[0], vector.lanes
+        while width > 1:
+            width //= 2
+            low = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width)))
+            high = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width)))
+            value = builder.fadd(builder.shuffle_vector(value, value, low), builder.shuffle_vector(value, value, high))
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+    return vector.dtype(vector), codegen
+
+
+# ---- spmm: one output row, one batch tile at a time -----------------------------------------------
+@njit(**_INLINE)
+def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers):
+    """out[row, col:col+tile] = init + sum_{k in [start, end)} values[k] * dense[index[k], col:col+tile].
+
+    The accumulator is a vector of ``n_registers`` registers (a literal), kept in registers for the
+    whole sweep over the connections.
+    """
+    acc = _vsplat(init, n_registers)
+    for k in range(start, end):
+        acc = _vfma(values[k], _vload(dense, index[k], col, n_registers), acc)
+    _vstore(out, row, col, acc)
+
+
+@njit(**_INLINE)
+def _row_tail(start, end, index, values, dense, init, out, row, col, n_valid):
+    """As ``_row_tile`` for the last ``n_valid`` (< one register) columns, with masked loads and store."""
+    acc = _vsplat(init, 1)
+    for k in range(start, end):
+        acc = _vfma(values[k], _vload_masked(dense, index[k], col, n_valid, 1), acc)
+    _vstore_masked(out, row, col, n_valid, acc)
+
+
+@njit(**_INLINE)
+def _spmm_row(start, end, index, values, dense, init, out, row):
+    """One output row: the widest register tiles first (8 registers = 128 float32), then narrower ones."""
+    batch = dense.shape[1]
+    lanes = REGISTER_BYTES // dense.itemsize
+    col = 0
+    while col + 8 * lanes <= batch:
+        _row_tile(start, end, index, values, dense, init, out, row, col, 8)
+        col += 8 * lanes
+    if col + 4 * lanes <= batch:
+        _row_tile(start, end, index, values, dense, init, out, row, col, 4)
+        col += 4 * lanes
+    if col + 2 * lanes <= batch:
+        _row_tile(start, end, index, values, dense, init, out, row, col, 2)
+        col += 2 * lanes
+    if col + lanes <= batch:
+        _row_tile(start, end, index, values, dense, init, out, row, col, 1)
+        col += lanes
+    if col < batch:
+        _row_tail(start, end, index, values, dense, init, out, row, col, batch - col)
 
 
 @njit(**_JIT)
 def spmm(indptr, cols, values, xt, bias, out):  # pragma: no cover - compiled
     """out[r, :] = bias[r] + sum over row r's connections k of values[k] * xt[cols[k], :].
 
-    ``bias`` may be empty (no bias). ``out`` has shape (n_rows, batch) and is fully overwritten.
+    ``bias`` may be empty (no bias). ``xt`` (n_cols, batch) and ``out`` (n_rows, batch) must be
+    C-contiguous; ``out`` is fully overwritten.
     """
     n_rows = indptr.shape[0] - 1
-    batch = xt.shape[1]
     has_bias = bias.shape[0] > 0
     for r in prange(n_rows):
-        acc = out[r]
-        start = indptr[r]
-        end = indptr[r + 1]
-        b0 = bias[r] if has_bias else values.dtype.type(0)
-        for j in range(batch):
-            acc[j] = b0
-        k = start
-        # Four connections per sweep: one load/store of acc per four multiply-adds.
-        while k + 4 <= end:
-            w0 = values[k]
-            w1 = values[k + 1]
-            w2 = values[k + 2]
-            w3 = values[k + 3]
-            x0 = xt[cols[k]]
-            x1 = xt[cols[k + 1]]
-            x2 = xt[cols[k + 2]]
-            x3 = xt[cols[k + 3]]
-            for j in range(batch):
-                acc[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j] + w3 * x3[j]
-            k += 4
-        while k < end:
-            w0 = values[k]
-            x0 = xt[cols[k]]
-            for j in range(batch):
-                acc[j] += w0 * x0[j]
-            k += 1
+        init = bias[r] if has_bias else values.dtype.type(0)
+        _spmm_row(indptr[r], indptr[r + 1], cols, values, xt, init, out, r)
 
 
 @njit(**_JIT)
 def spmm_transposed(csc_indptr, csc_rows, csc_perm, values, dyt, out):  # pragma: no cover - compiled
     """out[c, :] = sum over column c's connections of values * dyt[row, :]  (dXt = W^T dYt).
 
-    Runs ``spmm``'s loop over the CSC view; the values are read through ``csc_perm`` (CSR positions).
+    The weights are stored in CSR order (``csc_perm[k]`` is the CSR position of the k-th connection
+    in column order): a first parallel pass gathers them into CSC order, a flat loop that keeps many
+    cache misses in flight, then the forward loop runs over the CSC view. Reading ``values[csc_perm[k]]``
+    inside the tile loop instead, or gathering per block of columns, was 1.2-2x slower on wide layers.
     """
     n_cols = csc_indptr.shape[0] - 1
-    batch = dyt.shape[1]
+    nnz = csc_perm.shape[0]
+    csc_values = np.empty(nnz, dtype=values.dtype)
+    for k in prange(nnz):
+        csc_values[k] = values[csc_perm[k]]
+    zero = values.dtype.type(0)
     for c in prange(n_cols):
-        acc = out[c]
-        start = csc_indptr[c]
-        end = csc_indptr[c + 1]
-        for j in range(batch):
-            acc[j] = 0
-        k = start
-        while k + 4 <= end:
-            w0 = values[csc_perm[k]]
-            w1 = values[csc_perm[k + 1]]
-            w2 = values[csc_perm[k + 2]]
-            w3 = values[csc_perm[k + 3]]
-            g0 = dyt[csc_rows[k]]
-            g1 = dyt[csc_rows[k + 1]]
-            g2 = dyt[csc_rows[k + 2]]
-            g3 = dyt[csc_rows[k + 3]]
-            for j in range(batch):
-                acc[j] += w0 * g0[j] + w1 * g1[j] + w2 * g2[j] + w3 * g3[j]
-            k += 4
-        while k < end:
-            w0 = values[csc_perm[k]]
-            g0 = dyt[csc_rows[k]]
-            for j in range(batch):
-                acc[j] += w0 * g0[j]
-            k += 1
+        _spmm_row(csc_indptr[c], csc_indptr[c + 1], csc_rows, csc_values, dyt, zero, out, c)
+
+
+# ---- sddmm: one dot product of two batch vectors per connection ------------------------------------
+@njit(**_INLINE)
+def _dot2(dyt, row, xt, c0, c1, n_registers):
+    """(<dyt[row], xt[c0]>, <dyt[row], xt[c1]>): each load of dyt[row] serves two products.
+
+    Tiles of ``n_registers`` registers (a literal; 2 accumulators + the shared dyt tile stay in
+    registers), the last one masked, then one horizontal sum per product.
+    """
+    batch = xt.shape[1]
+    tile = n_registers * REGISTER_BYTES // xt.itemsize
+    acc0 = _vsplat(xt.dtype.type(0), n_registers)
+    acc1 = _vsplat(xt.dtype.type(0), n_registers)
+    j = 0
+    while j + tile <= batch:
+        g = _vload(dyt, row, j, n_registers)
+        acc0 = _vfma(g, _vload(xt, c0, j, n_registers), acc0)
+        acc1 = _vfma(g, _vload(xt, c1, j, n_registers), acc1)
+        j += tile
+    if j < batch:
+        n_valid = batch - j
+        g = _vload_masked(dyt, row, j, n_valid, n_registers)
+        acc0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, n_registers), acc0)
+        acc1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, n_registers), acc1)
+    return _vsum(acc0), _vsum(acc1)
+
+
+@njit(**_INLINE)
+def _sddmm_row(indptr, cols, dyt, xt, out_values, row, n_registers):
+    """All of one row's weight gradients, two connections at a time."""
+    k = indptr[row]
+    end = indptr[row + 1]
+    while k + 2 <= end:
+        s0, s1 = _dot2(dyt, row, xt, cols[k], cols[k + 1], n_registers)
+        out_values[k] = s0
+        out_values[k + 1] = s1
+        k += 2
+    if k < end:  # an odd last connection: computed twice, stored once
+        s0, _ = _dot2(dyt, row, xt, cols[k], cols[k], n_registers)
+        out_values[k] = s0
 
 
 @njit(**_JIT)
 def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
-    """out_values[k] = <dyt[r, :], xt[cols[k], :]> for every stored connection k of every row r."""
+    """out_values[k] = <dyt[r, :], xt[cols[k], :]> for every stored connection k of every row r.
+
+    Two connections of a row at a time share the loads of ``dyt[r]`` (which stays in L1). The tile
+    is the widest of 4 / 2 / 1 registers that the batch fills: at batch 128, 2 connections x 4
+    registers measured 10-20% faster than 4 x 2 or 1 x 8; narrower tiles avoid masked-off work at
+    batch 16-32.
+    """
     n_rows = indptr.shape[0] - 1
+    lanes = REGISTER_BYTES // xt.itemsize
     batch = xt.shape[1]
     for r in prange(n_rows):
-        g = dyt[r]
-        for k in range(indptr[r], indptr[r + 1]):
-            x = xt[cols[k]]
-            s = out_values.dtype.type(0)
-            for j in range(batch):
-                s += g[j] * x[j]
-            out_values[k] = s
+        if batch >= 4 * lanes:
+            _sddmm_row(indptr, cols, dyt, xt, out_values, r, 4)
+        elif batch >= 2 * lanes:
+            _sddmm_row(indptr, cols, dyt, xt, out_values, r, 2)
+        else:
+            _sddmm_row(indptr, cols, dyt, xt, out_values, r, 1)
 
 
 def set_num_threads(n: int) -> None:
-    """Number of threads the compiled kernels use (at most the number Numba started with)."""
+    """Number of threads the compiled kernels use (at most the number Numba started with).
+
+    On a machine shared with other busy processes, OpenMP's spinning worker threads can stall a
+    multi-threaded call for a whole scheduler slice (~8 ms instead of ~0.1 ms, BENCHMARKS.md section 1);
+    ``OMP_WAIT_POLICY=passive`` or ``NUMBA_THREADING_LAYER=workqueue`` (set before start) avoid it.
+    """
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
 def warm_up() -> None:
-    """Compile (or load from the on-disk cache) every kernel for float32 and float64."""
+    """Compile (or load from the on-disk cache) every kernel for float32 and float64.
+
+    The index dtypes are those :class:`~evosparse.sparse.pattern.SparsePattern` produces (int64 offsets,
+    int32 indices; layers with 2**31 or more connections use an int64 ``csc_perm`` and compile on first use).
+    """
     indptr = np.array([0, 1], dtype=np.int64)
-    cols = np.array([0], dtype=np.int32)
-    perm = np.array([0], dtype=np.int64)
+    index = np.array([0], dtype=np.int32)
     for dtype in (np.float32, np.float64):
         values = np.ones(1, dtype=dtype)
         xt = np.ones((1, 2), dtype=dtype)
         out = np.empty((1, 2), dtype=dtype)
-        spmm(indptr, cols, values, xt, np.empty(0, dtype=dtype), out)
-        spmm_transposed(indptr, cols, perm, values, xt, out)
-        sddmm(indptr, cols, xt, xt, np.empty(1, dtype=dtype))
+        spmm(indptr, index, values, xt, np.empty(0, dtype=dtype), out)
+        spmm_transposed(indptr, index, index, values, xt, out)
+        sddmm(indptr, index, xt, xt, np.empty(1, dtype=dtype))

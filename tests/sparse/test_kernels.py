@@ -1,0 +1,214 @@
+"""The compiled kernels against slow, obvious numpy loops (one connection at a time, in CSR order).
+
+The references never use the CSC view: dX is a scatter over the CSR connections, so a wrong
+``csc_perm`` / ``csc_rows`` cannot cancel out. Batch sizes cover every register tile the kernels use
+(float32: 16 lanes per register, tiles of 128 / 64 / 32 / 16 and a masked tail; float64: half that).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evosparse.sparse import kernels
+from evosparse.sparse.pattern import SparsePattern
+
+DTYPES = (np.float32, np.float64)
+TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}  # relative to the largest |reference| entry
+BATCHES = (0, 1, 7, 16, 17, 33, 64, 100, 128, 129, 300)
+
+
+# ---- slow references ---------------------------------------------------------------------------------
+def reference_spmm(pattern, values, xt, bias):
+    out = np.zeros((pattern.n_rows, xt.shape[1]), dtype=np.float64)
+    for r in range(pattern.n_rows):
+        out[r] = bias[r] if bias.size else 0.0
+        for k in range(pattern.indptr[r], pattern.indptr[r + 1]):
+            out[r] += float(values[k]) * xt[pattern.cols[k]].astype(np.float64)
+    return out
+
+
+def reference_spmm_transposed(pattern, values, dyt):
+    out = np.zeros((pattern.n_cols, dyt.shape[1]), dtype=np.float64)
+    for r in range(pattern.n_rows):
+        for k in range(pattern.indptr[r], pattern.indptr[r + 1]):
+            out[pattern.cols[k]] += float(values[k]) * dyt[r].astype(np.float64)
+    return out
+
+
+def reference_sddmm(pattern, dyt, xt):
+    out = np.zeros(pattern.nnz, dtype=np.float64)
+    for r in range(pattern.n_rows):
+        for k in range(pattern.indptr[r], pattern.indptr[r + 1]):
+            out[k] = np.dot(dyt[r].astype(np.float64), xt[pattern.cols[k]].astype(np.float64))
+    return out
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+def make_pattern(mask: np.ndarray) -> SparsePattern:
+    rows, cols = np.nonzero(mask)
+    return SparsePattern.from_coo(rows, cols, mask.shape[0], mask.shape[1])
+
+
+def random_mask(n_rows, n_cols, density, rng):
+    return rng.random((n_rows, n_cols)) < density
+
+
+def run_kernels(pattern, dtype, batch, rng, *, bias=True):
+    """All three kernels on seeded inputs; outputs pre-filled with NaN to prove they are overwritten."""
+    values = rng.standard_normal(pattern.nnz).astype(dtype)
+    xt = rng.standard_normal((pattern.n_cols, batch)).astype(dtype)
+    dyt = rng.standard_normal((pattern.n_rows, batch)).astype(dtype)
+    bias_array = rng.standard_normal(pattern.n_rows).astype(dtype) if bias else np.empty(0, dtype=dtype)
+    out = np.full((pattern.n_rows, batch), np.nan, dtype=dtype)
+    kernels.spmm(pattern.indptr, pattern.cols, values, xt, bias_array, out)
+    grad_x = np.full((pattern.n_cols, batch), np.nan, dtype=dtype)
+    kernels.spmm_transposed(pattern.csc_indptr, pattern.csc_rows, pattern.csc_perm, values, dyt, grad_x)
+    grad_values = np.full(pattern.nnz, np.nan, dtype=dtype)
+    kernels.sddmm(pattern.indptr, pattern.cols, dyt, xt, grad_values)
+    return (values, xt, dyt, bias_array), (out, grad_x, grad_values)
+
+
+def assert_close(actual, expected, dtype):
+    assert actual.shape == expected.shape and actual.dtype == dtype
+    scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE[dtype] * scale)
+
+
+def check_against_references(pattern, dtype, batch, rng, *, bias=True):
+    (values, xt, dyt, bias_array), (out, grad_x, grad_values) = run_kernels(pattern, dtype, batch, rng, bias=bias)
+    assert_close(out, reference_spmm(pattern, values, xt, bias_array), dtype)
+    assert_close(grad_x, reference_spmm_transposed(pattern, values, dyt), dtype)
+    assert_close(grad_values, reference_sddmm(pattern, dyt, xt), dtype)
+
+
+# ---- tests -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module", autouse=True)
+def compiled():
+    kernels.warm_up()  # first run: compiles (seconds); later runs load the on-disk cache
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("batch", BATCHES)
+def test_random_pattern_every_batch_tile(dtype, batch):
+    rng = np.random.default_rng(batch)
+    check_against_references(make_pattern(random_mask(23, 19, 0.3, rng)), dtype, batch, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        np.ones((1, 1), dtype=bool),  # 1 x 1
+        np.ones((3, 7), dtype=bool),  # fully dense
+        np.eye(5, 17, k=3, dtype=bool),  # one connection per row, empty rows and columns
+        np.zeros((4, 6), dtype=bool),  # no connection at all
+        np.pad(np.ones((1, 1), dtype=bool), ((2, 3), (1, 4))),  # a single connection
+    ],
+    ids=["1x1", "dense", "diagonal", "empty", "one-connection"],
+)
+def test_degenerate_patterns(mask, dtype):
+    rng = np.random.default_rng(0)
+    pattern = make_pattern(mask)
+    for batch in (1, 17, 128):
+        check_against_references(pattern, dtype, batch, rng)
+        check_against_references(pattern, dtype, batch, rng, bias=False)
+
+
+@pytest.mark.parametrize("shape", [(257, 129), (17, 5), (3, 7)])
+def test_odd_shapes_with_empty_rows_and_columns(shape):
+    rng = np.random.default_rng(1)
+    mask = random_mask(*shape, 0.2, rng)
+    mask[::3] = False  # every third output neuron has no input
+    mask[:, 1::4] = False  # some input neurons feed nothing
+    for dtype in DTYPES:
+        check_against_references(make_pattern(mask), dtype, 33, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_wide_layer(dtype):
+    """A few connections per neuron between 40 and 20,000 neurons, both ways (forward and transposed)."""
+    rng = np.random.default_rng(2)
+    n_wide = 20_000
+    rows = np.repeat(np.arange(40), 30)
+    cols = rng.choice(n_wide, size=rows.size, replace=False)  # distinct columns: no duplicate positions
+    for pattern in (SparsePattern.from_coo(rows, cols, 40, n_wide), SparsePattern.from_coo(cols, rows, n_wide, 40)):
+        check_against_references(pattern, dtype, 64, rng)
+
+
+@st.composite
+def kernel_cases(draw):
+    n_rows = draw(st.integers(1, 30))
+    n_cols = draw(st.integers(1, 30))
+    density = draw(st.sampled_from([0.0, 0.05, 0.3, 1.0]))
+    batch = draw(st.integers(0, 70))
+    dtype = draw(st.sampled_from(DTYPES))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return n_rows, n_cols, density, batch, dtype, seed
+
+
+@settings(max_examples=40, deadline=None)
+@given(kernel_cases())
+def test_kernels_equal_the_reference_on_random_patterns(case):
+    n_rows, n_cols, density, batch, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    check_against_references(make_pattern(random_mask(n_rows, n_cols, density, rng)), dtype, batch, rng)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """Each output element is summed by one thread in a fixed order: bit-identical for any thread count."""
+    rng = np.random.default_rng(3)
+    pattern = make_pattern(random_mask(300, 200, 0.1, rng))
+    before = numba.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        assert numba.get_num_threads() == 1
+        _, one = run_kernels(pattern, np.float32, 100, np.random.default_rng(4))
+        kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        _, many = run_kernels(pattern, np.float32, 100, np.random.default_rng(4))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_num_threads_clamps_to_the_pool():
+    before = numba.get_num_threads()
+    try:
+        kernels.set_num_threads(0)
+        assert numba.get_num_threads() == 1
+        kernels.set_num_threads(10_000)
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_numba_num_threads_environment_variable_is_honoured():
+    code = (
+        "import numba, numpy as np; from evosparse.sparse import kernels; "
+        "kernels.set_num_threads(8); assert numba.get_num_threads() == 1, numba.get_num_threads(); "
+        "out = np.empty((1, 3), np.float32); "
+        "kernels.spmm(np.array([0, 1]), np.array([0], np.int32), np.ones(1, np.float32), "
+        "np.full((1, 3), 2, np.float32), np.ones(1, np.float32), out); "
+        "assert (out == 3).all(); print('ok')"
+    )
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_column_major_operand_is_rejected():
+    """The kernels read rows of the dense operands as contiguous vectors; other layouts do not type-check."""
+    pattern = make_pattern(np.ones((2, 3), dtype=bool))
+    xt = np.asfortranarray(np.ones((3, 4), dtype=np.float32))
+    out = np.empty((2, 4), dtype=np.float32)
+    with pytest.raises(numba.core.errors.TypingError):
+        kernels.spmm(pattern.indptr, pattern.cols, np.ones(6, np.float32), xt, np.empty(0, np.float32), out)
