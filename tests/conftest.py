@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,3 +37,17 @@ def require_file(relative: str) -> Path:
     if base is None or not (base / relative).is_file():
         pytest.skip(f"data file {relative} not found below EVOSPARSE_TEST_DATA / ../shared/data")
     return base / relative
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests on one thread (torch and the compiled kernels): tiny models are fastest so,
+    and timings stay robust when other jobs share the cores."""
+    from evosparse.sparse import set_num_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+    set_num_threads(before)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-import torch
 
 from evosparse.cli import main
 
@@ -43,13 +42,5 @@ def small_run():
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The test models are tiny: one thread is fastest, and robust when other jobs share the cores."""
-    from evosparse.sparse import set_num_threads
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    set_num_threads(1)
+def _tiny_models_use_one_thread(one_thread):
     yield
-    torch.set_num_threads(before)
-    set_num_threads(before)
