@@ -40,32 +40,10 @@ def small_config(tmp_path) -> TrainConfig:
 @pytest.fixture
 def make_trainer(digits):
     """``make_trainer(config, callbacks=(), folder=None)``: a Trainer of ``config`` on digits, default callbacks."""
-    from evosparse.train import Trainer, build_model, build_optimizer, build_strategy, default_callbacks, derive_seed
-    from evosparse.train.run import load_tensors
+    from evosparse.train.run import build_trainer, load_tensors
 
     def make(config: TrainConfig, callbacks=(), folder=None):
-        data = load_tensors(config, digits)
-        model = build_model(config, data.n_features, data.n_classes)
-        optimizer = build_optimizer(config, model)
-        built_in = default_callbacks(
-            x_test=data.x_test,
-            y_test=data.y_test,
-            strategy=build_strategy(config),
-            folder=folder,
-            config=config.to_dict(),
-            progress=False,
-            log=None,
-        )
-        return Trainer(
-            model,
-            optimizer,
-            data.x_train,
-            data.y_train,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            seed=derive_seed(config.seed, "shuffle"),
-            callbacks=[*built_in, *callbacks],
-        )
+        return build_trainer(config, load_tensors(config, digits), folder=folder, callbacks=callbacks)
 
     return make
 

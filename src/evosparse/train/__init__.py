@@ -17,7 +17,7 @@ from evosparse.train.config import TrainConfig
 from evosparse.train.history import History
 from evosparse.train.loop import Trainer
 from evosparse.train.metrics import evaluate
-from evosparse.train.run import RunError, RunResult, resume, train
+from evosparse.train.run import RunError, RunResult, build_trainer, resume, train
 
 __all__ = [
     "Callback",
@@ -36,6 +36,7 @@ __all__ = [
     "Trainer",
     "build_model",
     "build_optimizer",
+    "build_trainer",
     "build_strategy",
     "default_callbacks",
     "derive_seed",

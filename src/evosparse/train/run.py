@@ -226,6 +226,38 @@ def _resumed_config(saved: TrainConfig, changes: dict[str, Any], out_dir: Path) 
     return requested.replace(out_dir=str(out_dir))
 
 
+def build_trainer(
+    config: TrainConfig,
+    tensors: Tensors,
+    *,
+    folder: Path | None = None,
+    progress: bool = False,
+    log: Callable[[str], object] | None = None,
+    callbacks: Iterable[Callback] = (),
+) -> Trainer:
+    """Model, optimizer, SET strategy and the default callbacks of ``config``, assembled into a Trainer."""
+    model = build_model(config, tensors.n_features, tensors.n_classes)
+    built_in = default_callbacks(
+        x_test=tensors.x_test,
+        y_test=tensors.y_test,
+        strategy=build_strategy(config),
+        folder=folder,
+        config=config.to_dict(),
+        progress=progress,
+        log=log,
+    )
+    return Trainer(
+        model,
+        build_optimizer(config, model),
+        tensors.x_train,
+        tensors.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=derive_seed(config.seed, "shuffle"),
+        callbacks=[*built_in, *callbacks],
+    )
+
+
 def _execute(
     config: TrainConfig,
     out_dir: Path,
@@ -237,30 +269,9 @@ def _execute(
     callbacks: Iterable[Callback],
 ) -> RunResult:
     start = time.perf_counter()
-    model = build_model(config, tensors.n_features, tensors.n_classes)
-    threads = choose_threads(config, model)
+    trainer = build_trainer(config, tensors, folder=out_dir, progress=progress, log=log, callbacks=callbacks)
+    threads = choose_threads(config, trainer.model)
     set_threads(threads)
-    optimizer = build_optimizer(config, model)
-    strategy = build_strategy(config)
-    all_callbacks = default_callbacks(
-        x_test=tensors.x_test,
-        y_test=tensors.y_test,
-        strategy=strategy,
-        folder=out_dir,
-        config=config.to_dict(),
-        progress=progress,
-        log=log,
-    )
-    trainer = Trainer(
-        model,
-        optimizer,
-        tensors.x_train,
-        tensors.y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        seed=derive_seed(config.seed, "shuffle"),
-        callbacks=[*all_callbacks, *callbacks],
-    )
     if checkpoint is not None:
         try:
             trainer.load_state_dict(checkpoint["trainer"])
