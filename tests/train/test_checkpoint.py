@@ -49,6 +49,18 @@ RESUME_CASES = {
     "adam-step-rewiring-srelu": {"optimizer": "adam", "lr": 0.003, "update_unit": "step", "update_every": 7,
                                  "activation": "srelu"},
     "cosine-allrelu-nesterov": {"decay": "cosine", "stop_after": 4, "activation": "allrelu", "nesterov": True},
+    # Every topology strategy: the interruption falls before, between or after conversions and prunings.
+    "rigl-steps": {"strategy": "rigl", "update_unit": "step", "update_every": 7},
+    "static": {"strategy": "static"},
+    "snip-global": {"strategy": "snip", "scope": "global", "saliency_samples": 300},
+    "neuron-srelu-shrinks": {"strategy": "neuron", "activation": "srelu", "prune_start": 1, "prune_end": 3,
+                             "prune_cycles": 2, "neuron_fraction": 0.25},
+    "magnitude-pruned-before-stop": {"strategy": "magnitude", "prune_start": 1},
+    "obd-pruned-after-resume": {"strategy": "obd", "prune_start": 3, "saliency_samples": 200, "activation": "allrelu"},
+    "imp-rewind-to-init": {"strategy": "imp", "prune_start": 1, "prune_end": 3, "prune_cycles": 3, "rewind_epoch": 0},
+    "gmp-steps-adam": {"strategy": "gmp", "update_unit": "step", "update_every": 5, "prune_start": 3, "prune_end": 60,
+                       "optimizer": "adam", "lr": 0.003},
+    "l1-global": {"strategy": "l1", "l1": 0.01, "prune_start": 2, "scope": "global"},
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -61,6 +62,18 @@ BAD_FIELDS = [
     ("update_unit", "batch", "update_unit must be one of epoch, step; got 'batch'"),
     ("decay", "linear", "decay must be one of constant, cosine; got 'linear'"),
     ("stop_after", 0, "stop_after must be an integer >= 1 or None, got 0"),
+    ("strategy", "lottery", "strategy must be one of set, rigl, static, snip, neuron, magnitude, imp, gmp, obd, l1"),
+    ("density", 0.0, "density must be in (0, 1] or None, got 0.0"),
+    ("density", 1.5, "density must be in (0, 1] or None, got 1.5"),
+    ("prune_start", 0, "prune_start must be an integer >= 1, got 0"),
+    ("prune_end", 0, "prune_end must be an integer >= 1, got 0"),
+    ("prune_cycles", 0, "prune_cycles must be an integer >= 1, got 0"),
+    ("scope", "model", "scope must be one of layer, global; got 'model'"),
+    ("rewind_epoch", -1, "rewind_epoch must be an integer >= 0 or None, got -1"),
+    ("l1", -1e-3, "l1 must be in [0, inf), got -0.001"),
+    ("hessian", "exact", "hessian must be one of gauss_newton, lecun; got 'exact'"),
+    ("saliency_samples", 0, "saliency_samples must be an integer >= 1, got 0"),
+    ("neuron_fraction", 1.0, "neuron_fraction must be in [0, 1), got 1.0"),
     ("optimizer", "rmsprop", "optimizer must be one of sgd, adam; got 'rmsprop'"),
     ("lr", 0.0, "lr must be a finite number > 0, got 0.0"),
     ("lr", "fast", "lr must be a finite number > 0, got 'fast'"),
@@ -86,6 +99,21 @@ def test_bad_field_names_field_value_and_range(name, value, message):
 def test_every_field_has_a_bad_value_test():
     tested = {name for name, _, _ in BAD_FIELDS}
     assert tested == set(field_names())
+
+
+PRUNING_RULES = [
+    (dict(prune_start=10, prune_end=5), "prune_end (5) must be >= prune_start (10)"),
+    (dict(strategy="magnitude", epochs=5, prune_start=5, prune_end=5), "prune_start (5) must be < epochs (5)"),
+    (dict(strategy="gmp", epochs=10, prune_start=2, prune_end=10), "prune_end (10) must be < epochs (10)"),
+    (dict(strategy="imp", epochs=20, prune_start=2, prune_end=9, prune_cycles=3), "evenly spaced"),
+    (dict(strategy="imp", epochs=20, prune_start=5, prune_end=9, rewind_epoch=6), "rewind_epoch (6) must be <="),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), PRUNING_RULES)
+def test_pruning_rules(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**changes)
 
 
 def test_cosine_decay_needs_stop_after():

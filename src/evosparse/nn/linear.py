@@ -218,11 +218,22 @@ class SparseLinear(nn.Module):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         destination[prefix + "rows"] = torch.from_numpy(self._pattern.rows.copy())
         destination[prefix + "cols"] = torch.from_numpy(self._pattern.cols.copy())
+        if getattr(self, "resized", False):  # lost neurons during training (neuron importance pruning)
+            destination[prefix + "shape"] = torch.tensor([self.out_features, self.in_features], dtype=torch.int64)
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
-        rows_key, cols_key = prefix + "rows", prefix + "cols"
+        rows_key, cols_key, shape_key = prefix + "rows", prefix + "cols", prefix + "shape"
+        if shape_key in state_dict:
+            n_out, n_in = (int(v) for v in state_dict[shape_key])
+            if (n_out, n_in) != (self.out_features, self.in_features):
+                error_msgs.append(
+                    f"{prefix}: saved layer shape {(n_out, n_in)} differs from {(self.out_features, self.in_features)}"
+                    " (use evosparse.prune.adopt_structure before loading a run whose layers shrank)"
+                )
+                return
+            self.resized = True
         if rows_key in state_dict and cols_key in state_dict:
             rows = state_dict[rows_key].cpu().numpy()
             cols = state_dict[cols_key].cpu().numpy()
@@ -241,6 +252,6 @@ class SparseLinear(nn.Module):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-        for key in (rows_key, cols_key):
+        for key in (rows_key, cols_key, shape_key):
             if key in unexpected_keys:
                 unexpected_keys.remove(key)

@@ -43,9 +43,12 @@ def apply_rewiring(
 ) -> None:
     """Rebuild ``layer``'s pattern from ``rewiring``; ``new_values`` are the weights of ``new_keys``.
 
-    The ``layer.values`` Parameter object stays the same (its data is swapped), so the optimizer keeps
-    tracking it; every per-element state tensor of that parameter is remapped the same way as the
-    weights, with zeros for the new connections. Scalar state (Adam's ``step``) is kept.
+    When nnz stays the same (SET, RigL) the ``layer.values`` Parameter object stays the same (its data is
+    swapped), so the optimizer keeps tracking it. When nnz changes (pruning) the layer gets a new
+    Parameter, which replaces the old one in the optimizer: autograd remembers a leaf's shape for as long
+    as any graph that used it is alive, so resizing a Parameter in place could break the next backward.
+    Either way every per-element state tensor is remapped like the weights, with zeros for the new
+    connections; scalar state (Adam's ``step``) is kept.
     """
     old = layer.pattern
     kept_keys = old.keys()[rewiring.keep]
@@ -68,6 +71,13 @@ def apply_rewiring(
         return torch.cat([tensor, fresh.to(tensor.dtype)])[gather]
 
     old_param_data = layer.values.data
+    if pattern.nnz != old.nnz:
+        old_param = layer.values
+        layer.values = torch.nn.Parameter(remap(old_param_data.detach(), new_values), old_param.requires_grad)
+        layer.set_pattern(pattern)
+        fresh = torch.zeros(rewiring.new_keys.shape[0], device=device)
+        replace_parameter(optimizer, old_param, layer.values, remap=lambda t: remap(t, fresh))
+        return
     layer.set_pattern(pattern, remap(old_param_data.detach(), new_values))
     if optimizer is not None:
         state = optimizer.state.get(layer.values)
@@ -75,3 +85,22 @@ def apply_rewiring(
             for name, value in list(state.items()):
                 if torch.is_tensor(value) and value.shape == old_param_data.shape and value.dim() == 1:
                     state[name] = remap(value, torch.zeros(rewiring.new_keys.shape[0], device=device))
+
+
+def replace_parameter(
+    optimizer: torch.optim.Optimizer | None, old: torch.nn.Parameter, new: torch.nn.Parameter, remap=None
+) -> None:
+    """Let ``optimizer`` optimise ``new`` instead of ``old``; per-element state is passed through ``remap``."""
+    if optimizer is None:
+        return
+    for group in optimizer.param_groups:
+        group["params"] = [new if p is old else p for p in group["params"]]
+    state = optimizer.state.pop(old, None)
+    if state:
+        moved = {}
+        for key, value in state.items():
+            if remap is not None and torch.is_tensor(value) and value.shape == old.shape and value.dim() > 0:
+                moved[key] = remap(value)
+            else:
+                moved[key] = value
+        optimizer.state[new] = moved

@@ -26,6 +26,7 @@ import torch
 from evosparse.topology.rewire import Rewiring, apply_rewiring
 from evosparse.topology.sampling import sample_free_keys
 from evosparse.topology.schedule import UpdateSchedule
+from evosparse.topology.select import smallest
 from evosparse.topology.strategy import TopologyStrategy
 
 if TYPE_CHECKING:  # the layer module imports topology for its initialisation
@@ -41,24 +42,15 @@ def weakest_connections(values: np.ndarray, zeta: float, rule: str = "set") -> n
         raise ValueError(f"rule must be one of {REMOVAL_RULES}, got {rule!r}")
     remove = np.zeros(values.shape[0], dtype=bool)
     if rule == "magnitude":
-        remove[_smallest(np.abs(values), int(zeta * values.shape[0]))] = True
+        remove[smallest(np.abs(values), int(zeta * values.shape[0]))] = True
         return remove
     positive = np.flatnonzero(values > 0)
     negative = np.flatnonzero(values < 0)
     # Smallest positive ones, and the negative ones closest to zero (largest), zeta of each sign.
-    remove[positive[_smallest(values[positive], int(zeta * positive.shape[0]))]] = True
-    remove[negative[_smallest(-values[negative], int(zeta * negative.shape[0]))]] = True
+    remove[positive[smallest(values[positive], int(zeta * positive.shape[0]))]] = True
+    remove[negative[smallest(-values[negative], int(zeta * negative.shape[0]))]] = True
     remove[values == 0] = zeta > 0  # exact zeros carry nothing: always the weakest (as in the SET code)
     return remove
-
-
-def _smallest(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k smallest scores in O(n) (a partition, not a sort)."""
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    if k >= scores.shape[0]:
-        return np.arange(scores.shape[0])
-    return np.argpartition(scores, k - 1)[:k]
 
 
 def set_rewiring(

@@ -1,8 +1,9 @@
 """The interface every connectivity-changing method implements, and the loop that drives it.
 
-The training loop calls two hooks; a strategy decides, through its :class:`UpdateSchedule`, whether
-anything happens:
+The training loop calls three hooks; a strategy decides, through its schedule, whether anything happens:
 
+* ``on_train_start(model, optimizer)`` once before training (and again after a resume): strategies that
+  prune at initialisation (SNIP) or watch gradients (RigL) set themselves up here,
 * ``on_step_end(model, optimizer, step)`` after every optimizer step (step counts from 1),
 * ``on_epoch_end(model, optimizer, epoch)`` after every epoch (epoch counts from 1).
 
@@ -36,8 +37,13 @@ class TopologyStrategy:
         self.schedule = schedule or UpdateSchedule(zeta=0.0)
         self.rng = np.random.default_rng(seed)
         self.n_updates = 0
+        self.last_fraction = 0.0  # fraction of connections the latest update changed (for the history)
+        self.extra_flops = 0  # arithmetic the strategy itself spent (RigL's dense gradients, OBD's passes, ...)
 
     # ---- hooks called by the training loop ---------------------------------------------------------
+    def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+        """Called before the first step of a run (and of a resumed run)."""
+
     def on_step_end(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, step: int) -> bool:
         return self.schedule.unit == "step" and self._maybe_update(model, optimizer, step)
 
@@ -52,6 +58,7 @@ class TopologyStrategy:
             for layer in sparse_layers(model):
                 self.update_layer(layer, optimizer, fraction)
         self.n_updates += 1
+        self.last_fraction = fraction
         return True
 
     def update_layer(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> None:
@@ -59,11 +66,16 @@ class TopologyStrategy:
 
     # ---- checkpointing -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": copy.deepcopy(self.rng.bit_generator.state), "n_updates": self.n_updates}
+        return {
+            "rng": copy.deepcopy(self.rng.bit_generator.state),
+            "n_updates": self.n_updates,
+            "extra_flops": self.extra_flops,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
         self.n_updates = int(state["n_updates"])
+        self.extra_flops = int(state.get("extra_flops", 0))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.schedule})"

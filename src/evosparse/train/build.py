@@ -12,9 +12,16 @@ import torch
 from torch import nn
 
 from evosparse.nn.mlp import DenseMLP, SparseMLP
-from evosparse.topology.schedule import UpdateSchedule
+from evosparse.prune.pruning import Pruning
+from evosparse.topology.neuron_importance import NeuronImportance
+from evosparse.topology.rigl import RigL
+from evosparse.topology.schedule import PruningSchedule, UpdateSchedule
+from evosparse.topology.select import epsilon_for_density, network_nnz
 from evosparse.topology.set import SET
-from evosparse.train.config import TrainConfig
+from evosparse.topology.snip import SNIP
+from evosparse.topology.static import StaticSparse
+from evosparse.topology.strategy import TopologyStrategy
+from evosparse.train.config import DENSE_TO_SPARSE, TrainConfig
 
 # One stream per consumer; the numbers only need to be distinct and never change.
 STREAMS = {"model": 0, "shuffle": 1, "topology": 2}
@@ -29,17 +36,27 @@ def layer_sizes(config: TrainConfig, n_features: int, n_classes: int) -> list[in
     return [int(n_features), *config.hidden, int(n_classes)]
 
 
+def starts_dense(config: TrainConfig) -> bool:
+    """Whether the run's model starts as the dense twin (the dense baseline, pruning methods and SNIP)."""
+    return config.model == "dense" or config.strategy in DENSE_TO_SPARSE or config.strategy == "snip"
+
+
+def effective_epsilon(config: TrainConfig, sizes: list[int]) -> float:
+    """``epsilon``, or the one that gives the network the overall ``density`` if that is set."""
+    return config.epsilon if config.density is None else epsilon_for_density(sizes, config.density)
+
+
 def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Module:
-    """The SET-MLP (``model="sparse"``) or its dense twin, seeded from the config."""
+    """The SET-MLP, or its dense twin for the dense baseline and the dense-to-sparse methods, seeded from the config."""
     sizes = layer_sizes(config, n_features, n_classes)
     seed = derive_seed(config.seed, "model")
-    if config.model == "dense":
+    if starts_dense(config):
         return DenseMLP(sizes, activation=config.activation, dropout=config.dropout, alpha=config.alpha, seed=seed)
     return SparseMLP(
         sizes,
         activation=config.activation,
         dropout=config.dropout,
-        epsilon=config.epsilon,
+        epsilon=effective_epsilon(config, sizes),
         alpha=config.alpha,
         weight_init=config.weight_init,
         backend=config.backend,
@@ -70,14 +87,83 @@ def build_schedule(config: TrainConfig) -> UpdateSchedule:
     )
 
 
-def build_strategy(config: TrainConfig) -> SET | None:
-    """The SET strategy of a sparse model (None for a dense one or zeta = 0: nothing to rewire)."""
-    if config.model == "dense" or config.zeta == 0:
+def saliency_data(
+    config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random sample of ``saliency_samples`` training examples (for OBD and SNIP)."""
+    n = min(config.saliency_samples, x_train.shape[0])
+    generator = torch.Generator().manual_seed(derive_seed(config.seed, "topology"))
+    index = torch.randperm(x_train.shape[0], generator=generator)[:n]
+    return x_train[index], y_train[index]
+
+
+def build_strategy(
+    config: TrainConfig, sizes: list[int] | None = None, data: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> TopologyStrategy | None:
+    """The topology strategy of a run (None: the dense baseline, or SET with zeta = 0).
+
+    Args:
+        config: the run's settings.
+        sizes: layer sizes (input, hidden..., output): the budget of the methods that start dense.
+        data: ``(x_train, y_train)``: OBD and SNIP sample their saliency examples from it.
+    """
+    if config.model == "dense":
         return None
-    return SET(
-        config.zeta,
-        rule=config.rule,
-        schedule=build_schedule(config),
-        new_weights=config.new_weights,
-        seed=derive_seed(config.seed, "topology"),
+    seed = derive_seed(config.seed, "topology")
+    name = config.strategy
+    if name == "static":
+        return StaticSparse(seed=seed)
+    if name == "set":
+        if config.zeta == 0:
+            return None
+        return SET(
+            config.zeta, rule=config.rule, schedule=build_schedule(config), new_weights=config.new_weights, seed=seed
+        )
+    if name == "rigl":
+        return RigL(config.zeta, schedule=build_schedule(config), seed=seed)
+    if name == "neuron":
+        return NeuronImportance(
+            config.zeta,
+            neuron_fraction=config.neuron_fraction,
+            pruning=PruningSchedule(
+                "iterative", start=config.prune_start, end=config.prune_end, cycles=config.prune_cycles
+            ),
+            rule=config.rule,
+            schedule=build_schedule(config),
+            new_weights=config.new_weights,
+            seed=seed,
+        )
+    if sizes is None:
+        raise ValueError(f"strategy {name!r} starts dense and needs the layer sizes (its per-layer budget)")
+    budget = network_nnz(sizes, effective_epsilon(config, sizes))
+    sample = saliency_data(config, *data) if data is not None else None
+    if name == "snip":
+        if sample is None:
+            raise ValueError("strategy 'snip' needs training data")
+        return SNIP(budget, sample, scope=config.scope, backend=config.backend, seed=seed)
+    return Pruning(
+        budget,
+        criterion="obd" if name == "obd" else "magnitude",
+        schedule=pruning_schedule(config),
+        scope=config.scope,
+        l1=config.l1 if name == "l1" else 0.0,
+        rewind_epoch=config.rewind_epoch if name == "imp" else None,
+        data=sample,
+        hessian=config.hessian,
+        backend=config.backend,
+        seed=seed,
     )
+
+
+def pruning_schedule(config: TrainConfig) -> PruningSchedule:
+    """Events of the dense-to-sparse methods: imp cycles, the gmp cubic ramp, one shot for the others."""
+    unit = config.update_unit
+    if config.strategy == "imp":
+        return PruningSchedule(
+            "iterative", start=config.prune_start, end=config.prune_end, cycles=config.prune_cycles, unit=unit
+        )
+    if config.strategy == "gmp":
+        return PruningSchedule(
+            "cubic", start=config.prune_start, end=config.prune_end, every=config.update_every, unit=unit
+        )
+    return PruningSchedule("one_shot", start=config.prune_start, unit=unit)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from evosparse.topology.strategy import TopologyStrategy
 from evosparse.train.checkpoint import save_checkpoint
-from evosparse.train.metrics import connection_metrics, evaluate
+from evosparse.train.metrics import connection_metrics, evaluate, inference_flops, training_flops_per_example
 
 if TYPE_CHECKING:
     from evosparse.train.loop import Trainer
@@ -142,7 +142,7 @@ class TopologyCallback(Callback):
     the trained one, not one with freshly regrown, untrained connections.
 
     History columns: ``topology_seconds`` (all updates of the epoch) and ``rewired_fraction`` (sum of the
-    fractions the schedule asked for at this epoch's updates).
+    fractions of connections this epoch's updates changed or removed).
     """
 
     def __init__(self, strategy: TopologyStrategy) -> None:
@@ -151,11 +151,16 @@ class TopologyCallback(Callback):
         self._seconds = 0.0
         self._fraction = 0.0
 
+    def _on_train_start(self) -> None:
+        start = time.perf_counter()
+        self.strategy.on_train_start(self.trainer.model, self.trainer.optimizer)
+        self._seconds += time.perf_counter() - start
+
     def _update(self, hook: Callable[..., bool], t: int) -> None:
         trainer = self.trainer
         start = time.perf_counter()
         if hook(trainer.model, trainer.optimizer, t):
-            self._fraction += self.strategy.schedule.fraction(t)
+            self._fraction += self.strategy.last_fraction
         self._seconds += time.perf_counter() - start
 
     def _on_step_end(self) -> bool:
@@ -175,6 +180,39 @@ class TopologyCallback(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.strategy.load_state_dict(state)
+
+
+class FlopsCallback(Callback):
+    """Counts the arithmetic of training and inference (multiply-adds x 2 of the weight layers).
+
+    Each step adds ``batch x training_flops_per_example(model)`` at the model's current size (the pruning
+    methods get cheaper as they prune); the topology strategy's own work (RigL's dense gradients, OBD's
+    Hessian passes, SNIP's scoring) is added from its ``extra_flops``. History columns: ``train_flops``
+    (cumulative) and ``inference_flops`` (per example, at the end of the epoch).
+    """
+
+    def __init__(self, strategy: TopologyStrategy | None = None) -> None:
+        super().__init__()
+        self.strategy = strategy
+        self.flops = 0
+
+    def _on_step_end(self) -> bool:
+        trainer = self.trainer
+        n = trainer.x_train.shape[0]
+        begin = ((trainer.step - 1) % trainer.steps_per_epoch) * trainer.batch_size
+        self.flops += min(trainer.batch_size, n - begin) * training_flops_per_example(trainer.model)
+        return True
+
+    def _on_epoch_end(self) -> bool:
+        extra = self.strategy.extra_flops if self.strategy is not None else 0
+        self.trainer.logs.update(train_flops=self.flops + extra, inference_flops=inference_flops(self.trainer.model))
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"flops": self.flops}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.flops = int(state["flops"])
 
 
 class EvaluationCallback(Callback):
@@ -321,6 +359,7 @@ def default_callbacks(
     callbacks: list[Callback] = [EvaluationCallback(x_test, y_test)]
     if strategy is not None:
         callbacks.append(TopologyCallback(strategy))
+    callbacks.append(FlopsCallback(strategy))
     callbacks.append(HistoryCallback(folder))
     callbacks.append(ProgressBarCallback(disable=not progress))
     if log is not None:

@@ -37,7 +37,14 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 with the tomli bac
     import tomli as tomllib
 
 MODELS = ("sparse", "dense")
-_OPTIONAL_NUMBERS = ("stop_after", "threads")  # int or None; the other None-able fields are folders
+# Sparse from scratch (Erdos-Renyi start) and dense to sparse (dense start, pruned to the same budget).
+SPARSE_STRATEGIES = ("set", "rigl", "static", "snip", "neuron")
+DENSE_TO_SPARSE = ("magnitude", "imp", "gmp", "obd", "l1")
+STRATEGIES = SPARSE_STRATEGIES + DENSE_TO_SPARSE
+SCOPES = ("layer", "global")
+HESSIANS = ("gauss_newton", "lecun")
+# Numbers that may be None (TOML writes "none"); the other None-able fields are folders.
+_OPTIONAL_NUMBERS = ("stop_after", "threads", "density", "rewind_epoch")
 OPTIMIZERS = ("sgd", "adam")
 # The fields that take one of a few names, and those names.
 CHOICES = {
@@ -50,6 +57,9 @@ CHOICES = {
     "update_unit": UNITS,
     "decay": DECAYS,
     "optimizer": OPTIMIZERS,
+    "strategy": STRATEGIES,
+    "scope": SCOPES,
+    "hessian": HESSIANS,
 }
 
 
@@ -84,6 +94,22 @@ class TrainConfig:
     update_unit: str = param("epoch", f"unit of update_every and stop_after, one of {', '.join(UNITS)}")
     decay: str = param("cosine", f"how zeta shrinks over training, one of {', '.join(DECAYS)} (paper: constant)")
     stop_after: int | None = param(20, "no topology update at or after this unit count (None: never stop)")
+    # ---- which topology method (evosparse.topology, evosparse.prune) ------------------------------------
+    strategy: str = param(
+        "set",
+        "connectivity method: set, rigl, static, snip, neuron (sparse from scratch); "
+        "magnitude, imp, gmp, obd, l1 (dense start, pruned to the same per-layer budget)",
+    )
+    density: float | None = param(None, "overall weight density of the final network; sets epsilon (None: use epsilon)")
+    prune_start: int = param(5, "dense-to-sparse and neuron: update_unit count of the first pruning event")
+    prune_end: int = param(15, "imp, gmp, neuron: update_unit count of the last pruning event")
+    prune_cycles: int = param(3, "imp, neuron: number of pruning events from prune_start to prune_end")
+    scope: str = param("layer", "pruning budget: 'layer' (Erdos-Renyi nnz per layer) or 'global' (one ranking)")
+    rewind_epoch: int | None = param(None, "imp: survivors return to their weights of this epoch (0: init; none: off)")
+    l1: float = param(1e-4, "l1: strength of the proximal L1 step applied after every optimizer step")
+    hessian: str = param("gauss_newton", "obd: Hessian diagonal, 'gauss_newton' (exact for ReLU) or 'lecun' (paper)")
+    saliency_samples: int = param(1000, "obd, snip: training examples the saliency is computed on")
+    neuron_fraction: float = param(0.1, "neuron: fraction of each hidden layer's neurons removed per event")
     # ---- optimisation ----------------------------------------------------------------------------------
     optimizer: str = param("sgd", f"one of {', '.join(OPTIMIZERS)} (paper: sgd)")
     lr: float = param(0.05, "learning rate (paper: 0.01)")
@@ -106,7 +132,7 @@ class TrainConfig:
                 object.__setattr__(self, name, None)
         if isinstance(self.hidden, list | tuple):
             object.__setattr__(self, "hidden", tuple(self.hidden))
-        for name in ("alpha", "dropout", "epsilon", "zeta", "lr", "momentum", "weight_decay"):
+        for name in ("alpha", "dropout", "epsilon", "zeta", "lr", "momentum", "weight_decay", "l1", "neuron_fraction"):
             value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
@@ -340,6 +366,40 @@ def _check_schedule(config: TrainConfig) -> None:
         raise ValueError("decay='cosine' needs stop_after (the unit count where the rewired fraction reaches 0)")
 
 
+def _check_density(config: TrainConfig) -> None:
+    if config.density is not None and not (_is_real(config.density) and 0 < config.density <= 1):
+        raise ValueError(f"density must be in (0, 1] or None, got {config.density!r}")
+
+
+def _check_pruning(config: TrainConfig) -> None:
+    if config.prune_end < config.prune_start:
+        raise ValueError(f"prune_end ({config.prune_end}) must be >= prune_start ({config.prune_start})")
+    uses_end = config.strategy in ("imp", "gmp", "neuron")
+    last = config.prune_end if uses_end else config.prune_start
+    if config.strategy in DENSE_TO_SPARSE and config.update_unit == "epoch" and last >= config.epochs:
+        field = "prune_end" if uses_end else "prune_start"
+        raise ValueError(
+            f"{field} ({last}) must be < epochs ({config.epochs}): {config.strategy} must finish pruning before the "
+            "last epoch (nothing changes topology after it)"
+        )
+    spacing = config.prune_end - config.prune_start
+    if (
+        config.strategy in ("imp", "neuron")
+        and config.prune_cycles > 1
+        and (spacing == 0 or spacing % (config.prune_cycles - 1))
+    ):
+        raise ValueError(
+            f"prune_cycles ({config.prune_cycles}) events must be evenly spaced from prune_start "
+            f"({config.prune_start}) to prune_end ({config.prune_end}): prune_end - prune_start must be a positive "
+            "multiple of prune_cycles - 1"
+        )
+    if config.rewind_epoch is not None and config.rewind_epoch > config.prune_start:
+        raise ValueError(
+            f"rewind_epoch ({config.rewind_epoch}) must be <= prune_start ({config.prune_start}): the weights "
+            "survivors return to must exist before the first pruning event"
+        )
+
+
 _CHECKS = (
     _text("dataset", optional=False),
     _text("data_dir", optional=True),
@@ -361,6 +421,17 @@ _CHECKS = (
     _choice("decay"),
     _integer("stop_after", 1, optional=True),
     _check_schedule,
+    _choice("strategy"),
+    _check_density,
+    _integer("prune_start", 1),
+    _integer("prune_end", 1),
+    _integer("prune_cycles", 1),
+    _choice("scope"),
+    _integer("rewind_epoch", 0, optional=True),
+    _real("l1", 0, math.inf, low_open=False, high_open=True),
+    _choice("hessian"),
+    _integer("saliency_samples", 1),
+    _real("neuron_fraction", 0, 1, low_open=False, high_open=True),
     _choice("optimizer"),
     _positive("lr"),
     _real("momentum", 0, 1, low_open=False, high_open=True),
@@ -368,6 +439,7 @@ _CHECKS = (
     _check_nesterov,
     _real("weight_decay", 0, math.inf, low_open=False, high_open=True),
     _integer("epochs", 1),
+    _check_pruning,
     _integer("batch_size", 1),
     _integer("seed", 0),
     _integer("threads", 1, optional=True),

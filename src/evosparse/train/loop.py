@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evosparse.prune.convert import adopt_structure
 from evosparse.train.callbacks import Callback, CallbackList
 from evosparse.train.history import History
 
@@ -150,7 +151,11 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the model's sparse topology (any nnz) comes with its state dict."""
+        """Restore :meth:`state_dict`; the model's sparse topology (any nnz) comes with its state dict.
+
+        Layers that a strategy converted from dense to sparse, or shrank, are first given the saved structure.
+        """
+        adopt_structure(self.model, state["model"], self.optimizer)
         self.model.load_state_dict(state["model"])
         # After the model: the optimizer's per-connection state must match the restored topology's nnz.
         self.optimizer.load_state_dict(state["optimizer"])

@@ -57,3 +57,14 @@ def connection_metrics(model: nn.Module) -> dict[str, float | int]:
         metrics[f"nnz_layer{index}"] = nnz
         metrics[f"density_layer{index}"] = nnz / total
     return metrics
+
+
+def inference_flops(model: nn.Module) -> int:
+    """Arithmetic of one example's forward pass through the weight layers: 2 x connections."""
+    return 2 * sum(nnz for nnz, _ in layer_connections(model))
+
+
+def training_flops_per_example(model: nn.Module) -> int:
+    """Forward, weight gradient and input gradient (all but the first layer, whose input needs none): 2 x nnz each."""
+    counts = [nnz for nnz, _ in layer_connections(model)]
+    return sum(2 * nnz * (2 if index == 0 else 3) for index, nnz in enumerate(counts))

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from evosparse.train.atomic import atomic_write_text
-from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed
+from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed, layer_sizes
 from evosparse.train.callbacks import Callback, default_callbacks
 from evosparse.train.checkpoint import CheckpointError, load_checkpoint
 from evosparse.train.config import TrainConfig
@@ -240,7 +240,11 @@ def build_trainer(
     built_in = default_callbacks(
         x_test=tensors.x_test,
         y_test=tensors.y_test,
-        strategy=build_strategy(config),
+        strategy=build_strategy(
+            config,
+            layer_sizes(config, tensors.n_features, tensors.n_classes),
+            (tensors.x_train, tensors.y_train),
+        ),
         folder=folder,
         config=config.to_dict(),
         progress=progress,
