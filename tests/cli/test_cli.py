@@ -16,7 +16,10 @@ from evosparse.nn import SparseLinear
 from evosparse.train import TrainConfig, load_checkpoint
 
 
-@pytest.mark.parametrize("command", [(), ("train",), ("info",), ("bench",)], ids=["top", "train", "info", "bench"])
+COMMANDS = [(), ("train",), ("info",), ("bench",), ("compare",), ("plot",), ("plot", "degrees")]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "top" for c in COMMANDS])
 def test_help(cli, command):
     outcome = cli(*command, "--help")
     assert outcome.code == 0 and outcome.err == ""

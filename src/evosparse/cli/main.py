@@ -3,6 +3,8 @@
     evosparse train [--config FILE.toml] [--resume | --overwrite] [--out-dir DIR] [--quiet] [--<field> VALUE ...]
     evosparse info  [--layers 784,1000,1000,1000,10 | --dataset NAME --hidden 1000,1000,1000] [--epsilon 20]
     evosparse bench [--quick] [--threads 1,2] [--repeats N]
+    evosparse compare --strategies set,rigl,... --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs N]
+    evosparse plot degrees RUN_DIR
 
 Every field of :class:`TrainConfig` is a ``train`` flag (``lr`` -> ``--lr``, ``batch_size`` ->
 ``--batch-size``); flags override ``--config``, which overrides the defaults. Bad input ends with one
@@ -70,13 +72,15 @@ def _field_parser(annotation: Any):
     return (_optional(parse), metavar + "|none", False) if optional else (parse, metavar, False)
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field; not given -> absent from the namespace (so files / saved values win)."""
+def add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """One flag per TrainConfig field but ``skip``; not given -> absent from the namespace (files / saved ones win)."""
     from evosparse.train.config import CHOICES, TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     group = parser.add_argument_group("run settings (TrainConfig fields; default in brackets)")
     for field in dataclasses.fields(TrainConfig):
+        if field.name in skip:
+            continue
         flag = "--" + field.name.replace("_", "-")
         default = field.default if not isinstance(field.default, tuple) else ",".join(map(str, field.default))
         doc = f"{field.metadata['doc']} [{default}]".replace("%", "%%")
@@ -319,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, help="timed repeats per measurement")
     bench.add_argument("--json", action="store_true", help="also print the results as JSON")
     bench.set_defaults(handler=command_bench)
+
+    from evosparse.cli import compare
+
+    compare.register(commands, _Parser)
     return parser
 
 

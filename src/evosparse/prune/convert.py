@@ -63,13 +63,21 @@ def to_sparse(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     Layers pruned with ``torch.nn.utils.prune`` keep exactly their mask (a surviving weight that happens
     to be 0.0 stays a connection). The copy computes the same outputs as the masked dense model.
     """
-    sparse = copy.deepcopy(model)
+    # torch.nn.utils.prune leaves ``weight`` as a computed (non-leaf) tensor, which deepcopy refuses.
+    memo = {
+        id(module.weight): module.weight.detach().clone()
+        for module in model.modules()
+        if isinstance(module, nn.Linear) and not module.weight.is_leaf
+    }
+    sparse = copy.deepcopy(model, memo)
     names = [name for name, module in sparse.named_modules() if isinstance(module, nn.Linear)]
     for name in names:
         linear = sparse.get_submodule(name)
         mask = getattr(linear, "weight_mask", None)
         weight = linear.weight.detach()  # for torch-pruned layers: weight_orig * weight_mask
-        plain = nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        plain = nn.Linear(
+            linear.in_features, linear.out_features, bias=linear.bias is not None, dtype=weight.dtype, device=weight.device
+        )
         with torch.no_grad():
             plain.weight.copy_(weight)
             if linear.bias is not None:

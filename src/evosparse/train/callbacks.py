@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evosparse.topology.strategy import TopologyStrategy
+from evosparse.topology.strategy import TopologyStrategy, sparse_layers
+from evosparse.train.atomic import atomic_write
 from evosparse.train.checkpoint import save_checkpoint
 from evosparse.train.metrics import connection_metrics, evaluate, inference_flops, training_flops_per_example
 
@@ -215,6 +217,41 @@ class FlopsCallback(Callback):
         self.flops = int(state["flops"])
 
 
+class ConnectivityCallback(Callback):
+    """Records, after every epoch, how many connections each input neuron of the first sparse layer has.
+
+    That degree map over time is the SET paper's picture of topology evolution (see
+    :func:`evosparse.report.plots.plot_input_degree_maps`). Given a folder, the record is rewritten to
+    ``connectivity.npz`` (arrays ``epochs`` and ``input_degrees``) every epoch; the checkpoint carries it too.
+    """
+
+    FILE = "connectivity.npz"
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        super().__init__()
+        self.folder = None if folder is None else Path(folder)
+        self.epochs: list[int] = []
+        self.degrees: list[np.ndarray] = []
+
+    def _on_epoch_end(self) -> bool:
+        layers = sparse_layers(self.trainer.model)
+        if not layers:  # a dense network (the baseline, or a pruning method before its first event)
+            return True
+        self.epochs.append(self.trainer.epoch)
+        self.degrees.append(layers[0].pattern.col_degrees().astype(np.int32))
+        if self.folder is not None:
+            epochs, degrees = np.asarray(self.epochs), np.stack(self.degrees)
+            atomic_write(self.folder / self.FILE, lambda f: np.savez(f, epochs=epochs, input_degrees=degrees))
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        # Tensors, not numpy arrays: checkpoints are read with torch.load(weights_only=True).
+        return {"epochs": list(self.epochs), "degrees": [torch.from_numpy(d.copy()) for d in self.degrees]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epochs, self.degrees = list(state["epochs"]), [d.numpy() for d in state["degrees"]]
+
+
 class EvaluationCallback(Callback):
     """Test loss and accuracy (evaluation mode, batches, no gradient) and connection counts, every epoch."""
 
@@ -360,6 +397,7 @@ def default_callbacks(
     if strategy is not None:
         callbacks.append(TopologyCallback(strategy))
     callbacks.append(FlopsCallback(strategy))
+    callbacks.append(ConnectivityCallback(folder))
     callbacks.append(HistoryCallback(folder))
     callbacks.append(ProgressBarCallback(disable=not progress))
     if log is not None:

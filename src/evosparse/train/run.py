@@ -35,7 +35,7 @@ from evosparse.train.loop import Trainer
 from evosparse.train.metrics import layer_connections
 
 CONFIG_FILE, CHECKPOINT_FILE, SUMMARY_FILE = "config.toml", "checkpoint.pt", "summary.json"
-RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "history.csv", "history.json", SUMMARY_FILE)
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "history.csv", "history.json", SUMMARY_FILE, "connectivity.npz")
 # Settings that may differ on --resume: they do not change the numbers a run computes.
 RESUMABLE_CHANGES = ("threads", "out_dir", "data_dir", "download")
 

@@ -1,0 +1,217 @@
+"""Comparing topology strategies: one data set, one recipe, several strategies x densities x seeds.
+
+1. **Plan**: the dense baseline once per seed, then every (strategy, density) pair, seeds outermost, so a
+   comparison stopped early still holds complete seeds.
+2. **Run** each with :func:`evosparse.train.train` in its own folder (``<out>/<strategy>-d<density>-s<seed>``);
+   a folder that already holds a finished run is read back, not trained again, so an interrupted comparison
+   continues where it stopped. ``jobs > 1`` runs that many processes of one thread each.
+3. **Report**: ``results.csv`` (one row per run), ``table.md`` / ``table.csv`` (mean, spread over seeds) and
+   the plots accuracy-vs-density and accuracy-vs-training-FLOPs (:mod:`evosparse.report.plots`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from evosparse.train.atomic import atomic_write_text
+from evosparse.train.config import STRATEGIES, TrainConfig
+
+RESULT_COLUMNS = (
+    "strategy",
+    "target_density",
+    "seed",
+    "final_test_accuracy",
+    "best_test_accuracy",
+    "density",
+    "nnz",
+    "train_seconds",
+    "train_flops",
+    "inference_flops",
+    "out_dir",
+)
+_DATASETS: dict[tuple[str, str | None], Any] = {}  # one load per process
+
+
+def plan_runs(
+    strategies: Sequence[str], densities: Sequence[float], seeds: Sequence[int], *, dense: bool = True
+) -> list[tuple[str, float | None, int]]:
+    """(strategy, density, seed) of every run; the dense baseline has strategy "dense" and density None."""
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise ValueError(f"strategies: {name!r} is not one of {', '.join(STRATEGIES)}")
+    for density in densities:
+        if not 0 < density <= 1:
+            raise ValueError(f"densities must be in (0, 1], got {density}")
+    runs: list[tuple[str, float | None, int]] = []
+    for seed in seeds:
+        if dense:
+            runs.append(("dense", None, seed))
+        runs.extend((name, float(density), seed) for density in densities for name in strategies)
+    return runs
+
+
+def run_folder(out_dir: Path, strategy: str, density: float | None, seed: int) -> Path:
+    label = "dense" if density is None else f"{strategy}-d{density:g}"
+    return out_dir / f"{label}-s{seed}"
+
+
+def run_config(base: TrainConfig, strategy: str, density: float | None, seed: int, folder: Path) -> TrainConfig:
+    if strategy == "dense":
+        return base.replace(model="dense", density=None, seed=seed, out_dir=str(folder))
+    return base.replace(model="sparse", strategy=strategy, density=density, seed=seed, out_dir=str(folder))
+
+
+def run_one(config_values: dict[str, Any], strategy: str, density: float | None) -> dict[str, Any]:
+    """Train one configuration (or read back its finished run) and return its results row."""
+    from evosparse.data import load_dataset
+    from evosparse.train.run import train
+
+    config = TrainConfig.from_dict(config_values)
+    folder = Path(config.out_dir)
+    summary_file = folder / "summary.json"
+    if summary_file.exists():
+        summary = json.loads(summary_file.read_text())
+        history = json.loads((folder / "history.json").read_text())
+        if summary.get("finished"):
+            return _row(strategy, density, config.seed, summary, history[-1], folder)
+    key = (config.dataset, config.data_dir)
+    if key not in _DATASETS:
+        _DATASETS[key] = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download)
+    result = train(config, dataset=_DATASETS[key], overwrite=True, progress=False, log=None)
+    return _row(strategy, density, config.seed, result.summary, result.history[-1], folder)
+
+
+def _row(strategy, density, seed, summary, last, folder) -> dict[str, Any]:
+    return {
+        "strategy": strategy,
+        "target_density": 1.0 if density is None else density,
+        "seed": seed,
+        "final_test_accuracy": summary["final_test_accuracy"],
+        "best_test_accuracy": summary["best_test_accuracy"],
+        "density": summary["density"],
+        "nnz": summary["nnz"],
+        "train_seconds": summary["train_seconds"],
+        "train_flops": last.get("train_flops"),
+        "inference_flops": last.get("inference_flops"),
+        "out_dir": str(folder),
+    }
+
+
+def compare(
+    base: TrainConfig,
+    strategies: Sequence[str],
+    densities: Sequence[float],
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    dense: bool = True,
+    plots: bool = True,
+    log: Callable[[str], object] | None = print,
+) -> list[dict[str, Any]]:
+    """Run the comparison (see the module docstring); returns the per-run rows."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_runs(strategies, densities, seeds, dense=dense)
+    if jobs > 1:
+        base = base.replace(threads=1)
+    work = [(run_config(base, s, d, seed, run_folder(out_dir, s, d, seed)).to_dict(), s, d) for s, d, seed in plan]
+    rows: list[dict[str, Any]] = []
+
+    def finished(row: dict[str, Any]) -> None:
+        rows.append(row)
+        write_reports(rows, out_dir, plots=False)
+        if log is not None:
+            log(
+                f"[{len(rows)}/{len(work)}] {row['strategy']:>9} density {row['target_density']:<5g} "
+                f"seed {row['seed']}: test {100 * row['final_test_accuracy']:.2f}%  {row['train_seconds']:.0f} s"
+            )
+
+    if jobs == 1:
+        for item in work:
+            finished(run_one(*item))
+    else:
+        # spawn, not fork: forking after torch / numba thread pools started can deadlock.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            for future in as_completed([pool.submit(run_one, *item) for item in work]):
+                finished(future.result())
+    write_reports(rows, out_dir, plots=plots)
+    return rows
+
+
+# ---- reports -----------------------------------------------------------------------------------------------
+def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (strategy, target density): mean and spread over seeds."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["strategy"], row["target_density"]), []).append(row)
+    table = []
+    for (strategy, density), group in groups.items():
+        accuracy = [100 * r["final_test_accuracy"] for r in group]
+        table.append(
+            {
+                "strategy": strategy,
+                "target_density": density,
+                "seeds": len(group),
+                "accuracy_mean": statistics.fmean(accuracy),
+                "accuracy_std": statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0,
+                "accuracy_min": min(accuracy),
+                "accuracy_max": max(accuracy),
+                "density": statistics.fmean(r["density"] for r in group),
+                "train_seconds": statistics.median(r["train_seconds"] for r in group),
+                "train_flops": statistics.fmean(r["train_flops"] for r in group),
+                "inference_flops": statistics.fmean(r["inference_flops"] for r in group),
+            }
+        )
+    order = {name: i for i, name in enumerate(("dense", *STRATEGIES))}
+    return sorted(table, key=lambda r: (r["target_density"], order.get(r["strategy"], 99)))
+
+
+def markdown_table(table: Sequence[dict[str, Any]]) -> str:
+    dense = {r["target_density"]: r for r in table if r["strategy"] == "dense"}
+    dense_flops = next(iter(dense.values()))["train_flops"] if dense else math.nan
+    lines = [
+        "| density | strategy | seeds | test accuracy % (mean ± sd) | min-max | achieved density | train s (median) "
+        "| train FLOPs (x dense) | inference FLOPs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        lines.append(
+            f"| {r['target_density']:g} | {r['strategy']} | {r['seeds']} | {r['accuracy_mean']:.2f} ± "
+            f"{r['accuracy_std']:.2f} | {r['accuracy_min']:.2f}-{r['accuracy_max']:.2f} | {r['density']:.4f} | "
+            f"{r['train_seconds']:.0f} | {r['train_flops']:.3g} ({r['train_flops'] / dense_flops:.3f}) | "
+            f"{r['inference_flops']:.3g} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_reports(rows: Sequence[dict[str, Any]], out_dir: Path, *, plots: bool = True) -> None:
+    """results.csv, table.csv, table.md and (optionally) the two comparison plots."""
+    atomic_write_text(out_dir / "results.csv", _csv(rows, RESULT_COLUMNS))
+    table = aggregate(rows)
+    if table:
+        atomic_write_text(out_dir / "table.csv", _csv(table, list(table[0])))
+        atomic_write_text(out_dir / "table.md", markdown_table(table))
+    if plots and table:
+        from evosparse.report.plots import plot_comparison
+
+        plot_comparison(table, out_dir)
