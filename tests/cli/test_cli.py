@@ -15,7 +15,6 @@ import torch
 from evosparse.nn import SparseLinear
 from evosparse.train import TrainConfig, load_checkpoint
 
-
 COMMANDS = [(), ("train",), ("info",), ("bench",), ("compare",), ("plot",), ("plot", "degrees")]
 
 

@@ -76,7 +76,11 @@ def to_sparse(model: nn.Module, *, backend: str = "auto") -> nn.Module:
         mask = getattr(linear, "weight_mask", None)
         weight = linear.weight.detach()  # for torch-pruned layers: weight_orig * weight_mask
         plain = nn.Linear(
-            linear.in_features, linear.out_features, bias=linear.bias is not None, dtype=weight.dtype, device=weight.device
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            dtype=weight.dtype,
+            device=weight.device,
         )
         with torch.no_grad():
             plain.weight.copy_(weight)
