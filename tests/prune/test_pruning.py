@@ -180,3 +180,15 @@ def test_budget_must_match_the_layers():
     model, optimizer, _, _ = setup()
     with pytest.raises(ValueError, match="final_nnz has 2 budgets for 3 layers"):
         Pruning([5, 5]).on_train_start(model, optimizer)
+
+
+def test_a_custom_criterion_ranks_the_weights():
+    model, optimizer, x, y = setup()
+    # Score = the output-neuron index: layer-wise pruning keeps the last rows of every layer.
+    rows_score = [torch.arange(layer.out_features, dtype=torch.float64)[:, None].expand_as(layer.weight).clone()
+                  for layer in weight_layers(model)]  # fmt: skip
+    strategy = Pruning(BUDGET, criterion=lambda _: rows_score)
+    strategy.on_train_start(model, optimizer)
+    strategy.on_epoch_end(model, optimizer, 1)
+    first = weight_layers(model)[0]
+    assert set(first.pattern.rows.tolist()) == {7, 8, 9}  # 30 of 12 inputs x 10 rows: rows 9, 8 and 7 (6 of 12)

@@ -5,6 +5,7 @@
     evosparse bench [--quick] [--threads 1,2] [--repeats N]
     evosparse compare --strategies set,rigl,... --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs N]
     evosparse plot degrees RUN_DIR
+    evosparse grid run ENV --controller {none,rule,optimal,random} [--plot FILE.png]
 
 Every field of :class:`TrainConfig` is a ``train`` flag (``lr`` -> ``--lr``, ``batch_size`` ->
 ``--batch-size``); flags override ``--config``, which overrides the defaults. Bad input ends with one
@@ -324,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="also print the results as JSON")
     bench.set_defaults(handler=command_bench)
 
-    from evosparse.cli import compare
+    from evosparse.cli import compare, grid
 
     compare.register(commands, _Parser)
+    grid.register(commands, _Parser)
     return parser
 
 

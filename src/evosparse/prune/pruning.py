@@ -22,7 +22,7 @@ gradual magnitude pruning with the cubic ramp (Zhu and Gupta 2017), OBD, L1 + th
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,8 @@ class Pruning(TopologyStrategy):
 
     Args:
         final_nnz: connections each weight layer keeps at the end (in layer order).
-        criterion: "magnitude" or "obd".
+        criterion: "magnitude", "obd", or a function model -> one score tensor per weight layer (shaped
+            like its weights; higher is kept).
         schedule: the pruning events (default: one shot after epoch 1).
         scope: "layer" (each layer meets its own budget) or "global" (one ranking over all layers).
         l1: strength of the proximal L1 step (0: none).
@@ -62,7 +63,7 @@ class Pruning(TopologyStrategy):
         self,
         final_nnz: Sequence[int],
         *,
-        criterion: str = "magnitude",
+        criterion: str | Callable[[nn.Module], list[torch.Tensor]] = "magnitude",
         schedule: PruningSchedule | None = None,
         scope: str = "layer",
         l1: float = 0.0,
@@ -72,7 +73,7 @@ class Pruning(TopologyStrategy):
         backend: str = "auto",
         seed: int | None = None,
     ) -> None:
-        if criterion not in CRITERIA:
+        if not callable(criterion) and criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
@@ -147,6 +148,8 @@ class Pruning(TopologyStrategy):
         return True
 
     def _scores(self, model: nn.Module) -> list[torch.Tensor]:
+        if callable(self.criterion):
+            return self.criterion(model)
         if self.criterion == "obd":
             x, y = self.data
             return obd_saliency(model, x, y, method=self.hessian)

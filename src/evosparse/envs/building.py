@@ -1,0 +1,480 @@
+"""``BuildingEnergyEnv``: one building with PV, a battery, a heat pump, an EV charger and a deferrable appliance.
+
+One step is one hour of real CityLearn 2022 data. The agent sets, as fractions of each device's power:
+
+1. the battery (-1 full discharge .. +1 full charge),
+2. the heat pump (-1 full heating .. +1 full cooling) of a first-order thermal zone with a comfort band,
+3. the EV charger (0 .. 1) while an EV (ElaadNL arrival, stay and energy statistics) is plugged in,
+4. the appliance (0 .. 1) while its job (energy, release time, deadline) is pending.
+
+The grid takes the balance: ``import - export = load - pv + battery + |heat pump| + ev + appliance`` (kWh),
+imported at a real-time price (day-ahead + network charge, or the CityLearn tariff), exported at a feed-in
+tariff that never exceeds the import price (one meter cannot profit from importing and exporting at once).
+Reward = -(energy cost + battery wear + comfort penalty * degree-hours + unmet penalty * kWh not delivered).
+
+All exogenous series of an episode (prices, load, PV, heat gains, EV sessions, appliance jobs, changes) are
+drawn at ``reset`` into :class:`BuildingEpisode`, which the perfect-foresight optimum in
+:mod:`evosparse.envs.optimal` reads, so the yardstick sees exactly the episode the agent plays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import gymnasium as gym
+import numpy as np
+
+from evosparse.envs import devices
+from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs.data import BuildingData, load_citylearn_building, load_day_ahead_prices, load_ev_statistics
+
+CHANGE_KINDS = ("tariff_switch", "battery_failure", "occupant")
+LOG_NAMES = (
+    "load", "pv", "battery", "hvac", "ev", "appliance", "grid_import", "grid_export", "soc", "price", "export_price",
+    "carbon", "cost", "comfort_violation", "unmet", "reward", "temperature_deviation",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Change:
+    """A sudden change at ``hour`` (counted from the episode start).
+
+    ``tariff_switch``: the import price switches to the other signal (day-ahead <-> tariff);
+    ``battery_failure``: the battery can no longer charge or discharge;
+    ``occupant``: the non-shiftable load is multiplied by ``scale`` and shifted by ``shift_hours``.
+    """
+
+    kind: str
+    hour: int
+    scale: float = 1.0
+    shift_hours: int = 0
+
+    def __post_init__(self):
+        check_choice("change kind", self.kind, CHANGE_KINDS)
+        check_range("change hour", self.hour, 0)
+        check_range("change scale", self.scale, 0.0)
+
+
+@dataclass(frozen=True)
+class BuildingConfig(ConfigMixin):
+    """Settings of :class:`BuildingEnergyEnv` (defaults: CityLearn 2022 Building_1 battery and PV sizes)."""
+
+    building: int = 1  # CityLearn building number
+    data_dir: str | None = None  # CityLearn 2022 folder; None = the bundled subset
+    price_file: str | None = None  # day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices
+    price_signal: str = "day_ahead"  # "day_ahead" (real-time) or "tariff" (CityLearn time of use)
+    price_start: str = "2023-08-01"  # first hour of the day-ahead window aligned with the CityLearn year
+    network_charge: float = 0.10  # currency/kWh added to the day-ahead price for imports
+    feed_in_tariff: float = 0.05  # currency/kWh paid for exports (capped at the import price)
+    start_hour: int = 0  # first data hour of an episode
+    episode_hours: int = 24 * 7  # steps per episode
+    random_start: bool = False  # draw the start day at reset (for training on the whole year)
+    pv_kw: float = 4.0  # installed PV
+    battery_kwh: float = 6.4  # battery capacity (0 disables the battery)
+    battery_kw: float = 5.0  # battery power limit, charge and discharge
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    initial_soc: float = 0.5  # state of charge at reset, fraction of capacity
+    degradation_cost: float = 0.0  # currency per kWh of battery throughput
+    hvac: bool = True  # heat pump and thermal zone
+    hvac_kw: float = 2.5  # heat pump electric power limit
+    cop: float = 3.0  # heat pump coefficient of performance
+    thermal_mass: float = 10.0  # kWh_th per degree
+    conductance: float = 0.2  # UA, kW per degree
+    solar_aperture: float = 2.0  # effective window area, m2
+    set_point: float = 22.0  # degrees C
+    comfort_band: float = 1.5  # allowed deviation from the set point, degrees
+    comfort_penalty: float = 0.5  # currency per degree-hour outside the band
+    ev: bool = True  # EV charger with ElaadNL sessions
+    ev_kw: float = 7.4  # charger power
+    ev_efficiency: float = 0.9
+    ev_battery_kwh: float = 60.0  # caps a session's energy demand
+    ev_daily_probability: float = 0.8  # chance that the EV arrives on a given day
+    appliance: bool = True  # one deferrable job per day (dishwasher-like)
+    appliance_kwh: float = 1.5
+    appliance_kw: float = 1.0
+    appliance_window_hours: int = 10  # hours between release (19:00-22:00) and deadline
+    unmet_penalty: float = 0.6  # currency per kWh an EV or appliance did not get by its deadline
+    discrete_levels: int = 0  # 0: continuous Box actions; n >= 2: MultiDiscrete with n levels per device
+    reward_delay: str = "none"  # "none" or "daily" (the day's reward settled at its last hour)
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        check_range("building", self.building, 1)
+        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
+        check_choice("reward_delay", self.reward_delay, ("none", "daily"))
+        for name in (
+            "network_charge",
+            "feed_in_tariff",
+            "pv_kw",
+            "battery_kwh",
+            "battery_kw",
+            "degradation_cost",
+            "hvac_kw",
+            "conductance",
+            "solar_aperture",
+            "comfort_band",
+            "comfort_penalty",
+            "ev_kw",
+            "ev_battery_kwh",
+            "appliance_kwh",
+            "unmet_penalty",
+            "start_hour",
+        ):
+            check_range(name, getattr(self, name), 0.0)
+        for name in ("charge_efficiency", "discharge_efficiency", "ev_efficiency"):
+            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
+        check_range("ev_daily_probability", self.ev_daily_probability, 0.0, 1.0)
+        check_range("episode_hours", self.episode_hours, 1)
+        check_range("cop", self.cop, 0.0, low_open=True)
+        check_range("thermal_mass", self.thermal_mass, self.conductance, low_open=True)
+        check_range("appliance_kw", self.appliance_kw, 0.0, low_open=True)
+        check_range("appliance_window_hours", self.appliance_window_hours, 1, 14)
+        if self.discrete_levels != 0:
+            check_range("discrete_levels", self.discrete_levels, 2, 101)
+        object.__setattr__(self, "changes", tuple(Change(**c) if isinstance(c, dict) else c for c in self.changes))
+
+
+@dataclass
+class BuildingEpisode:
+    """Every exogenous series of one episode (length ``n``), plus the EV sessions and appliance jobs.
+
+    ``ev_session[t]`` / ``job[t]`` is the index of the session / job pending at step t (-1 when none);
+    ``ev_required[k]`` its energy (kWh), ``ev_end[k]`` its departure step (exclusive); likewise for jobs.
+    """
+
+    load: np.ndarray
+    pv: np.ndarray
+    price: np.ndarray
+    export_price: np.ndarray
+    carbon: np.ndarray
+    gain: np.ndarray
+    outdoor_temperature: np.ndarray
+    clock_hour: np.ndarray
+    weekend: np.ndarray
+    battery_limit: np.ndarray
+    ev_session: np.ndarray
+    ev_required: np.ndarray
+    ev_end: np.ndarray
+    job: np.ndarray
+    job_required: np.ndarray
+    job_end: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.load)
+
+
+@lru_cache(maxsize=8)
+def _building_data(building: int, data_dir: str | None) -> BuildingData:
+    return load_citylearn_building(building, data_dir)
+
+
+@lru_cache(maxsize=4)
+def _day_ahead(price_file: str | None):
+    return load_day_ahead_prices(price_file)
+
+
+def _sample_sessions(clock_hour, weekend, rng, *, probability, sample, max_energy_per_hour):
+    """One session a day at most: (pending index per step, required kWh, end step) for a whole episode.
+
+    ``sample(rng, weekend) -> (arrival hour, stay hours, energy kWh)``; a session that arrives while the
+    previous one is still pending is dropped, and energy is capped at what the stay can deliver.
+    """
+    n = len(clock_hour)
+    pending = np.full(n, -1, dtype=np.int64)
+    required, ends = [], []
+    day_starts = np.flatnonzero(clock_hour == 0)
+    if n and clock_hour[0] != 0:
+        day_starts = np.concatenate([[-int(clock_hour[0])], day_starts])  # the partial first day
+    busy_until = 0
+    for day_start in day_starts:
+        day_weekend = bool(weekend[max(day_start, 0)])
+        arrival_hour, stay, energy = sample(rng, day_weekend)
+        if rng.random() >= probability:
+            continue
+        start = int(day_start + math.floor(arrival_hour))
+        end = min(n, start + max(1, round(stay)))
+        if start < max(busy_until, 0) or start >= n:
+            continue
+        pending[start:end] = len(required)
+        required.append(min(energy, max_energy_per_hour * (end - start)))
+        ends.append(end)
+        busy_until = end
+    return pending, np.array(required, dtype=np.float64), np.array(ends, dtype=np.int64)
+
+
+class BuildingEnergyEnv(gym.Env):
+    """One building on real data (gymnasium API); see the module docstring for the model and the actions."""
+
+    metadata = {"render_modes": []}
+    kind = "building"
+
+    def __init__(
+        self,
+        config: BuildingConfig | None = None,
+        *,
+        data: BuildingData | None = None,
+        day_ahead: np.ndarray | None = None,
+        **overrides,
+    ):
+        """``config`` fields can also be given as keyword overrides; ``data`` / ``day_ahead`` (EUR/kWh, one per
+        data hour) replace the files named in the config, for data already in memory."""
+        config = (config or BuildingConfig()).replace(**overrides) if overrides else (config or BuildingConfig())
+        self.config = config
+        self.data = data if data is not None else _building_data(config.building, config.data_dir)
+        if day_ahead is None:
+            day_ahead = _day_ahead(config.price_file).window(config.price_start, self.data.n_hours)
+        if len(day_ahead) != self.data.n_hours:
+            raise ValueError(f"day_ahead must have one price per data hour ({self.data.n_hours}), got {len(day_ahead)}")
+        self.day_ahead = np.asarray(day_ahead, dtype=np.float64)
+        if config.start_hour + config.episode_hours > self.data.n_hours:
+            raise ValueError(
+                f"start_hour + episode_hours must be <= {self.data.n_hours} (the data length), "
+                f"got {config.start_hour} + {config.episode_hours}"
+            )
+        self.ev_statistics = load_ev_statistics() if config.ev else None
+        devices_on = [
+            ("battery", -1.0, config.battery_kwh > 0),
+            ("hvac", -1.0, config.hvac),
+            ("ev", 0.0, config.ev),
+            ("appliance", 0.0, config.appliance),
+        ]
+        self.action_names = tuple(name for name, _, on in devices_on if on)
+        if not self.action_names:
+            raise ValueError("at least one of battery_kwh > 0, hvac, ev, appliance must be enabled")
+        self._low = np.array([low for _, low, on in devices_on if on], dtype=np.float32)
+        self._high = np.ones(len(self.action_names), dtype=np.float32)
+        if config.discrete_levels:
+            self.action_space = gym.spaces.MultiDiscrete([config.discrete_levels] * len(self.action_names))
+        else:
+            self.action_space = gym.spaces.Box(self._low, self._high, dtype=np.float32)
+        self.observation_names = (
+            "hour_sin", "hour_cos", "weekend", "load", "pv", "price", "price_next_1", "price_next_2", "price_next_3",
+            "export_price", "carbon", "outdoor_temperature", "thermal_gain", "soc", "temperature_deviation",
+            "ev_connected", "ev_remaining", "ev_hours_left", "appliance_pending", "appliance_remaining",
+            "appliance_hours_left",
+        )  # fmt: skip
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (len(self.observation_names),), dtype=np.float32)
+        self.episode: BuildingEpisode | None = None
+        self.clipped_actions = 0
+
+    # ---- episode -------------------------------------------------------------------------------------
+    def _draw_episode(self, rng: np.random.Generator) -> BuildingEpisode:
+        config, data = self.config, self.data
+        n = config.episode_hours
+        start = config.start_hour
+        if config.random_start:
+            start = int(rng.integers(0, (data.n_hours - n) // 24 + 1)) * 24
+        window = slice(start, start + n)
+        day_ahead_price = self.day_ahead[window] + config.network_charge
+        tariff = data.tariff[window]
+        price = (day_ahead_price if config.price_signal == "day_ahead" else tariff).copy()
+        load = data.load[window].copy()
+        battery_limit = np.full(n, config.battery_kw if config.battery_kwh > 0 else 0.0)
+        for change in config.changes:
+            after = slice(min(change.hour, n), n)
+            if change.kind == "tariff_switch":
+                price[after] = (tariff if config.price_signal == "day_ahead" else day_ahead_price)[after]
+            elif change.kind == "battery_failure":
+                battery_limit[after] = 0.0
+            else:  # occupant: a new pattern of use from this hour on
+                shifted = np.roll(data.load, change.shift_hours)[window]
+                load[after] = change.scale * shifted[after]
+        clock_hour = (data.hour[window] - 1) % 24  # CityLearn's hour h covers (h-1, h]
+        weekend = data.day_type[window] >= 6
+        gain = devices.thermal_gain(
+            data.outdoor_temperature[window],
+            data.irradiance[window],
+            set_point=config.set_point,
+            conductance=config.conductance,
+            solar_aperture=config.solar_aperture,
+        )
+        if config.ev:
+            statistics = self.ev_statistics
+            ev = _sample_sessions(
+                clock_hour,
+                weekend,
+                rng,
+                probability=config.ev_daily_probability,
+                sample=lambda r, w: statistics.sample_session(r, weekend=w),
+                max_energy_per_hour=config.ev_kw * config.ev_efficiency,
+            )
+            ev = (ev[0], np.minimum(ev[1], config.ev_battery_kwh), ev[2])
+        else:
+            ev = (np.full(n, -1), np.zeros(0), np.zeros(0, dtype=np.int64))
+        if config.appliance:
+            window_hours = config.appliance_window_hours
+            job = _sample_sessions(
+                clock_hour,
+                weekend,
+                rng,
+                probability=1.0,
+                sample=lambda r, w: (19 + 4 * r.random(), window_hours, config.appliance_kwh),
+                max_energy_per_hour=config.appliance_kw,
+            )
+        else:
+            job = (np.full(n, -1), np.zeros(0), np.zeros(0, dtype=np.int64))
+        return BuildingEpisode(
+            load=load, pv=data.solar[window] * config.pv_kw, price=price,
+            export_price=np.minimum(config.feed_in_tariff, price), carbon=data.carbon[window], gain=gain,
+            outdoor_temperature=data.outdoor_temperature[window], clock_hour=clock_hour, weekend=weekend,
+            battery_limit=battery_limit, ev_session=ev[0], ev_required=ev[1], ev_end=ev[2], job=job[0],
+            job_required=job[1], job_end=job[2],
+        )  # fmt: skip
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        config = self.config
+        self.episode = episode = self._draw_episode(self.np_random)
+        # Python lists: indexing them and float arithmetic is several times faster than numpy scalars.
+        self._series = {name: getattr(episode, name).tolist() for name in (
+            "load", "pv", "price", "export_price", "carbon", "gain", "outdoor_temperature", "clock_hour", "weekend",
+            "battery_limit", "ev_session", "job")}  # fmt: skip
+        self._price_padded = self._series["price"] + [self._series["price"][-1]] * 3
+        self._t = 0
+        self._soc = config.initial_soc * config.battery_kwh
+        self._deviation = 0.0
+        self._ev_remaining = episode.ev_required.tolist()
+        self._job_remaining = episode.job_required.tolist()
+        self._pending_reward = 0.0
+        self.clipped_actions = 0
+        n = episode.n
+        self.log = {name: np.zeros(n) for name in LOG_NAMES}
+        return self._observation(), {}
+
+    def _observation(self) -> np.ndarray:
+        series, t, config = self._series, self._t, self.config
+        if t >= self.episode.n:  # after the last step: repeat the last hour's exogenous values
+            t = self.episode.n - 1
+        hour = series["clock_hour"][t]
+        session, job = series["ev_session"][t], series["job"][t]
+        ev_left = (int(self.episode.ev_end[session]) - t) if session >= 0 else 0
+        job_left = (int(self.episode.job_end[job]) - t) if job >= 0 else 0
+        prices = self._price_padded
+        return np.array([
+            math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24), float(series["weekend"][t]),
+            series["load"][t], series["pv"][t], prices[t], prices[t + 1], prices[t + 2], prices[t + 3],
+            series["export_price"][t], series["carbon"][t], series["outdoor_temperature"][t], series["gain"][t],
+            self._soc / config.battery_kwh if config.battery_kwh > 0 else 0.0, self._deviation,
+            float(session >= 0), self._ev_remaining[session] if session >= 0 else 0.0, ev_left,
+            float(job >= 0), self._job_remaining[job] if job >= 0 else 0.0, job_left,
+        ], dtype=np.float32)  # fmt: skip
+
+    def _fractions(self, action) -> list[float]:
+        """Device fractions from an action; NaN is an error, out-of-range values are clipped and counted."""
+        if self.config.discrete_levels:
+            levels = np.asarray(action)
+            if levels.shape != (len(self.action_names),) or not self.action_space.contains(levels.astype(np.int64)):
+                raise ValueError(
+                    f"action must be {len(self.action_names)} integers in [0, "
+                    f"{self.config.discrete_levels - 1}], got {action!r}"
+                )
+            return (self._low + (self._high - self._low) * levels / (self.config.discrete_levels - 1)).tolist()
+        values = np.asarray(action, dtype=np.float64).reshape(-1)
+        if values.shape != (len(self.action_names),):
+            raise ValueError(
+                f"action must have {len(self.action_names)} values {self.action_names}, got shape {np.shape(action)}"
+            )
+        if np.isnan(values).any():
+            raise ValueError(f"action contains NaN: {values.tolist()} (devices {self.action_names})")
+        clipped = np.clip(values, self._low, self._high)
+        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        return clipped.tolist()
+
+    # ---- dynamics ------------------------------------------------------------------------------------
+    def step(self, action):
+        if self.episode is None or self._t >= self.episode.n:
+            raise RuntimeError("call reset() before step() (the episode has ended)")
+        config, series, t, episode = self.config, self._series, self._t, self.episode
+        fractions = dict(zip(self.action_names, self._fractions(action)))
+        battery = hvac = ev = appliance = comfort = unmet = 0.0
+        if "battery" in fractions:
+            limit = series["battery_limit"][t]
+            self._soc, battery = devices.battery_step_scalar(
+                self._soc,
+                fractions["battery"] * limit,
+                config.battery_kwh,
+                limit,
+                config.charge_efficiency,
+                config.discharge_efficiency,
+                1.0,
+            )
+        if "hvac" in fractions:
+            hvac_power = fractions["hvac"] * config.hvac_kw
+            hvac = abs(hvac_power)
+            self._deviation = devices.thermal_step(
+                self._deviation,
+                hvac_power,
+                series["gain"][t],
+                cop=config.cop,
+                thermal_mass=config.thermal_mass,
+                loss=config.conductance / config.thermal_mass,
+                hours=1.0,
+            )
+            comfort = max(self._deviation - config.comfort_band, 0.0) + max(-config.comfort_band - self._deviation, 0.0)
+        session = series["ev_session"][t]
+        if "ev" in fractions and session >= 0:
+            remaining = self._ev_remaining[session]
+            ev = min(fractions["ev"] * config.ev_kw, remaining / config.ev_efficiency)
+            self._ev_remaining[session] = remaining = max(remaining - config.ev_efficiency * ev, 0.0)
+            if t + 1 == episode.ev_end[session]:
+                unmet += remaining
+        job = series["job"][t]
+        if "appliance" in fractions and job >= 0:
+            remaining = self._job_remaining[job]
+            appliance = min(fractions["appliance"] * config.appliance_kw, remaining)
+            self._job_remaining[job] = remaining = max(remaining - appliance, 0.0)
+            if t + 1 == episode.job_end[job]:
+                unmet += remaining
+        # Energy balance at the meter (one-hour steps, so kW and kWh coincide).
+        net = series["load"][t] - series["pv"][t] + battery + hvac + ev + appliance
+        grid_import, grid_export = max(net, 0.0), max(-net, 0.0)
+        cost = grid_import * series["price"][t] - grid_export * series["export_price"][t]
+        cost += config.degradation_cost * abs(battery)
+        penalty = config.comfort_penalty * comfort + config.unmet_penalty * unmet
+        reward = -(cost + penalty)
+
+        log = self.log
+        for name, value in (
+            ("load", series["load"][t]),
+            ("pv", series["pv"][t]),
+            ("battery", battery),
+            ("hvac", hvac),
+            ("ev", ev),
+            ("appliance", appliance),
+            ("grid_import", grid_import),
+            ("grid_export", grid_export),
+            ("soc", self._soc),
+            ("price", series["price"][t]),
+            ("export_price", series["export_price"][t]),
+            ("carbon", series["carbon"][t]),
+            ("cost", cost),
+            ("comfort_violation", comfort),
+            ("unmet", unmet),
+            ("reward", reward),
+            ("temperature_deviation", self._deviation),
+        ):
+            log[name][t] = value
+        self._t = t = t + 1
+        truncated = t >= episode.n
+        if config.reward_delay == "daily":  # settle the day's reward at its last hour (or the episode's end)
+            self._pending_reward += reward
+            if truncated or series["clock_hour"][t] == 0:
+                reward, self._pending_reward = self._pending_reward, 0.0
+            else:
+                reward = 0.0
+        info = {
+            "grid_import": grid_import,
+            "grid_export": grid_export,
+            "net": net,
+            "cost": cost,
+            "penalty": penalty,
+            "battery": battery,
+            "soc": self._soc,
+            "clipped_actions": self.clipped_actions,
+        }
+        return self._observation(), float(reward), False, truncated, info

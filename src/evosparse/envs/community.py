@@ -1,0 +1,317 @@
+"""Energy community: N buildings with PV and batteries on one feeder, vectorised over buildings.
+
+Two views of the same model:
+
+* :class:`CommunityEnv` (gymnasium): one centralised controller sets every battery at once
+  (action ``(N,)`` in [-1, 1], observation ``(N * F,)``, reward = the community's total);
+* :class:`EnergyCommunityEnv` (PettingZoo parallel API): each building is an agent with its own
+  observation, action and reward.
+
+One step (one hour), all buildings at once as numpy arrays:
+
+1. batteries apply the requested power within their limits (:func:`evosparse.envs.devices.battery_step`);
+2. each building's net load ``load - pv + battery`` goes to the meter;
+3. with ``peer_to_peer``, exports are matched with imports inside the community at the mid price
+   ``(import price + feed-in tariff) / 2``, pro rata (a uniform-price clearing rule); the rest trades with the grid;
+4. the feeder carries the community's net load: kWh above ``feeder_kw`` pay ``overload_penalty``, and every rise
+   of the episode's peak import pays ``peak_price`` per kW (a demand charge, settled as the peak grows);
+   both community charges are shared in proportion to each building's imports in that hour.
+
+Buildings are drawn from the CityLearn profiles (cycled), each with its own load scale and PV size
+(from ``layout_seed``), so 1,000 agents can be built from a few real buildings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from evosparse.envs import devices
+from evosparse.envs.building import _building_data, _day_ahead
+from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs.data import BUNDLED_BUILDINGS
+
+
+@dataclass(frozen=True)
+class CommunityConfig(ConfigMixin):
+    """Settings of the energy community (both views)."""
+
+    n_buildings: int = 10
+    buildings: tuple[int, ...] = BUNDLED_BUILDINGS  # CityLearn profiles, cycled over the N buildings
+    data_dir: str | None = None  # CityLearn 2022 folder; None = the bundled subset
+    price_file: str | None = None  # day-ahead prices; None = bundled Dutch prices
+    price_signal: str = "day_ahead"  # "day_ahead" or "tariff"
+    price_start: str = "2023-08-01"
+    network_charge: float = 0.10  # currency/kWh added to day-ahead prices
+    feed_in_tariff: float = 0.05  # capped at the import price
+    start_hour: int = 0
+    episode_hours: int = 24 * 7
+    random_start: bool = False
+    layout_seed: int = 0  # draws each building's load scale and PV size
+    load_scale_low: float = 0.6
+    load_scale_high: float = 1.4
+    pv_kw_low: float = 0.0
+    pv_kw_high: float = 6.0
+    battery_kwh: float = 6.4
+    battery_kw: float = 5.0
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    initial_soc: float = 0.5
+    degradation_cost: float = 0.0
+    feeder_kw_per_building: float = 2.0  # feeder capacity = this * n_buildings
+    overload_penalty: float = 1.0  # currency per kWh above the feeder capacity
+    peak_price: float = 0.5  # currency per kW of the episode's peak community import
+    peer_to_peer: bool = False
+
+    def __post_init__(self):
+        check_range("n_buildings", self.n_buildings, 1)
+        if not self.buildings:
+            raise ValueError("buildings must name at least one CityLearn building, got ()")
+        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
+        check_range("episode_hours", self.episode_hours, 1)
+        for name in (
+            "network_charge",
+            "feed_in_tariff",
+            "start_hour",
+            "load_scale_low",
+            "pv_kw_low",
+            "battery_kwh",
+            "battery_kw",
+            "degradation_cost",
+            "feeder_kw_per_building",
+            "overload_penalty",
+            "peak_price",
+        ):
+            check_range(name, getattr(self, name), 0.0)
+        check_range("load_scale_high", self.load_scale_high, self.load_scale_low)
+        check_range("pv_kw_high", self.pv_kw_high, self.pv_kw_low)
+        for name in ("charge_efficiency", "discharge_efficiency"):
+            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
+        object.__setattr__(self, "buildings", tuple(self.buildings))
+
+
+AGENT_OBSERVATION_NAMES = ("hour_sin", "hour_cos", "load", "pv", "price", "export_price", "soc", "community_net")
+
+
+class CommunityEnv(gym.Env):
+    """Centralised view: one controller, action ``(N,)``; also the vectorised core of the PettingZoo view."""
+
+    metadata = {"render_modes": []}
+    kind = "community"
+    agent_observation_names = AGENT_OBSERVATION_NAMES
+
+    def __init__(self, config: CommunityConfig | None = None, **overrides):
+        config = (config or CommunityConfig()).replace(**overrides) if overrides else (config or CommunityConfig())
+        self.config = config
+        n = self.n_agents = config.n_buildings
+        profiles = [_building_data(b, config.data_dir) for b in config.buildings]
+        self.n_hours = min(p.n_hours for p in profiles)
+        if config.start_hour + config.episode_hours > self.n_hours:
+            raise ValueError(
+                f"start_hour + episode_hours must be <= {self.n_hours}, "
+                f"got {config.start_hour} + {config.episode_hours}"
+            )
+        layout = np.random.default_rng(config.layout_seed)
+        self.load_scale = layout.uniform(config.load_scale_low, config.load_scale_high, n)
+        self.pv_kw = layout.uniform(config.pv_kw_low, config.pv_kw_high, n)
+        self.profile = np.arange(n) % len(profiles)
+        self._loads = np.stack([p.load[: self.n_hours] for p in profiles])  # (profiles, hours)
+        self._solar = np.stack([p.solar[: self.n_hours] for p in profiles])
+        self._data = profiles[0]
+        self.day_ahead = _day_ahead(config.price_file).window(config.price_start, self.n_hours)
+        self.feeder_kw = config.feeder_kw_per_building * n
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (n * len(AGENT_OBSERVATION_NAMES),), np.float32)
+        self.observation_names = tuple(f"{name}_{i}" for i in range(n) for name in AGENT_OBSERVATION_NAMES)
+        self.episode = None
+        self.clipped_actions = 0
+
+    # ---- episode -------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        config, data, steps = self.config, self._data, self.config.episode_hours
+        start = config.start_hour
+        if config.random_start:
+            start = int(self.np_random.integers(0, (self.n_hours - steps) // 24 + 1)) * 24
+        window = slice(start, start + steps)
+        price = (
+            self.day_ahead[window] + config.network_charge
+            if config.price_signal == "day_ahead"
+            else data.tariff[window]
+        )
+        # (steps, N) series, step-major so one step reads one contiguous row
+        self.episode = {
+            "load": (self._loads[self.profile, window] * self.load_scale[:, None]).T.copy(),
+            "pv": (self._solar[self.profile, window] * self.pv_kw[:, None]).T.copy(),
+            "price": price.copy(),
+            "export_price": np.minimum(config.feed_in_tariff, price),
+            "carbon": data.carbon[window].copy(),
+            "clock_hour": (data.hour[window] - 1) % 24,
+        }
+        self._t = 0
+        self._soc = np.full(self.n_agents, config.initial_soc * config.battery_kwh)
+        self._peak = 0.0
+        self._community_net = 0.0
+        self.clipped_actions = 0
+        self.log = {
+            name: np.zeros(steps)
+            for name in (
+                "load",
+                "pv",
+                "battery",
+                "grid_import",
+                "grid_export",
+                "price",
+                "carbon",
+                "cost",
+                "reward",
+                "overload",
+                "peer_to_peer",
+            )
+        }
+        self.soc_log = np.zeros((steps, self.n_agents))
+        return self._observation_matrix().reshape(-1), {}
+
+    def _observation_matrix(self) -> np.ndarray:
+        episode, t = self.episode, min(self._t, self.config.episode_hours - 1)
+        hour = 2 * math.pi * episode["clock_hour"][t] / 24
+        features = np.empty((self.n_agents, len(AGENT_OBSERVATION_NAMES)), dtype=np.float32)
+        features[:, 0] = math.sin(hour)
+        features[:, 1] = math.cos(hour)
+        features[:, 2] = episode["load"][t]
+        features[:, 3] = episode["pv"][t]
+        features[:, 4] = episode["price"][t]
+        features[:, 5] = episode["export_price"][t]
+        features[:, 6] = self._soc / self.config.battery_kwh if self.config.battery_kwh > 0 else 0.0
+        features[:, 7] = self._community_net / self.n_agents
+        return features
+
+    def step_arrays(self, actions: np.ndarray):
+        """One step for all buildings: actions ``(N,)`` -> (observations ``(N, F)``, rewards ``(N,)``, truncated,
+        info)."""
+        if self.episode is None or self._t >= self.config.episode_hours:
+            raise RuntimeError("call reset() before step() (the episode has ended)")
+        actions = np.asarray(actions, dtype=np.float64).reshape(-1)
+        if actions.shape != (self.n_agents,):
+            raise ValueError(f"actions must have one value per building ({self.n_agents}), got shape {actions.shape}")
+        if np.isnan(actions).any():
+            raise ValueError(f"actions contain NaN for building(s) {np.flatnonzero(np.isnan(actions))[:10].tolist()}")
+        clipped = np.clip(actions, -1.0, 1.0)
+        self.clipped_actions += int(np.count_nonzero(clipped != actions))
+        config, episode, t = self.config, self.episode, self._t
+        self._soc, battery = devices.battery_step(
+            self._soc,
+            clipped * config.battery_kw,
+            capacity=config.battery_kwh,
+            max_power=config.battery_kw,
+            charge_efficiency=config.charge_efficiency,
+            discharge_efficiency=config.discharge_efficiency,
+            hours=1.0,
+        )
+        net = episode["load"][t] - episode["pv"][t] + battery
+        imports, exports = np.maximum(net, 0.0), np.maximum(-net, 0.0)
+        price, export_price = episode["price"][t], episode["export_price"][t]
+        total_import, total_export = imports.sum(), exports.sum()
+        if config.peer_to_peer:  # uniform mid-price clearing inside the community, pro rata
+            traded = min(total_import, total_export)
+            mid = 0.5 * (price + export_price)
+            bought = traded / total_import if total_import > 0 else 0.0
+            sold = traded / total_export if total_export > 0 else 0.0
+            cost = imports * (bought * mid + (1 - bought) * price) - exports * (sold * mid + (1 - sold) * export_price)
+        else:
+            traded = 0.0
+            cost = imports * price - exports * export_price
+        cost = cost + config.degradation_cost * np.abs(battery)
+        community_net = total_import - total_export
+        peak_rise = max(community_net - self._peak, 0.0)
+        self._peak += peak_rise
+        overload = max(abs(community_net) - self.feeder_kw, 0.0)
+        shared = peak_rise * config.peak_price + overload * config.overload_penalty
+        weights = imports / total_import if total_import > 0 else np.full(self.n_agents, 1.0 / self.n_agents)
+        rewards = -(cost + shared * weights)
+
+        log = self.log
+        log["load"][t] = episode["load"][t].sum()
+        log["pv"][t] = episode["pv"][t].sum()
+        log["battery"][t] = battery.sum()
+        log["grid_import"][t] = max(community_net, 0.0)
+        log["grid_export"][t] = max(-community_net, 0.0)
+        log["price"][t] = price
+        log["carbon"][t] = episode["carbon"][t]
+        log["cost"][t] = cost.sum()
+        log["reward"][t] = rewards.sum()
+        log["overload"][t] = overload
+        log["peer_to_peer"][t] = traded
+        self.soc_log[t] = self._soc
+        self._community_net = community_net
+        self._t += 1
+        truncated = self._t >= config.episode_hours
+        info = {
+            "net": net,
+            "battery": battery,
+            "soc": self._soc,
+            "community_net": community_net,
+            "clipped_actions": self.clipped_actions,
+        }
+        return self._observation_matrix(), rewards, truncated, info
+
+    def step(self, action):
+        observations, rewards, truncated, info = self.step_arrays(action)
+        return observations.reshape(-1), float(rewards.sum()), False, truncated, info
+
+
+class EnergyCommunityEnv(ParallelEnv):
+    """PettingZoo parallel view: agents ``building_0 .. building_{N-1}``, each with a battery action in [-1, 1]."""
+
+    metadata = {"name": "evosparse_energy_community_v0", "render_modes": []}
+    kind = "community"
+
+    def __init__(self, config: CommunityConfig | None = None, **overrides):
+        self.core = CommunityEnv(config, **overrides)
+        self.config = self.core.config
+        self.possible_agents = [f"building_{i}" for i in range(self.core.n_agents)]
+        self.agents: list[str] = []
+        self._observation_space = gym.spaces.Box(-np.inf, np.inf, (len(AGENT_OBSERVATION_NAMES),), np.float32)
+        self._action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        return self._observation_space
+
+    def action_space(self, agent: str) -> gym.spaces.Box:
+        return self._action_space
+
+    def _observations(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(self.possible_agents, matrix))
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.core.reset(seed=seed, options=options)
+        self.agents = list(self.possible_agents)
+        return self._observations(self.core._observation_matrix()), {agent: {} for agent in self.agents}
+
+    def step(self, actions: dict[str, np.ndarray]):
+        missing = [agent for agent in self.agents if agent not in actions]
+        if missing:
+            raise ValueError(f"actions missing for agent(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        vector = np.array([actions[agent] for agent in self.possible_agents], dtype=np.float64).reshape(-1)
+        matrix, rewards, truncated, _ = self.core.step_arrays(vector)
+        agents = self.possible_agents
+        observations = self._observations(matrix)
+        reward_dict = dict(zip(agents, rewards.tolist()))
+        terminations = dict.fromkeys(agents, False)
+        truncations = dict.fromkeys(agents, truncated)
+        infos = {agent: {} for agent in agents}
+        if truncated:
+            self.agents = []
+        return observations, reward_dict, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        return self.core._observation_matrix().reshape(-1)
+
+    @property
+    def log(self):
+        return self.core.log
