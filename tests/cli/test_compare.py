@@ -74,6 +74,7 @@ def test_plot_degrees_of_a_run(cli, tmp_path):
     assert cli("train", "--hidden", "16", "--epochs", "3", "--out-dir", run, "--quiet").code == 0
     result = cli("plot", "degrees", run, "--image-shape", "8,8")
     assert result.code == 0, result.err
-    assert (run / "input_degrees.png").stat().st_size > 0 and (run / "degree_distribution.png").stat().st_size > 0
+    for name in ("input_degrees.png", "degree_distribution.png", "connectivity_over_time.png"):
+        assert (run / name).stat().st_size > 0, name
     missing = cli("plot", "degrees", tmp_path)
     assert missing.code == 2 and "connectivity.npz not found" in missing.err

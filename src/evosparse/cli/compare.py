@@ -54,7 +54,7 @@ def command_plot_degrees(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from evosparse.report.plots import plot_degree_distribution, plot_input_degree_maps
+    from evosparse.report.plots import plot_connectivity_over_time, plot_degree_distribution, plot_input_degree_maps
     from evosparse.train.callbacks import ConnectivityCallback
     from evosparse.train.checkpoint import load_checkpoint
     from evosparse.train.config import TrainConfig
@@ -74,6 +74,7 @@ def command_plot_degrees(args: argparse.Namespace) -> int:
     trainer.load_state_dict(checkpoint["trainer"])
     with torch.no_grad():
         written.append(plot_degree_distribution(trainer.model, folder / "degree_distribution.png"))
+    written.append(plot_connectivity_over_time(list(trainer.history), folder / "connectivity_over_time.png"))
     for path in written:
         print(path)
     return 0
@@ -110,7 +111,7 @@ def register(commands, parser_class) -> None:
         "degrees",
         help="input-neuron degree maps over epochs and degree histograms of every sparse layer",
         description="Write input_degrees.png (connections per input neuron, as an image, over the epochs: the "
-        "SET paper's picture) and degree_distribution.png into RUN_DIR.",
+        "SET paper's picture), degree_distribution.png and connectivity_over_time.png into RUN_DIR.",
     )
     degrees.add_argument("run_dir", metavar="RUN_DIR", help="folder of a run of evosparse train")
     degrees.add_argument("--image-shape", type=parse_sizes, metavar="H,W", help="input image shape [square]")

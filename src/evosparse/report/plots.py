@@ -6,6 +6,8 @@
   connections of each input pixel, drawn as an image at several epochs; evolution concentrates the
   connections on the pixels that carry information and starves the empty border.
 * :func:`plot_degree_distribution` -- histograms of in- and out-degrees of every sparse layer.
+* :func:`plot_connectivity_over_time` -- connections of every layer, and test accuracy, epoch by epoch (how
+  pruning methods shrink the network, how neuron importance pruning shrinks it further).
 """
 
 from __future__ import annotations
@@ -136,6 +138,32 @@ def plot_degree_distribution(model, path: str | Path) -> Path:
             ax.set_xlabel("connections")
     axes[0, 0].set_ylabel("neurons")
     axes[1, 0].set_ylabel("neurons")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_connectivity_over_time(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Connections per layer (log scale) and test accuracy against the epoch, from a run's history rows."""
+    plt = _pyplot()
+    rows = [r for r in history if "nnz" in r]
+    if not rows:
+        raise ValueError("the history has no connection counts (nnz columns)")
+    epochs = [r["epoch"] for r in rows]
+    layers = sorted({k for r in rows for k in r if k.startswith("nnz_layer")}, key=lambda k: int(k[9:]))
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
+    for key in layers:
+        top.plot(epochs, [r.get(key, math.nan) for r in rows], marker=".", label=f"layer {key[9:]}")
+    top.set_yscale("log")
+    top.set_ylabel("connections")
+    top.legend(fontsize=8)
+    top.grid(True, alpha=0.3)
+    bottom.plot(epochs, [100 * r.get("test_accuracy", math.nan) for r in rows], marker=".", color="black")
+    bottom.set_ylabel("test accuracy (%)")
+    bottom.set_xlabel("epoch")
+    bottom.grid(True, alpha=0.3)
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=120)
