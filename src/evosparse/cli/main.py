@@ -5,6 +5,7 @@
     evosparse bench [--quick] [--threads 1,2] [--repeats N]
     evosparse compare --strategies set,rigl,... --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs N]
     evosparse plot degrees RUN_DIR
+    evosparse neat run --task xor|double-pole|cartpole|... [CONFIG] [--out-dir DIR] [--resume]
     evosparse grid run ENV --controller {none,rule,optimal,random} [--plot FILE.png]
 
 Every field of :class:`TrainConfig` is a ``train`` flag (``lr`` -> ``--lr``, ``batch_size`` ->
@@ -325,9 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="also print the results as JSON")
     bench.set_defaults(handler=command_bench)
 
-    from evosparse.cli import compare, grid
+    from evosparse.cli import compare, grid, neat
 
     compare.register(commands, _Parser)
+    neat.register(commands, _Parser)
     grid.register(commands, _Parser)
     return parser
 
@@ -341,9 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out_dir = getattr(args, "out_dir", None)
         where = f" --out-dir {out_dir}" if out_dir else " --out-dir <the run folder>"
-        print(
-            f"\ninterrupted; continue from the last saved epoch with: evosparse train --resume{where}", file=sys.stderr
-        )
+        again = "neat run --task <task> --resume" if args.command == "neat" else "train --resume"
+        print(f"\ninterrupted; continue from the last checkpoint with: evosparse {again}{where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CommandError, ValueError, OSError, ImportError) as error:
         if os.environ.get("EVOSPARSE_DEBUG"):
