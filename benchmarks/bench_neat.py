@@ -12,6 +12,7 @@
 ``study`` runs seeds 1000, 1001, ... (the presets were chosen on seeds 0-29), over ``--workers``
 processes, and prints one line per seed and a summary. Evaluations to solve count every genome of every
 generation up to and including the one where the solution appears (the paper's "networks evaluated").
+``--seed-list 1000,1006`` runs only those seeds (e.g. the failures of a study again with a longer cap).
 
 ``compare`` loads one neat-python INI file into both libraries (``examples/neat/xor.ini`` /
 ``examples/neat/cartpole.ini``), evaluates with the same fitness (XOR: (4 - sum |error|)^2; CartPole-v1:
@@ -89,9 +90,14 @@ def summarise(results: list[dict]) -> dict:
 
 
 def command_study(args: argparse.Namespace) -> int:
-    seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+    if args.seed_list:
+        seeds = [int(seed) for seed in args.seed_list.split(",")]
+        what = f"seeds {args.seed_list}"
+    else:
+        seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+        what = f"{args.seeds} seeds from {FIRST_SEED}"
     jobs = [(args.task, seed, args.max_generations) for seed in seeds]
-    print(f"# study {args.task}: {args.seeds} seeds from {FIRST_SEED}, at most {args.max_generations} generations")
+    print(f"# study {args.task}: {what}, at most {args.max_generations} generations")
     print(f"# config: {preset(args.task).to_dict()}")
     started = time.perf_counter()
     results = []
@@ -223,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     study = commands.add_parser("study", help="success rate and evaluations to solve over many seeds")
     study.add_argument("--task", default="xor", choices=["xor", "single-pole", "double-pole", "double-pole-nv"])
     study.add_argument("--seeds", type=int, default=50)
+    study.add_argument("--seed-list", help="comma-separated seeds to run instead of --seeds")
     study.add_argument("--max-generations", type=int, default=500)
     study.add_argument("--workers", type=int, default=2)
     study.add_argument("--out", help="also write every run and the summary to this JSON file")

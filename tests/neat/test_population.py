@@ -75,6 +75,34 @@ def test_stagnant_species_stop_breeding():
     assert breeders.tolist() == [2]  # none improved for 20 generations; the best (index 2) is protected
 
 
+def test_paper_stagnation_rules():
+    """species_elitism = 0: stagnant species stop breeding, the best included (paper, Section 4.1); if the
+    whole population has not improved for population_stagnation generations, only the two best species
+    breed and get a fresh max_stagnation (paper, Section 3.3)."""
+    from evosparse.neat.reproduction import PopulationRecord, breeding_species
+    from evosparse.neat.species import Species
+
+    def make():
+        return [
+            Species(key=k, created=0, representative=None, last_improved=improved, best_fitness=5.0)
+            for k, improved in ((1, 0), (2, 10), (3, 0))
+        ]
+
+    config = NeatConfig(max_stagnation=15, species_elitism=0, population_stagnation=20)
+    fitness = np.array([4.0, 3.0, 5.0])
+    record = PopulationRecord(best_fitness=5.0, last_improved=10)
+    assert breeding_species(make(), fitness, 20, config, record).tolist() == [1]  # only species 2 is young
+    # no species young and the population not yet stagnant: the best species breeds rather than none
+    record = PopulationRecord(best_fitness=5.0, last_improved=10)
+    assert breeding_species(make(), fitness, 27, config, record).tolist() == [2]
+    # population stagnant for 20 generations: the top two breed and their stagnation counts restart
+    species, record = make(), PopulationRecord(best_fitness=5.0, last_improved=10)
+    assert breeding_species(species, fitness, 30, config, record).tolist() == [2, 0]
+    assert (record.last_improved, species[2].last_improved, species[0].last_improved) == (30, 30, 30)
+    assert species[1].last_improved == 10
+    assert breeding_species(species, fitness, 31, config, record).tolist() == [2, 0]
+
+
 def test_bad_fitness_is_reported():
     population = Population(NeatConfig(population_size=4), seed=0)
     with pytest.raises(ValueError, match="left genome.fitness unset"):

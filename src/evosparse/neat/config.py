@@ -70,8 +70,8 @@ class NeatConfig:
     crossover_rate: float = param(0.75, "fraction of offspring made by crossover (paper: 0.75)")
     interspecies_mating_rate: float = param(0.001, "chance a crossover takes its second parent from another species")
     max_stagnation: int = param(15, "species whose best fitness has not improved this many generations die")
-    species_elitism: int = param(2, "the best this many species are never removed for stagnation")
-    population_stagnation: int = param(0, "no improvement this long: only the best 2 species breed (0: off)")
+    species_elitism: int = param(2, "the best this many species are never removed for stagnation (paper: 0)")
+    population_stagnation: int = param(0, "no improvement this long: only the best 2 species breed (paper 20; 0: off)")
     # ---- mutation ----------------------------------------------------------------------------------------
     add_node_rate: float = param(0.03, "per offspring, chance to split a connection with a new node (paper 0.03)")
     add_connection_rate: float = param(0.05, "per offspring, chance to add a connection (paper 0.05; 0.3 DPNV)")

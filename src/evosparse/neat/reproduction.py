@@ -1,9 +1,12 @@
 """One generation of reproduction: stagnation, explicit fitness sharing, elitism, selection, breeding.
 
 1. Stagnation: a species whose best fitness has not improved for ``max_stagnation`` generations gets no
-   offspring, unless it is among the ``species_elitism`` best. If the whole population has not improved
-   for ``population_stagnation`` generations, only the two best species breed (original NEAT code; off by
-   default).
+   offspring, unless it is among the ``species_elitism`` best (if every species is stagnant, the best one
+   breeds). If the whole population has not improved for ``population_stagnation`` generations, only the
+   two best species breed and their stagnation counts restart (paper, Section 3.3: "in rare cases when
+   the fitness of the entire population does not improve for more than 20 generations, only the top two
+   species are allowed to reproduce"; the rule fires at exactly ``population_stagnation`` generations, as
+   in the original code; off by default, on in the DPNV preset).
 2. Explicit fitness sharing: each genome's fitness is divided by its species' size, so a species'
    share of the next generation is proportional to its mean fitness (paper, Section 3.3, eq. 2).
 3. Elitism: the champion of every species with at least ``elitism_min_species_size`` members is copied
@@ -50,10 +53,16 @@ def breeding_species(
     if best.max() > record.best_fitness:
         record.best_fitness, record.last_improved = float(best.max()), generation
     if config.population_stagnation and generation - record.last_improved >= config.population_stagnation:
-        record.last_improved = generation  # give the two best species time to improve
+        # refocus: only the two best species breed, and they get a fresh max_stagnation generations to improve
+        # (otherwise, with species_elitism = 0, both would be removed as stagnant in the next generation)
+        record.last_improved = generation
+        for i in ranked[:2].tolist():
+            species[i].last_improved = generation
         return ranked[:2]
     young = np.array([generation - species[i].last_improved < config.max_stagnation for i in ranked])
     young[: config.species_elitism] = True  # the best species never die of stagnation
+    if not young.any():  # every species stagnant (possible with species_elitism = 0): the best one breeds
+        young[0] = True
     return ranked[young]
 
 

@@ -30,6 +30,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "add_connection_rate": 0.3,
         "feed_forward": False,
         "weight_perturb_power": 0.5,
+        # The paper's stagnation rules (Sections 3.3 and 4.1): a species that has not improved for 15
+        # generations does not reproduce, the best ones included; if the whole population has not improved
+        # for 20 generations, only the top two species reproduce.
+        "species_elitism": 0,
+        "population_stagnation": 20,
     },
     "single-pole-nv": {"feed_forward": False, "weight_perturb_power": 0.5},
     "cartpole": {"fitness_threshold": 475.0},
