@@ -14,13 +14,15 @@ Evolutionary Computation 10(2), 2002, Section 4 (parameter settings).
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from evosparse._config import check_unknown_keys, param
+from evosparse._config import is_int as _is_int
+from evosparse._config import is_real as _is_real
+from evosparse._config import toml_value as _toml_value
 
 try:  # Python 3.11+
     import tomllib
@@ -31,11 +33,6 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "sin", "gauss", "abs", "cl
 FITNESS_CRITERIA = ("max", "mean", "min")
 INITIAL_CONNECTIONS = ("full", "none")
 WEIGHT_PERTURBATIONS = ("uniform", "gaussian")
-
-
-def param(default: Any, doc: str) -> Any:
-    """A dataclass field with its one-line doc in ``metadata["doc"]``."""
-    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
@@ -159,35 +156,10 @@ def field_names() -> list[str]:
 
 def check_keys(values: Mapping[str, Any], *, source: str = "config") -> None:
     """Raise ValueError if ``values`` has keys that are not NeatConfig fields."""
-    valid = field_names()
-    unknown = [key for key in values if key not in valid]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        raise ValueError(f"unknown key(s) in {source}: {', '.join(hints)}")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    check_unknown_keys(values, field_names(), source=source, list_valid=False)
 
 
 # ---- validation: a table of (field, kind, low, high); every error names the field, value and range ---------
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _INTEGERS = {

@@ -17,14 +17,17 @@ connectivity inspired by network science", Nature Communications 9, 2383 (2018),
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evosparse._config import check_unknown_keys, param
+from evosparse._config import is_int as _is_int
+from evosparse._config import is_real as _is_real
+from evosparse._config import toml_value as _toml_value
 from evosparse.nn.activations import ACTIVATIONS
 from evosparse.nn.linear import WEIGHT_INITS
 from evosparse.sparse.functional import BACKENDS
@@ -61,11 +64,6 @@ CHOICES = {
     "scope": SCOPES,
     "hessian": HESSIANS,
 }
-
-
-def param(default: Any, doc: str) -> Any:
-    """A dataclass field with its one-line doc in ``metadata["doc"]``."""
-    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
@@ -244,37 +242,10 @@ def field_docs() -> dict[str, str]:
 
 def check_keys(values: Mapping[str, Any], *, source: str = "config") -> None:
     """Raise ValueError if ``values`` has keys that are not TrainConfig fields."""
-    valid = field_names()
-    unknown = [key for key in values if key not in valid]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        raise ValueError(f"unknown key(s) in {source}: {', '.join(hints)}; valid keys: {', '.join(valid)}")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)  # shortest round-tripping form, e.g. 0.0002, 1e-05: both valid TOML floats
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string: JSON's escapes are a subset of TOML's
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    check_unknown_keys(values, field_names(), source=source, list_valid=True)
 
 
 # ---- validation: one small check per rule, each naming the field, the value and what is allowed ----------
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _choice(name: str):
