@@ -34,6 +34,7 @@ class _MLP(nn.Module):
     ) -> None:
         super().__init__()
         self.layer_sizes = sizes
+        self.initial_layer_sizes = tuple(sizes)  # layer_sizes changes if neurons are removed during training
         self.activation = activation
         self.dropout = dropout
         # The generator of SReLU init and dropout masks; checkpoints save its state.

@@ -298,6 +298,9 @@ def summarize(trainer: Trainer, *, out_dir: Path | None = None, wall_seconds: fl
     best = history.best("test_accuracy") or {}
     counts = layer_connections(trainer.model)
     total = sum(t for _, t in counts)
+    initial = getattr(trainer.model, "initial_layer_sizes", None)
+    if initial is not None:  # density against the architecture the run started with (neurons may be gone)
+        total = sum(a * b for a, b in zip(initial[:-1], initial[1:]))
     return {
         "out_dir": None if out_dir is None else str(out_dir),
         "epochs": trainer.epoch,
