@@ -66,6 +66,21 @@ def _battery(
     return charge, discharge
 
 
+def _config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
+    """:func:`_battery` with the size, state of charge, efficiencies and wear of an environment's config."""
+    return _battery(
+        lp,
+        n,
+        limit=config.battery_kw if limit is None else limit,
+        capacity=config.battery_kwh,
+        initial=config.initial_soc * config.battery_kwh,
+        charge_efficiency=config.charge_efficiency,
+        discharge_efficiency=config.discharge_efficiency,
+        wear=config.degradation_cost,
+        **extra,
+    )
+
+
 def _fraction(numerator, denominator):
     denominator = np.asarray(denominator, dtype=np.float64)
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64), where=denominator > 0)
@@ -81,16 +96,7 @@ def building_optimum(env) -> Plan:
     columns = {}
     balance_terms = []
     if "battery" in env.action_names:
-        charge, discharge = _battery(
-            lp,
-            n,
-            limit=episode.battery_limit[:, None],
-            capacity=config.battery_kwh,
-            initial=config.initial_soc * config.battery_kwh,
-            charge_efficiency=config.charge_efficiency,
-            discharge_efficiency=config.discharge_efficiency,
-            wear=config.degradation_cost,
-        )
+        charge, discharge = _config_battery(lp, n, config, limit=episode.battery_limit[:, None])
         balance_terms += [(charge, -1.0), (discharge, 1.0)]
         columns["battery"] = (charge, discharge)
     if "hvac" in env.action_names:
@@ -159,17 +165,7 @@ def community_optimum(env) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    charge, discharge = _battery(
-        lp,
-        n,
-        limit=config.battery_kw,
-        capacity=config.battery_kwh,
-        initial=config.initial_soc * config.battery_kwh,
-        charge_efficiency=config.charge_efficiency,
-        discharge_efficiency=config.discharge_efficiency,
-        wear=config.degradation_cost,
-        shape=(size,),
-    )
+    charge, discharge = _config_battery(lp, n, config, shape=(size,))
     step_of = np.arange(n * size) // size  # row (step) of each step-major building variable
     base = (episode["load"] - episode["pv"]).reshape(-1)  # (n * size,) step-major
     base_total = (episode["load"] - episode["pv"]).sum(axis=1)
@@ -208,16 +204,7 @@ def microgrid_optimum(env, *, time_limit: float = 120.0) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    charge, discharge = _battery(
-        lp,
-        n,
-        limit=config.battery_kw,
-        capacity=config.battery_kwh,
-        initial=config.initial_soc * config.battery_kwh,
-        charge_efficiency=config.charge_efficiency,
-        discharge_efficiency=config.discharge_efficiency,
-        wear=config.degradation_cost,
-    )
+    charge, discharge = _config_battery(lp, n, config)
     generator = lp.variables("generator", n, upper=config.generator_kw, cost=config.fuel_cost)
     on = lp.variables("on", n, upper=1.0, cost=config.no_load_cost, integer=True)
     start = lp.variables("start", n, upper=1.0, cost=config.startup_cost)
@@ -260,18 +247,7 @@ def market_optimum(env) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    _battery(
-        lp,
-        n,
-        limit=config.battery_kw,
-        capacity=config.battery_kwh,
-        initial=config.initial_soc * config.battery_kwh,
-        charge_efficiency=config.charge_efficiency,
-        discharge_efficiency=config.discharge_efficiency,
-        wear=config.degradation_cost,
-        hours=env.hours,
-        price=episode["clearing_price"],
-    )
+    _config_battery(lp, n, config, hours=env.hours, price=episode["clearing_price"])
     solution = lp.solve()
     quantity = _fraction(solution.values["charge"] - solution.values["discharge"], np.full(n, config.battery_kw))
     actions = np.stack([np.clip(quantity, -1.0, 1.0), np.sign(quantity)], axis=1)  # market orders
