@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from evosparse.rl.wrappers import DelayedReward, DynamicsChange, load_wrapper_states, wrapper_states
+from evosparse.rl.wrappers import DelayedReward, DynamicsChange
 
 
 def _rollout(env, actions, seed):
@@ -51,10 +51,10 @@ def test_delayed_reward_reports_the_step_reward_and_resumes():
     for _ in range(3):
         _, reward, _, _, info = env.step(0)
         assert reward == 0.0 and info["undelayed_reward"] == 1.0
-    state = wrapper_states(env)
+    state = env.get_resume_state()
     other = DelayedReward(gym.make("CartPole-v1"), every=5)
     other.reset(seed=0)
-    load_wrapper_states(other, state)
+    other.set_resume_state(state)
     for _ in range(2):
         _, reward, _, _, _ = other.step(0)
     assert reward == 5.0  # the three steps before the saved state are paid with the next two
@@ -119,7 +119,7 @@ def test_dynamics_change_state_and_evaluation_freeze():
     for _ in range(5):
         env.step(np.zeros(1, dtype=np.float32))
     fresh = DynamicsChange(gym.make(MUJOCO_ENV), at_step=5, gravity=(0.0, 0.0, -20.0))
-    load_wrapper_states(fresh, wrapper_states(env))
+    fresh.set_resume_state(env.get_resume_state())
     assert fresh.total_steps == 5 and not fresh.changed  # saved just before the change: not seen yet
     fresh.reset(seed=0)
     _, _, _, _, info = fresh.step(np.zeros(1, dtype=np.float32))

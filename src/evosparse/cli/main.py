@@ -326,11 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="also print the results as JSON")
     bench.set_defaults(handler=command_bench)
 
-    from evosparse.cli import compare, grid, neat
+    from evosparse.cli import compare, grid, neat, rl
 
     compare.register(commands, _Parser)
     neat.register(commands, _Parser)
     grid.register(commands, _Parser)
+    rl.register(commands, _Parser)
     return parser
 
 

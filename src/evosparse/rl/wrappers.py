@@ -7,8 +7,9 @@
   taken ``at_step`` steps in total, counted across episodes (a robot that picks up a load, or moves from
   dry to wet ground, while it learns). The building environment's sudden changes are its ``Change`` events.
 
-Both keep their counters in :meth:`state_dict` / :meth:`load_state_dict`, so a resumed run continues with
-the same pending reward and the same dynamics.
+Both keep their counters in ``get_resume_state()`` / ``set_resume_state()``, which the agents' checkpoints
+save with the environment (:mod:`evosparse.rl.envs`), so a resumed run continues with the same pending reward
+and the same dynamics.
 
 Paper: sudden changes and delayed rewards as robustness tests of deep RL (Dulac-Arnold et al., "Challenges
 of real-world reinforcement learning", 2021, sections 2.3 and 2.7).
@@ -57,10 +58,10 @@ class DelayedReward(gym.Wrapper):
             paid = 0.0
         return observation, paid, terminated, truncated, info
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_resume_state(self) -> dict[str, Any]:
         return {"pending": self._pending, "steps": self._steps}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_resume_state(self, state: dict[str, Any]) -> None:
         self._pending, self._steps = float(state["pending"]), int(state["steps"])
 
 
@@ -152,33 +153,11 @@ class DynamicsChange(gym.Wrapper):
         self.total_steps, self.frozen = int(total_steps), True
         self._apply(self.total_steps >= self.at_step)
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_resume_state(self) -> dict[str, Any]:
         return {"total_steps": self.total_steps}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_resume_state(self, state: dict[str, Any]) -> None:
         self.total_steps = int(state["total_steps"])
         # A change applies at the first step at or after at_step: a state saved exactly at at_step has not seen it.
         self._apply(self.total_steps > self.at_step or (self.at_step == 0))
 
-
-def wrapper_states(env: gym.Env) -> list[dict[str, Any]]:
-    """``state_dict()`` of every wrapper of ``env`` that has one, outermost first."""
-    states, current = [], env
-    while isinstance(current, gym.Wrapper):
-        if isinstance(current, DelayedReward | DynamicsChange):
-            states.append(current.state_dict())
-        current = current.env
-    return states
-
-
-def load_wrapper_states(env: gym.Env, states: list[dict[str, Any]]) -> None:
-    """Inverse of :func:`wrapper_states` on an environment wrapped the same way."""
-    wrappers, current = [], env
-    while isinstance(current, gym.Wrapper):
-        if isinstance(current, DelayedReward | DynamicsChange):
-            wrappers.append(current)
-        current = current.env
-    if len(wrappers) != len(states):
-        raise ValueError(f"the environment has {len(wrappers)} stateful wrappers, the saved state {len(states)}")
-    for wrapper, state in zip(wrappers, states):
-        wrapper.load_state_dict(state)

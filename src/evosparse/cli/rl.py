@@ -1,0 +1,301 @@
+"""``evosparse rl``: train a (sparse) DQN / TD3 / SAC agent in a run folder, evaluate it; ``plot returns``.
+
+    evosparse rl train --env ID --algo {dqn,td3,sac} [--strategy {dense,static,set,rigl,gmp}]
+        [--actor-density D] [--critic-density D] [--total-steps N] [--seed S] [--out-dir DIR]
+        [--resume | --overwrite] [--config FILE.toml] [--<run or agent setting> VALUE ...] [--quiet]
+    evosparse rl eval RUN [--episodes N] [--seed S] [--json]
+    evosparse plot returns RUN [RUN ...] [--out FILE.png] [--group-seeds]
+
+Every field of :class:`evosparse.rl.run.RunConfig` and of the algorithms' configs (``DQNConfig``,
+``TD3Config``, ``SACConfig``) is a ``train`` flag (``learning_rate`` -> ``--learning-rate``); flags override
+``--config`` (TOML: the run's fields, the agent's in an ``[agent]`` table or at the top level), which
+overrides the defaults. Environments are gymnasium ids, ``evosparse/BuildingEnergy-v0`` and the other
+smart-grid ids included; ``--env-kwargs '{"reward_delay": "daily"}'`` passes keyword arguments to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+RUN_ONLY = ("agent",)  # RunConfig fields that are not flags (the agent's settings are flags of their own)
+
+
+# ---- flags from the config dataclasses ----------------------------------------------------------------------------
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,256, got {text!r}") from None
+
+
+def _table(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        example = """'{"reward_delay": "daily"}'"""
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as {example}, got {text!r}")
+    return value
+
+
+def _flag_type(annotation: Any) -> tuple[Any, str, bool]:
+    """(parse, metavar, is_boolean_flag) of a config field's type."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    optional = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    base = args[0] if optional else annotation
+    if base is bool:
+        return None, "", True
+    if typing.get_origin(base) is tuple:
+        return _sizes, "N,N,...", False
+    if base is dict:
+        return _table, "JSON", False
+    parse = {int: int, float: float, str: str}[base]
+    metavar = {int: "INT", float: "FLOAT", str: "TEXT"}[base]
+    if not optional:
+        return parse, metavar, False
+
+    def parse_or_none(text: str):
+        return None if text.strip().lower() in ("none", "null") else parse(text)
+
+    parse_or_none.__name__ = parse.__name__
+    return parse_or_none, metavar + "|none", False
+
+
+def agent_fields() -> dict[str, tuple[dict[str, Any], Any, list[str]]]:
+    """Every algorithm config field: name -> (doc and default per algorithm, type, algorithms that have it)."""
+    from evosparse.rl import ALGORITHMS, AlgoConfig
+
+    shared = {field.name: field.metadata.get("doc", "") for field in dataclasses.fields(AlgoConfig)}
+    fields: dict[str, tuple[dict[str, Any], Any, list[str]]] = {}
+    for name, entry in ALGORITHMS.items():
+        hints = typing.get_type_hints(entry.config_class)
+        for field in dataclasses.fields(entry.config_class):
+            info, _, owners = fields.setdefault(
+                field.name, ({"doc": shared.get(field.name, field.metadata.get("doc", ""))}, hints[field.name], [])
+            )
+            info[name] = field.default
+            owners.append(name)
+    return fields
+
+
+def _default_text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else ("none" if value in (None, {}) else str(value))
+
+
+def _add_flags(group, fields) -> None:
+    for name, (info, annotation, algorithms) in fields.items():
+        defaults = {algo: _default_text(info[algo]) for algo in algorithms}
+        if len(set(defaults.values())) == 1:
+            default = next(iter(defaults.values()))
+        else:
+            default = ", ".join(f"{algo} {value}" for algo, value in defaults.items())
+        owners = "" if len(algorithms) == 3 else f" ({', '.join(algorithms)} only)"
+        doc = f"{info['doc']}{owners} [{default}]".replace("%", "%%")
+        parse, metavar, boolean = _flag_type(annotation)
+        flag = "--" + name.replace("_", "-")
+        if boolean:
+            action = argparse.BooleanOptionalAction
+            group.add_argument(flag, dest=name, action=action, default=argparse.SUPPRESS, help=doc)
+        else:
+            group.add_argument(flag, dest=name, type=parse, metavar=metavar, default=argparse.SUPPRESS, help=doc)
+
+
+def _run_fields() -> dict[str, tuple[dataclasses.Field, Any, list[str]]]:
+    from evosparse.rl.run import RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    everyone = ["dqn", "td3", "sac"]
+    return {
+        field.name: (
+            {"doc": field.metadata["doc"], **dict.fromkeys(everyone, field.default)},
+            hints[field.name],
+            everyone,
+        )
+        for field in dataclasses.fields(RunConfig)
+        if field.name not in RUN_ONLY
+    }
+
+
+def split_values(values: dict[str, Any], *, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(run settings, agent settings) of a flat mapping of settings; a key of neither is an error."""
+    from evosparse._config import check_unknown_keys
+    from evosparse.rl.run import RunConfig
+
+    run_names, agent_names = RunConfig.field_names(), agent_fields()
+    check_unknown_keys(values, [*run_names, *agent_names], source=source)
+    run = {key: value for key, value in values.items() if key in run_names}
+    agent = {key: value for key, value in values.items() if key in agent_names}
+    return run, {**(run.pop("agent", None) or {}), **agent}
+
+
+def _check_agent_keys(algo: str, agent: dict[str, Any]) -> None:
+    fields = agent_fields()
+    foreign = [name for name in agent if algo not in fields[name][2]]
+    if foreign:
+        names = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        owners = sorted({owner for name in foreign for owner in fields[name][2]})
+        raise ValueError(f"{names} is a setting of {', '.join(owners)}, not of --algo {algo}")
+
+
+def _default_out_dir(config) -> Path:
+    env = config.env.split("/")[-1]
+    return Path("runs") / "rl" / f"{env}-{config.algo}-{config.algo_config().strategy}-s{config.seed}"
+
+
+# ---- commands -----------------------------------------------------------------------------------------------------
+def command_train(args: argparse.Namespace) -> int:
+    from evosparse.rl.run import RunConfig, format_summary, read_config_values, read_run_config, train_rl
+
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces it; give one of them")
+    file_values = read_config_values(args.config) if args.config else {}
+    file_run, file_agent = split_values(file_values, source=f"config file {args.config}")
+    flags = {name: getattr(args, name) for name in [*_run_fields(), *agent_fields()] if hasattr(args, name)}
+    flag_run, flag_agent = split_values(flags, source="the command line")
+    out_dir = getattr(args, "out_dir", None)
+    if args.resume:
+        if out_dir is None:
+            raise ValueError("--resume needs --out-dir, the folder of the run to continue")
+        saved = read_run_config(out_dir)
+        run = {**saved.to_dict(), **file_run, **flag_run}
+        run["agent"] = {**saved.agent, **file_agent, **flag_agent}
+    else:
+        run = {**file_run, **flag_run, "agent": {**file_agent, **flag_agent}}
+    _check_agent_keys(run.get("algo", "sac"), run["agent"])
+    config = RunConfig.from_dict(run, source="the command line")
+    if args.print_config:
+        sys.stdout.write(config.to_toml())
+        return 0
+    out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(config)
+    args.out_dir = str(out_dir)  # for the message if the run is interrupted
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.quiet:
+        log = None
+    else:
+        from tqdm.auto import tqdm
+
+        def log(line: str) -> None:
+            tqdm.write(line, file=sys.stdout)
+
+    result = train_rl(config, out_dir, resume=args.resume, overwrite=args.overwrite, progress=progress, log=log)
+    if result.agent.num_timesteps >= config.total_steps:
+        print(format_summary(result.summary))
+        print(f"run folder: {out_dir}")
+    return 0
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from evosparse.rl.evaluation import evaluate_policy
+    from evosparse.rl.run import load_agent, make_run_env, read_run_config, set_threads
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be an integer >= 1, got {args.episodes}")
+    config = read_run_config(args.run)
+    set_threads(config.threads)
+    agent = load_agent(args.run)
+    env = make_run_env(config, evaluation=True)
+    seed = config.eval_seed if args.seed is None else args.seed
+    result = evaluate_policy(agent, env, episodes=args.episodes, seed=seed, deterministic=not args.stochastic)
+    env.close()
+    agent.close()
+    if args.json:
+        print(json.dumps({"run": str(args.run), "step": agent.num_timesteps, "seed": seed, **result.row(),
+                          "returns": list(result.returns)}, indent=2))  # fmt: skip
+    else:
+        print(
+            f"{args.run}: return {result.mean:.2f} +- {result.std:.2f} over {args.episodes} episodes "
+            f"(seeds {seed}..{seed + args.episodes - 1}), agent at step {agent.num_timesteps:,}"
+        )
+    return 0
+
+
+def command_plot_returns(args: argparse.Namespace) -> int:
+    from evosparse.rl.plots import plot_returns
+
+    runs = [Path(run) for run in args.runs]
+    out = Path(args.out) if args.out else (runs[0] / "returns.png" if len(runs) == 1 else Path("returns.png"))
+    path = plot_returns(runs, out, title=args.title, group_seeds=args.group_seeds)
+    print(f"wrote {path}")
+    return 0
+
+
+# ---- parsers ------------------------------------------------------------------------------------------------------
+def _plot_kinds(commands, parser_class):
+    """The sub-parsers of ``evosparse plot`` (created by another command module, or here if it is absent)."""
+    plot = commands.choices.get("plot")
+    if plot is None:
+        plot = commands.add_parser("plot", help="pictures of a run", description="Pictures of a run.")
+        return plot.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=parser_class)
+    return next(action for action in plot._actions if isinstance(action, argparse._SubParsersAction))
+
+
+def register(commands, parser_class=argparse.ArgumentParser) -> None:
+    """Add ``rl`` (train, eval) and ``plot returns`` to the ``evosparse`` sub-command parsers."""
+    from evosparse.rl import ALGORITHMS, STRATEGIES
+
+    rl = commands.add_parser(
+        "rl",
+        help="deep RL agents with truly sparse, evolving networks (train, eval)",
+        description="DQN, TD3 and SAC (Stable-Baselines3-shaped) whose actor and critic are truly sparse "
+        "networks that evolve (SET, RigL), stay fixed (static), or are pruned from dense (gmp).",
+    )
+    sub = rl.add_subparsers(dest="rl_command", metavar="COMMAND", required=True, parser_class=parser_class)
+    train = sub.add_parser(
+        "train",
+        help="train an agent in a run folder (evaluations, checkpoints, summary)",
+        description="Train an agent. Writes run.json, config.toml, history.csv/.json (the deterministic "
+        "evaluations), checkpoint.* (every --checkpoint-every steps; --resume continues exactly), "
+        "summary.json and TensorBoard logs (if installed) into --out-dir (default "
+        "runs/rl/<env>-<algo>-<strategy>-s<seed>).",
+    )
+    train.add_argument("--config", metavar="FILE", help="TOML (or .json) config file; flags override it")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out-dir")
+    train.add_argument("--out-dir", dest="out_dir", default=argparse.SUPPRESS, help="run folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bar and no evaluation lines")
+    train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
+    run_group = train.add_argument_group("run settings (RunConfig; default in brackets)")
+    run_fields = _run_fields()
+    _add_flags(run_group, run_fields)
+    for action in run_group._group_actions:
+        if action.dest == "algo":
+            action.choices, action.metavar = tuple(ALGORITHMS), "{" + ",".join(ALGORITHMS) + "}"
+    agent_group = train.add_argument_group("agent settings (DQNConfig / TD3Config / SACConfig; default in brackets)")
+    _add_flags(agent_group, agent_fields())
+    for action in agent_group._group_actions:
+        if action.dest == "strategy":
+            action.choices, action.metavar = STRATEGIES, "{" + ",".join(STRATEGIES) + "}"
+    train.set_defaults(handler=command_train, func=command_train, resume_hint="rl train --resume")
+
+    evaluate = sub.add_parser(
+        "eval",
+        help="evaluate a run's agent (last checkpoint) on its evaluation environment",
+        description="Load the agent at the last checkpoint of RUN and play --episodes episodes of its evaluation "
+        "environment with the deterministic policy; print the return mean and standard deviation.",
+    )
+    evaluate.add_argument("run", metavar="RUN", help="folder of a run of 'evosparse rl train'")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to play [10]")
+    evaluate.add_argument("--seed", type=int, help="seed of the first episode [the run's eval_seed]")
+    evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of the greedy / mean one")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(handler=command_eval, func=command_eval)
+
+    returns = _plot_kinds(commands, parser_class).add_parser(
+        "returns",
+        help="learning curves (evaluation return against steps) of RL runs, in one PNG",
+        description="Draw the evaluation return of one or more 'evosparse rl train' runs against environment "
+        "steps (mean and +- sd band) into one PNG.",
+    )
+    returns.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    returns.add_argument("--out", metavar="FILE.png", help="output [RUN/returns.png for one run, else returns.png]")
+    returns.add_argument("--group-seeds", action="store_true", help="one line per setting, averaged over seeds")
+    returns.add_argument("--title", help="title of the plot")
+    returns.set_defaults(handler=command_plot_returns, func=command_plot_returns)
