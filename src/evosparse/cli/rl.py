@@ -156,8 +156,8 @@ def command_train(args: argparse.Namespace) -> int:
 
     if args.resume and args.overwrite:
         raise ValueError("--resume continues a run and --overwrite replaces it; give one of them")
-    file_values = read_config_values(args.config) if args.config else {}
-    file_run, file_agent = split_values(file_values, source=f"config file {args.config}")
+    file_run = read_config_values(args.config) if args.config else {}
+    file_agent = file_run.pop("agent", None) or {}
     flags = {name: getattr(args, name) for name in [*_run_fields(), *agent_fields()] if hasattr(args, name)}
     flag_run, flag_agent = split_values(flags, source="the command line")
     out_dir = getattr(args, "out_dir", None)

@@ -190,18 +190,24 @@ def _toml(value: Any) -> str:
 
 
 def read_config_values(path: str | Path) -> dict[str, Any]:
-    """The settings of a TOML (or JSON) run config file, unknown keys rejected with a hint."""
+    """The settings of a TOML (or JSON) run config file, unknown keys rejected with a hint.
+
+    The agent's settings may stand in an ``[agent]`` table or at the top level (flat, as flags are).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} not found")
     text = path.read_text(encoding="utf-8")
+    kind = "JSON" if path.suffix == ".json" else "TOML"
     try:
-        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        values = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(
-            f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}"
-        ) from None
-    check_unknown_keys(values, RunConfig.field_names(), source=f"config file {path}")
+        raise ValueError(f"config file {path} is not valid {kind}: {' '.join(str(error).split())}") from None
+    agent_names = {name for entry in ALGORITHMS.values() for name in entry.config_class.field_names()}
+    check_unknown_keys(values, [*RunConfig.field_names(), *sorted(agent_names)], source=f"config file {path}")
+    flat = {key: values.pop(key) for key in list(values) if key in agent_names}
+    if flat:
+        values["agent"] = {**flat, **(values.get("agent") or {})}
     return values
 
 
@@ -574,7 +580,7 @@ def _evaluate(config: RunConfig, agent, eval_env, episodes: list[float], extra: 
     evaluation = evaluate_policy(agent, eval_env, episodes=config.eval_episodes, seed=config.eval_seed)
     counts = agent.parameter_counts()
     row: dict[str, Any] = {"step": agent.num_timesteps, **evaluation.row()}
-    row["train_return_mean"] = float(np.mean(episodes)) if episodes else float("nan")
+    row["train_return_mean"] = float(np.mean(episodes)) if episodes else None  # None: no episode ended yet
     row["train_episodes"] = len(episodes)
     row["n_updates"] = agent.n_updates
     row.update({f"{name}_weights": count["weights"] for name, count in counts.items()})
@@ -605,8 +611,12 @@ def _log_row(row: dict[str, Any], writer, log) -> None:
     if log:
         log(
             f"step {row['step']:>9,}  return {row['return_mean']:10.2f} +- {row['return_std']:<8.2f} "
-            f"train {row['train_return_mean']:10.2f}  {row['steps_per_second']:7.1f} steps/s"
+            f"train {_number(row['train_return_mean']):>10}  {row['steps_per_second']:7.1f} steps/s"
         )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def run_summary(config: RunConfig, agent, history: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
