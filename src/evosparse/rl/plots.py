@@ -54,9 +54,7 @@ def plot_returns(
     curves: dict[str, list[dict[str, np.ndarray]]] = {}
     for run_dir in run_dirs:
         label = run_label(run_dir, with_seed=not group_seeds)
-        curves.setdefault(label if group_seeds else f"{label} ({Path(run_dir).name})", []).append(
-            read_returns(run_dir)
-        )
+        curves.setdefault(label if group_seeds else f"{label} ({Path(run_dir).name})", []).append(read_returns(run_dir))
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for label, runs in curves.items():
         if len(runs) == 1:

@@ -160,4 +160,3 @@ class DynamicsChange(gym.Wrapper):
         self.total_steps = int(state["total_steps"])
         # A change applies at the first step at or after at_step: a state saved exactly at at_step has not seen it.
         self._apply(self.total_steps > self.at_step or (self.at_step == 0))
-
