@@ -1,0 +1,131 @@
+"""RL agents on the smart grid: train on the first eleven months, evaluate on the held-out last month.
+
+The yardsticks of ``evosparse grid run`` (none / rule / optimal) play the last 30 days of the data year (the
+environments' ``split="test"``). An agent is trained the same way a practitioner would: episodes that start
+on random days of the other eleven months (``split="train", random_start=True``), evaluated during training
+on the held-out month (``split="test"``), never trained on it.
+
+* :func:`grid_run_config`: the :class:`~evosparse.rl.run.RunConfig` of such a run for a registered
+  environment (``building``, ``microgrid``, ``market``, ``community``), with the delayed-reward
+  (``reward_delay="daily"``) and sudden-change (``changes``) variants as environment settings.
+* :class:`AgentController`: a trained run's agent as a yardstick controller; registered as ``agent``, so
+  ``evosparse grid run building --controller none,rule,optimal,agent:RUN_DIR`` reports the share of the gap
+  to the optimum the agent closes. The environments never import the agents: this module registers it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from evosparse.rl.run import RunConfig, load_agent, read_run_config
+
+HELD_OUT_HOURS = 24 * 30  # the test split: the last 30 days of the data year
+
+
+def split_kwargs(episode_days: int = 7) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training, evaluation) environment settings: random ``episode_days``-day episodes of the training
+    split, and the whole held-out month."""
+    if not (isinstance(episode_days, int) and 1 <= episode_days <= 30):
+        raise ValueError(f"episode_days must be an integer in [1, 30], got {episode_days!r}")
+    train = {"split": "train", "random_start": True, "episode_hours": 24 * episode_days}
+    test = {"split": "test", "random_start": False, "start_hour": 0, "episode_hours": HELD_OUT_HOURS}
+    return train, test
+
+
+def grid_run_config(
+    env: str = "building",
+    *,
+    algo: str = "sac",
+    episode_days: int = 7,
+    env_kwargs: dict[str, Any] | None = None,
+    **run_fields: Any,
+) -> RunConfig:
+    """A run of ``algo`` on the registered environment ``env`` over the training split, evaluated on the
+    held-out month (one episode per evaluation by default: the month is the test set).
+
+    ``env_kwargs`` (e.g. ``{"reward_delay": "daily"}`` or ``{"changes": [{"kind": "battery_failure",
+    "hour": 240}]}``) apply to both environments; ``run_fields`` are other :class:`RunConfig` fields.
+    """
+    from evosparse import envs
+
+    if env not in envs.ENVIRONMENTS:
+        raise ValueError(f"env must be one of {', '.join(envs.ENVIRONMENTS)}; got {env!r}")
+    train, test = split_kwargs(episode_days)
+    extra = dict(env_kwargs or {})
+    run_fields.setdefault("eval_episodes", 1)
+    run_fields.setdefault("eval_every", 24 * 7 * 10)
+    return RunConfig(
+        env=envs.ENVIRONMENTS[env].gym_id,
+        algo=algo,
+        env_kwargs={**extra, **train},
+        eval_env_kwargs=test,
+        **run_fields,
+    )
+
+
+def _controller_base():
+    try:  # the environments' controller base class (its module moved once; either place works)
+        from evosparse.envs.policies import Controller
+    except ImportError:  # pragma: no cover - before the policies module
+        from evosparse.envs.controllers import Controller
+    return Controller
+
+
+class AgentController(_controller_base()):
+    """The deterministic policy of a run's agent (its last checkpoint), as a yardstick controller.
+
+    A DQN agent trained with ``discrete_levels`` plays a continuous environment through the same levels.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.config = read_run_config(self.run_dir)  # a folder without an RL run fails here, at once
+        self.agent = None
+
+    def start(self, env) -> None:
+        super().start(env)
+        if self.agent is None:
+            self.agent = load_agent(self.run_dir)
+        agent_obs, env_obs = self.agent.observation_space.shape, self.env.observation_space.shape
+        if agent_obs != env_obs:
+            raise ValueError(
+                f"agent:{self.run_dir} was trained on {self.config.env} with observations of shape {agent_obs}; "
+                f"this environment's have shape {env_obs}"
+            )
+        self._levels = None
+        agent_actions, env_actions = self.agent.action_space, self.env.action_space
+        if isinstance(agent_actions, gym.spaces.MultiDiscrete) and isinstance(env_actions, gym.spaces.Box):
+            if agent_actions.shape != env_actions.shape:
+                raise ValueError(
+                    f"agent:{self.run_dir} acts with {agent_actions}; this environment needs {env_actions}"
+                )
+            self._levels = agent_actions.nvec - 1
+        elif agent_actions.shape != env_actions.shape:
+            raise ValueError(f"agent:{self.run_dir} acts with {agent_actions}; this environment needs {env_actions}")
+
+    def act(self, observation):
+        action, _ = self.agent.predict(np.asarray(observation, dtype=np.float32), deterministic=True)
+        if self._levels is not None:  # level k of n -> low + (high - low) k / (n - 1)
+            space = self.env.action_space
+            return (space.low + (space.high - space.low) * np.asarray(action) / self._levels).astype(np.float32)
+        return action
+
+
+def agent_controller(argument: str | None, *, seed: int = 0) -> AgentController:
+    """The ``agent:RUN_DIR`` controller factory (the seed is the run's own; the episode's comes from grid run)."""
+    if argument is None:
+        raise ValueError("controller 'agent' needs the run folder: agent:RUN_DIR")
+    return AgentController(argument)
+
+
+def register_agent_controller() -> None:
+    """Register ``agent`` with the environments' controller registry (once; later calls do nothing)."""
+    from evosparse.envs import controllers
+
+    if getattr(controllers, "CONTROLLERS", {}).get("agent") is agent_controller:
+        return
+    controllers.register_controller("agent", agent_controller)
