@@ -27,7 +27,6 @@ torch sampling noise) and the first environment reset; nothing global is seeded.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,15 +37,17 @@ import torch
 from torch import nn
 
 from evosparse._config import is_int
+from evosparse.io import load_arrays, load_json, save_arrays, save_json
+from evosparse.io.torch_files import load_torch, save_torch
 from evosparse.rl.buffer import ReplayBuffer
 from evosparse.rl.callbacks import BaseCallback, as_callback
 from evosparse.rl.config import AlgoConfig
 from evosparse.rl.envs import EnvBatch, make_env
 from evosparse.rl.networks import build_mlp, count_weights
 from evosparse.rl.topology import NetworkTopology, build_strategy
-from evosparse.train.atomic import atomic_write
 
-FORMAT = "evosparse.rl/1"
+FORMAT = "evosparse.rl.agent"
+AGENT_FILES = {"meta": "agent.json", "arrays": "arrays.npz", "tensors": "tensors.pt"}
 ACTION_KINDS = ("discrete", "multi_discrete", "box")
 # Fused Adam (one kernel for all parameters) where this torch build has it on the CPU: fewer Python calls.
 _ADAM_OPTIONS = {"fused": True}
@@ -334,7 +335,6 @@ class BaseAlgorithm:
         arrays["episode_return"] = self._episode_return
         arrays["episode_length"] = self._episode_length
         meta = {
-            "format": FORMAT,
             "algorithm": self.name,
             "config": self.config.to_dict(),
             "seed": self.seed,
@@ -368,10 +368,8 @@ class BaseAlgorithm:
         from evosparse.prune import adopt_structure
 
         meta, arrays, tensors = state["meta"], state["arrays"], state["tensors"]
-        if meta.get("format") != FORMAT or meta.get("algorithm") != self.name:
-            raise ValueError(
-                f"state is for {meta.get('algorithm')!r} ({meta.get('format')}), this agent is {self.name!r} ({FORMAT})"
-            )
+        if meta.get("algorithm") != self.name:
+            raise ValueError(f"state is of a {meta.get('algorithm')!r} agent, this agent is {self.name!r}")
         for name, network in self.networks.items():
             saved = tensors["networks"][name]
             adopt_structure(network, saved, self._optimizer_of(name))  # gmp: layers that became sparse
@@ -415,22 +413,22 @@ class BaseAlgorithm:
         """Re-read cached parameter lists (after a topology change replaced Parameter objects)."""
 
     def save(self, path: str | Path) -> Path:
-        """Write the agent to folder ``path`` (created if needed); each file is written atomically."""
+        """Write the agent to folder ``path`` (created if needed): each file atomically, with its checksum."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = self.get_state()
-        atomic_write(path / "arrays.npz", lambda f: np.savez(f, **state["arrays"]))
-        atomic_write(path / "tensors.pt", lambda f: torch.save(state["tensors"], f))
-        atomic_write(path / "agent.json", lambda f: f.write(json.dumps(state["meta"]).encode()))
+        save_arrays(path / AGENT_FILES["arrays"], state["arrays"], format=FORMAT + ".arrays")
+        save_torch(path / AGENT_FILES["tensors"], state["tensors"], format=FORMAT + ".tensors")
+        save_json(path / AGENT_FILES["meta"], state["meta"], format=FORMAT)  # last: its presence marks a full save
         return path
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | gym.vector.VectorEnv | str | None = None) -> BaseAlgorithm:
         """An agent from a folder written by :meth:`save`, on ``env`` (default: a new env of the saved id)."""
         path = Path(path)
-        if not (path / "agent.json").is_file():
-            raise FileNotFoundError(f"no saved agent in {path} (agent.json is missing)")
-        meta = json.loads((path / "agent.json").read_text())
+        if not (path / AGENT_FILES["meta"]).is_file():
+            raise FileNotFoundError(f"no saved agent in {path} ({AGENT_FILES['meta']} is missing)")
+        meta = load_json(path / AGENT_FILES["meta"], format=FORMAT, what="saved RL agent")
         algorithm = cls
         if getattr(cls, "name", None) != meta.get("algorithm"):
             from evosparse.rl.registry import ALGORITHMS
@@ -442,11 +440,10 @@ class BaseAlgorithm:
             if meta["env_id"] is None:
                 raise ValueError(f"{path} was saved from an environment without an id: pass env=")
             env = meta["env_id"]
-        config = algorithm.config_class.from_dict(meta["config"], source=str(path / "agent.json"))
+        config = algorithm.config_class.from_dict(meta["config"], source=str(path / AGENT_FILES["meta"]))
         agent = algorithm(env, config, seed=meta["seed"])
-        with np.load(path / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        tensors = torch.load(path / "tensors.pt", weights_only=True)
+        arrays = load_arrays(path / AGENT_FILES["arrays"], format=FORMAT + ".arrays", what="saved RL agent arrays")
+        tensors = load_torch(path / AGENT_FILES["tensors"], format=FORMAT + ".tensors", what="saved RL agent tensors")
         agent.set_state({"meta": meta, "arrays": arrays, "tensors": tensors})
         return agent
 

@@ -32,6 +32,24 @@ from evosparse.rl.base import BaseAlgorithm, polyak_update
 from evosparse.rl.config import DQNConfig
 
 
+def dqn_targets(
+    returns: torch.Tensor,
+    discounts: torch.Tensor,
+    next_q_target: torch.Tensor,
+    next_q_online: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-head targets (batch, heads) from next-state Q-values (batch, heads, n).
+
+    Double DQN (``next_q_online`` given): ``y_j = R + d Q_target_j(s', argmax_b Q_online_j(s', b))``
+    (van Hasselt et al. 2016, Eq. 4); otherwise ``y_j = R + d max_b Q_target_j(s', b)`` (Mnih et al. 2015).
+    """
+    if next_q_online is None:
+        next_q = next_q_target.max(2).values
+    else:
+        next_q = next_q_target.gather(2, next_q_online.argmax(2, keepdim=True)).squeeze(2)
+    return returns[:, None] + discounts[:, None] * next_q
+
+
 class DQN(BaseAlgorithm):
     """DQN agent (see the module doc). Example: ``DQN("CartPole-v1", seed=0).learn(50_000)``."""
 
@@ -125,13 +143,8 @@ class DQN(BaseAlgorithm):
 
         # ---- targets: double DQN, per head
         with torch.no_grad():
-            next_q_target = self.heads(self.q_target(next_obs))
-            if config.double_q:
-                best = self.heads(self.q_net(next_obs)).argmax(2, keepdim=True)
-                next_q = next_q_target.gather(2, best).squeeze(2)
-            else:
-                next_q = next_q_target.max(2).values
-            targets = returns[:, None] + discounts[:, None] * next_q
+            next_q_online = self.heads(self.q_net(next_obs)) if config.double_q else None
+            targets = dqn_targets(returns, discounts, self.heads(self.q_target(next_obs)), next_q_online)
 
         # ---- loss: Huber on every head's chosen action
         q = self.heads(self.q_net(obs)).gather(2, actions).squeeze(2)

@@ -55,16 +55,20 @@ def build_mlp(
 ) -> nn.Module:
     """A ``DenseMLP`` (``sparse=False``, density must be 1) or a ``SparseMLP`` at overall ``density``."""
     sizes = [int(s) for s in sizes]
+    # One draw decides the topology (and DenseMLP's activation seed): both kinds consume ``rng`` alike,
+    # so the weights drawn next are the same for a dense network and a sparse one at density 1.
+    topology_seed = int(rng.integers(2**31))
     if not sparse:
         if density != 1:
             raise ValueError(f"a dense network needs density 1, got {density}")
-        model = DenseMLP(sizes, activation=activation, seed=int(rng.integers(2**31)))
+        model = DenseMLP(sizes, activation=activation, seed=topology_seed)
     else:
-        model = SparseMLP(sizes, activation=activation, density=1.0 / max(sizes), backend=backend, seed=0)
+        model = SparseMLP(sizes, activation=activation, density=1.0 / max(sizes), backend=backend, seed=topology_seed)
+        topology_rng = np.random.default_rng(topology_seed)
         for layer, layer_density in zip(model.sparse_layers(), layer_densities(sizes, density)):
             n_out, n_in = layer.out_features, layer.in_features
             nnz = min(n_out * n_in, max(1, int(round(layer_density * n_out * n_in))))
-            keys = sample_free_keys(n_out, n_in, nnz, np.empty(0, dtype=np.int64), rng)
+            keys = sample_free_keys(n_out, n_in, nnz, np.empty(0, dtype=np.int64), topology_rng)
             pattern = SparsePattern.from_sorted_keys(keys, n_out, n_in)
             layer.set_pattern(pattern, torch.zeros(pattern.nnz))
     reset_uniform(model, rng)

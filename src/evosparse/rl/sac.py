@@ -24,6 +24,24 @@ import torch
 from evosparse.rl.base import BaseAlgorithm, polyak_update
 from evosparse.rl.config import SACConfig
 from evosparse.rl.networks import SquashedGaussianActor, TwinCritic
+from evosparse.rl.td3 import twin_critic_loss
+
+
+def soft_q_targets(
+    returns: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor, next_log_prob: torch.Tensor, alpha
+) -> torch.Tensor:
+    """``y = R + d (min(Q_1', Q_2') - alpha log pi(a'|s'))`` for ``next_q`` of shape (2, batch) (paper, Eq. 3)."""
+    return returns + discounts * (next_q.min(0).values - alpha * next_log_prob)
+
+
+def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """``-mean log(alpha) (log pi(a|s) + H_target)`` (paper, Eq. 18; SB3 differentiates log alpha)."""
+    return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+def actor_loss(alpha, log_prob: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``mean(alpha log pi(a~|s) - min_i Q_i(s, a~))`` for ``q`` of shape (2, batch) (paper, Eq. 7)."""
+    return (alpha * log_prob - q.min(0).values).mean()
 
 
 class SAC(BaseAlgorithm):
@@ -108,20 +126,20 @@ class SAC(BaseAlgorithm):
         new_actions, log_prob = self.actor(obs, self._noise(obs.shape[0]))
         alpha = self.log_alpha.detach().exp()
         if config.autotune:
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            loss = alpha_loss(self.log_alpha, log_prob, self.target_entropy)
             self.alpha_optimizer.zero_grad(set_to_none=True)
-            alpha_loss.backward()
+            loss.backward()
             self.alpha_optimizer.step()
-            self._losses["alpha_loss"] = alpha_loss.detach()
+            self._losses["alpha_loss"] = loss.detach()
 
         # ---- targets: soft clipped double Q (entropy bonus of the next action)
         with torch.no_grad():
             next_actions, next_log_prob = self.actor(next_obs, self._noise(obs.shape[0]))
-            next_q = self.critic_target(next_obs, next_actions).min(0).values - alpha * next_log_prob
-            targets = returns + discounts * next_q
+            next_q = self.critic_target(next_obs, next_actions)
+            targets = soft_q_targets(returns, discounts, next_q, next_log_prob, alpha)
 
         # ---- critic loss
-        critic_loss = 0.5 * (self.critic(obs, actions) - targets).square().mean(1).sum()
+        critic_loss = 0.5 * twin_critic_loss(self.critic(obs, actions), targets)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         if config.max_grad_norm is not None:
@@ -132,9 +150,9 @@ class SAC(BaseAlgorithm):
         # ---- actor loss (critic weights frozen: no weight gradients wasted on them)
         for p in self._critic_params:
             p.requires_grad_(False)
-        actor_loss = (alpha * log_prob - self.critic(obs, new_actions).min(0).values).mean()
+        policy_loss = actor_loss(alpha, log_prob, self.critic(obs, new_actions))
         self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        policy_loss.backward()
         for p in self._critic_params:
             p.requires_grad_(True)
         if config.max_grad_norm is not None:
@@ -143,7 +161,7 @@ class SAC(BaseAlgorithm):
         changed = self.topologies["actor"].step(self.num_timesteps) or changed
         if changed:
             self._refresh_parameters()
-        self._losses.update(critic_loss=critic_loss.detach(), actor_loss=actor_loss.detach(), alpha=alpha)
+        self._losses.update(critic_loss=critic_loss.detach(), actor_loss=policy_loss.detach(), alpha=alpha)
 
         # ---- target update
         if (self.n_updates + 1) % config.target_update_interval == 0:

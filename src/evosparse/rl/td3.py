@@ -27,6 +27,23 @@ from evosparse.rl.config import TD3Config
 from evosparse.rl.networks import DeterministicActor, TwinCritic
 
 
+def smoothed_target_actions(
+    target_actions: torch.Tensor, noise: torch.Tensor, *, noise_std: float, noise_clip: float
+) -> torch.Tensor:
+    """Target policy smoothing: ``clip(mu'(s') + clip(noise_std * noise, -c, c), -1, 1)`` for standard normal noise."""
+    return (target_actions + (noise * noise_std).clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
+
+
+def clipped_double_q_targets(returns: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor) -> torch.Tensor:
+    """``y = R + d min(Q_1', Q_2')`` with ``next_q`` of shape (2, batch) (paper, Eq. 10)."""
+    return returns + discounts * next_q.min(0).values
+
+
+def twin_critic_loss(q: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``sum_i mean_b (Q_i(s_b, a_b) - y_b)^2`` for ``q`` of shape (2, batch) (SB3: the sum of both MSEs)."""
+    return (q - targets).square().mean(1).sum()
+
+
 class TD3(BaseAlgorithm):
     """TD3 agent (see the module doc). Example: ``TD3("Pendulum-v1", seed=0).learn(10_000)``."""
 
@@ -95,14 +112,17 @@ class TD3(BaseAlgorithm):
 
         # ---- targets: clipped double Q with target policy smoothing (paper, Eq. 14-15)
         with torch.no_grad():
-            noise = torch.randn(actions.shape, generator=self.generator).mul_(config.target_policy_noise)
-            noise.clamp_(-config.target_noise_clip, config.target_noise_clip)
-            next_actions = (self.actor_target(next_obs) + noise).clamp_(-1.0, 1.0)
-            next_q = self.critic_target(next_obs, next_actions).min(0).values
-            targets = returns + discounts * next_q
+            noise = torch.randn(actions.shape, generator=self.generator)
+            next_actions = smoothed_target_actions(
+                self.actor_target(next_obs),
+                noise,
+                noise_std=config.target_policy_noise,
+                noise_clip=config.target_noise_clip,
+            )
+            targets = clipped_double_q_targets(returns, discounts, self.critic_target(next_obs, next_actions))
 
         # ---- critic loss: both critics regress on the same target
-        critic_loss = (self.critic(obs, actions) - targets).square().mean(1).sum()
+        critic_loss = twin_critic_loss(self.critic(obs, actions), targets)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         if config.max_grad_norm is not None:
