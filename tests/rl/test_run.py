@@ -207,3 +207,24 @@ def test_run_config_round_trips_through_toml(tmp_path):
 def test_run_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**{"algo": "sac", **changes})
+
+
+def test_evaluations_follow_a_sudden_change_of_dynamics(tmp_path, monkeypatch):
+    pytest.importorskip("mujoco")
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
+    # No update before the end (learning_starts > total_steps): the policy is fixed, so the evaluation
+    # returns change only because the dynamics do, from the evaluation at the change step on.
+    config = RunConfig(
+        env="InvertedPendulum-v5", algo="td3", total_steps=150, eval_every=30, checkpoint_every=60, eval_episodes=2,
+        change_at_step=75, gravity=-30.0, body_mass_scale=3.0,
+        agent={"actor_hidden": [8], "critic_hidden": [8], "learning_starts": 500},
+    )  # fmt: skip
+    result = train_rl(config, tmp_path / "run", log=None)
+    returns = [row["return_mean"] for row in result.history]
+    assert returns[0] == returns[1] and returns[2] == returns[3] == returns[4] and returns[1] != returns[2]
+    summary = result.summary
+    assert summary["return_before_change"] == returns[1] and summary["return_after_change"] == returns[2]
+    assert summary["recovery_steps"] == (None if returns[2] < returns[1] else 90 - 75)
+    # The training environment's change is in the checkpoint: the resumed agent's environment has it too.
+    agent = load_agent(tmp_path / "run")
+    assert agent.env.get_wrapper_attr("changed") and agent.env.unwrapped.model.opt.gravity[2] == -30.0

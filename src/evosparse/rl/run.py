@@ -638,8 +638,31 @@ def run_summary(config: RunConfig, agent, history: list[dict[str, Any]], extra: 
         "best_return_mean": max((row["return_mean"] for row in history), default=None),
         "parameters": agent.parameter_counts(),
         "training_flops": extra["flops"],
+        **recovery(config, history),
         "train_seconds": extra["train_seconds"],
         "steps_per_second": agent.num_timesteps / max(extra["train_seconds"], 1e-9),
+    }
+
+
+def recovery(config: RunConfig, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """After a sudden change of dynamics: the return before it (the last evaluation before the change),
+    right after it (the first evaluation with the changed dynamics), and the steps from the change until an
+    evaluation returns to the return before it (None: not within the run).
+
+    An evaluation at step s plays the dynamics of training step s + 1: changed once s >= change_at_step.
+    """
+    if config.change_at_step is None:
+        return {}
+    before = [row for row in history if row["step"] < config.change_at_step]
+    after = [row for row in history if row["step"] >= config.change_at_step]
+    if not before or not after:
+        return {"return_before_change": None, "return_after_change": None, "recovery_steps": None}
+    level = before[-1]["return_mean"]
+    back = [row["step"] for row in after if row["return_mean"] >= level]
+    return {
+        "return_before_change": level,
+        "return_after_change": after[0]["return_mean"],
+        "recovery_steps": back[0] - config.change_at_step if back else None,
     }
 
 
