@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from evosparse.envs import CommunityEnv, make_controller, run_episode
+from evosparse.envs import EnergyCommunityEnv, make_controller, run_episode
 from evosparse.envs.building import BuildingEnergyEnv
 from evosparse.envs.market import IntradayMarketEnv
 from evosparse.envs.microgrid import MicrogridEnv
@@ -26,7 +26,7 @@ CASES = {
     ),
     "microgrid": lambda: MicrogridEnv(episode_hours=72, outage_rate=0.05, random_start=True),
     "market": lambda: IntradayMarketEnv(episode_hours=48, steps_per_hour=4, random_start=True),
-    "community": lambda: CommunityEnv(n_buildings=5, episode_hours=48, peer_to_peer=True, random_start=True),
+    "community": lambda: EnergyCommunityEnv(n_buildings=5, episode_hours=48, peer_to_peer=True, random_start=True),
 }
 # (case, controller, sum of rewards, sum of grid imports) with controller seed 7 and episode seed 11
 PINNED = [

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import gymnasium as gym
 import numpy as np
 
-from evosparse.envs import devices
+from evosparse.envs import base, devices
 from evosparse.envs.config import ConfigMixin, check_choice, check_range
-from evosparse.envs.data import BuildingData, load_citylearn_building, load_day_ahead_prices, load_ev_statistics
+from evosparse.envs.data import BuildingData, load_ev_statistics
 
 CHANGE_KINDS = ("tariff_switch", "battery_failure", "occupant")
 LOG_NAMES = (
@@ -70,7 +69,8 @@ class BuildingConfig(ConfigMixin):
     feed_in_tariff: float = 0.05  # currency/kWh paid for exports (capped at the import price)
     start_hour: int = 0  # first data hour of an episode
     episode_hours: int = 24 * 7  # steps per episode
-    random_start: bool = False  # draw the start day at reset (for training on the whole year)
+    random_start: bool = False  # draw the start day at reset among the days of the split
+    split: str = "all"  # "all" the year, "train" all but its last 30 days, "test" those 30 days (base.SPLITS)
     pv_kw: float = 4.0  # installed PV
     battery_kwh: float = 6.4  # battery capacity (0 disables the battery)
     battery_kw: float = 5.0  # battery power limit, charge and discharge
@@ -105,6 +105,7 @@ class BuildingConfig(ConfigMixin):
         check_range("building", self.building, 1)
         check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
         check_choice("reward_delay", self.reward_delay, ("none", "daily"))
+        check_choice("split", self.split, base.SPLITS)
         for name in (
             "network_charge",
             "feed_in_tariff",
@@ -168,16 +169,6 @@ class BuildingEpisode:
         return len(self.load)
 
 
-@lru_cache(maxsize=8)
-def _building_data(building: int, data_dir: str | None) -> BuildingData:
-    return load_citylearn_building(building, data_dir)
-
-
-@lru_cache(maxsize=4)
-def _day_ahead(price_file: str | None):
-    return load_day_ahead_prices(price_file)
-
-
 def _sample_sessions(clock_hour, weekend, rng, *, probability, sample, max_energy_per_hour):
     """One session a day at most: (pending index per step, required kWh, end step) for a whole episode.
 
@@ -211,7 +202,6 @@ class BuildingEnergyEnv(gym.Env):
     """One building on real data (gymnasium API); see the module docstring for the model and the actions."""
 
     metadata = {"render_modes": []}
-    kind = "building"
 
     def __init__(
         self,
@@ -225,17 +215,13 @@ class BuildingEnergyEnv(gym.Env):
         data hour) replace the files named in the config, for data already in memory."""
         config = (config or BuildingConfig()).replace(**overrides) if overrides else (config or BuildingConfig())
         self.config = config
-        self.data = data if data is not None else _building_data(config.building, config.data_dir)
+        self.data = data if data is not None else base.building_data(config.building, config.data_dir)
         if day_ahead is None:
-            day_ahead = _day_ahead(config.price_file).window(config.price_start, self.data.n_hours)
+            day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.data.n_hours)
         if len(day_ahead) != self.data.n_hours:
             raise ValueError(f"day_ahead must have one price per data hour ({self.data.n_hours}), got {len(day_ahead)}")
         self.day_ahead = np.asarray(day_ahead, dtype=np.float64)
-        if config.start_hour + config.episode_hours > self.data.n_hours:
-            raise ValueError(
-                f"start_hour + episode_hours must be <= {self.data.n_hours} (the data length), "
-                f"got {config.start_hour} + {config.episode_hours}"
-            )
+        base.check_window(config, self.data.n_hours)
         self.ev_statistics = load_ev_statistics() if config.ev else None
         devices_on = [
             ("battery", -1.0, config.battery_kwh > 0),
@@ -266,13 +252,11 @@ class BuildingEnergyEnv(gym.Env):
     def _draw_episode(self, rng: np.random.Generator) -> BuildingEpisode:
         config, data = self.config, self.data
         n = config.episode_hours
-        start = config.start_hour
-        if config.random_start:
-            start = int(rng.integers(0, (data.n_hours - n) // 24 + 1)) * 24
+        start = base.episode_start(config, data.n_hours, rng)
         window = slice(start, start + n)
         day_ahead_price = self.day_ahead[window] + config.network_charge
         tariff = data.tariff[window]
-        price = (day_ahead_price if config.price_signal == "day_ahead" else tariff).copy()
+        price = base.import_price(config, self.day_ahead[window], tariff)
         load = data.load[window].copy()
         battery_limit = np.full(n, config.battery_kw if config.battery_kwh > 0 else 0.0)
         for change in config.changes:
@@ -284,7 +268,7 @@ class BuildingEnergyEnv(gym.Env):
             else:  # occupant: a new pattern of use from this hour on
                 shifted = np.roll(data.load, change.shift_hours)[window]
                 load[after] = change.scale * shifted[after]
-        clock_hour = (data.hour[window] - 1) % 24  # CityLearn's hour h covers (h-1, h]
+        clock_hour = base.clock_hours(data, window)
         weekend = data.day_type[window] >= 6
         gain = devices.thermal_gain(
             data.outdoor_temperature[window],
@@ -320,7 +304,7 @@ class BuildingEnergyEnv(gym.Env):
             job = (np.full(n, -1), np.zeros(0), np.zeros(0, dtype=np.int64))
         return BuildingEpisode(
             load=load, pv=data.solar[window] * config.pv_kw, price=price,
-            export_price=np.minimum(config.feed_in_tariff, price), carbon=data.carbon[window], gain=gain,
+            export_price=base.export_price(config, price), carbon=data.carbon[window], gain=gain,
             outdoor_temperature=data.outdoor_temperature[window], clock_hour=clock_hour, weekend=weekend,
             battery_limit=battery_limit, ev_session=ev[0], ev_required=ev[1], ev_end=ev[2], job=job[0],
             job_required=job[1], job_end=job[2],
@@ -374,21 +358,13 @@ class BuildingEnergyEnv(gym.Env):
                     f"{self.config.discrete_levels - 1}], got {action!r}"
                 )
             return (self._low + (self._high - self._low) * levels / (self.config.discrete_levels - 1)).tolist()
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (len(self.action_names),):
-            raise ValueError(
-                f"action must have {len(self.action_names)} values {self.action_names}, got shape {np.shape(action)}"
-            )
-        if np.isnan(values).any():
-            raise ValueError(f"action contains NaN: {values.tolist()} (devices {self.action_names})")
-        clipped = np.clip(values, self._low, self._high)
-        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        clipped, n_clipped = base.check_action(action, self._low, self._high, self.action_names)
+        self.clipped_actions += n_clipped
         return clipped.tolist()
 
     # ---- dynamics ------------------------------------------------------------------------------------
     def step(self, action):
-        if self.episode is None or self._t >= self.episode.n:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
+        base.require_running(self._t, self.config.episode_hours, self.episode)
         config, series, t, episode = self.config, self._series, self._t, self.episode
         fractions = dict(zip(self.action_names, self._fractions(action)))
         battery = hvac = ev = appliance = comfort = unmet = 0.0

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from evosparse.envs import devices
-from evosparse.envs.building import _day_ahead
+from evosparse.envs import base, devices
 from evosparse.envs.config import ConfigMixin, check_choice, check_range
 
 
@@ -34,7 +33,8 @@ class MarketConfig(ConfigMixin):
     start: str = "2023-08-01"  # first hour of the price window (ISO date)
     start_hour: int = 0  # offset in hours from ``start``
     episode_hours: int = 24 * 7
-    random_start: bool = False
+    random_start: bool = False  # draw the start day at reset among the days of the split
+    split: str = "all"  # "all", "train" or "test" (the last 30 days of the prices from ``start``): see envs.base
     steps_per_hour: int = 1  # 1 hourly or 4 quarter-hourly products
     battery_kwh: float = 10.0
     battery_kw: float = 5.0
@@ -51,6 +51,7 @@ class MarketConfig(ConfigMixin):
 
     def __post_init__(self):
         check_choice("steps_per_hour", self.steps_per_hour, (1, 4))
+        check_choice("split", self.split, base.SPLITS)
         check_range("episode_hours", self.episode_hours, 1)
         for name in (
             "start_hour",
@@ -74,19 +75,19 @@ class IntradayMarketEnv(gym.Env):
     """Bid quantity and limit price each step; see the module docstring."""
 
     metadata = {"render_modes": []}
-    kind = "market"
     action_names = ("quantity", "limit_price")
 
     def __init__(self, config: MarketConfig | None = None, **overrides):
         config = (config or MarketConfig()).replace(**overrides) if overrides else (config or MarketConfig())
         self.config = config
-        prices = _day_ahead(config.price_file)
+        prices = base.day_ahead_prices(config.price_file)
         first = int((np.datetime64(config.start, "h") - prices.times[0]).astype(np.int64))
-        if first < 0 or first + config.start_hour + config.episode_hours > len(prices.price):
+        if first < 0 or first >= len(prices.price):
             raise ValueError(
-                f"start={config.start!r} + start_hour + episode_hours must lie in the price series "
-                f"({prices.times[0]} .. {prices.times[-1]})"
+                f"start must lie in the price series {prices.name} ({prices.times[0]} .. {prices.times[-1]}), "
+                f"got {config.start!r}"
             )
+        base.check_window(config, len(prices.price) - first)
         self.prices = prices.price[first:]
         self.times = prices.times[first:]
         self.hours = 1.0 / config.steps_per_hour
@@ -107,12 +108,10 @@ class IntradayMarketEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, rng, n = self.config, self.np_random, self.n_steps
-        start = config.start_hour
-        if config.random_start:
-            start = int(rng.integers(0, (len(self.prices) - config.episode_hours) // 24 + 1)) * 24
+        start = base.episode_start(config, len(self.prices), rng)
         hourly = self.prices[start : start + config.episode_hours]
-        base = np.repeat(hourly, config.steps_per_hour)  # a quarter-hour product inherits its hour's price
-        clearing = base + config.market_noise * rng.standard_normal(n)
+        product_price = np.repeat(hourly, config.steps_per_hour)  # a quarter-hour product inherits its hour's price
+        clearing = product_price + config.market_noise * rng.standard_normal(n)
         error = np.empty(n)
         rho = config.forecast_correlation
         innovation = config.forecast_error * math.sqrt(1 - rho**2) * rng.standard_normal(n)
@@ -153,15 +152,9 @@ class IntradayMarketEnv(gym.Env):
         return np.array([math.sin(hour), math.cos(hour), *forecasts, soc, self._last_clearing], dtype=np.float32)
 
     def step(self, action):
-        if self.episode is None or self._t >= self.n_steps:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (2,):
-            raise ValueError(f"action must have 2 values {self.action_names}, got shape {np.shape(action)}")
-        if np.isnan(values).any():
-            raise ValueError(f"action contains NaN: {values.tolist()} ({self.action_names})")
-        clipped = np.clip(values, -1.0, 1.0)
-        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        base.require_running(self._t, self.n_steps, self.episode)
+        clipped, n_clipped = base.check_action(action, -1.0, 1.0, self.action_names)
+        self.clipped_actions += n_clipped
         fraction, offset = clipped.tolist()
         config, t, hours = self.config, self._t, self.hours
         forecast, clearing = self.episode["forecast"][t], self.episode["clearing_price"][t]

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from evosparse.envs import devices
-from evosparse.envs.building import _building_data, _day_ahead
+from evosparse.envs import base, devices
 from evosparse.envs.config import ConfigMixin, check_choice, check_range
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
@@ -43,7 +42,8 @@ class MicrogridConfig(ConfigMixin):
     feed_in_tariff: float = 0.05
     start_hour: int = 0
     episode_hours: int = 24 * 7
-    random_start: bool = False
+    random_start: bool = False  # draw the start day at reset among the days of the split
+    split: str = "all"  # "all", "train" or "test" (the last 30 days): see evosparse.envs.base
     pv_kw: float = 15.0
     battery_kwh: float = 20.0
     battery_kw: float = 8.0
@@ -67,6 +67,7 @@ class MicrogridConfig(ConfigMixin):
         if not self.buildings:
             raise ValueError("buildings must name at least one CityLearn building, got ()")
         check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
+        check_choice("split", self.split, base.SPLITS)
         check_range("episode_hours", self.episode_hours, 1)
         for name in (
             "network_charge",
@@ -99,7 +100,6 @@ class MicrogridEnv(gym.Env):
     """A grid-tied microgrid with outages (gymnasium API); see the module docstring."""
 
     metadata = {"render_modes": []}
-    kind = "microgrid"
     action_names = ("battery", "generator")
     observation_names = (
         "hour_sin",
@@ -117,16 +117,12 @@ class MicrogridEnv(gym.Env):
     def __init__(self, config: MicrogridConfig | None = None, **overrides):
         config = (config or MicrogridConfig()).replace(**overrides) if overrides else (config or MicrogridConfig())
         self.config = config
-        profiles = [_building_data(b, config.data_dir) for b in config.buildings]
+        profiles = [base.building_data(b, config.data_dir) for b in config.buildings]
         self.n_hours = min(p.n_hours for p in profiles)
-        if config.start_hour + config.episode_hours > self.n_hours:
-            raise ValueError(
-                f"start_hour + episode_hours must be <= {self.n_hours}, "
-                f"got {config.start_hour} + {config.episode_hours}"
-            )
+        base.check_window(config, self.n_hours)
         self._load = np.sum([p.load[: self.n_hours] for p in profiles], axis=0)
         self._data = profiles[0]
-        self.day_ahead = _day_ahead(config.price_file).window(config.price_start, self.n_hours)
+        self.day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.n_hours)
         self._low = np.array([-1.0, 0.0], dtype=np.float32)
         self._high = np.ones(2, dtype=np.float32)
         self.action_space = gym.spaces.Box(self._low, self._high, dtype=np.float32)
@@ -150,23 +146,17 @@ class MicrogridEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, data, n = self.config, self._data, self.config.episode_hours
-        start = config.start_hour
-        if config.random_start:
-            start = int(self.np_random.integers(0, (self.n_hours - n) // 24 + 1)) * 24
+        start = base.episode_start(config, self.n_hours, self.np_random)
         window = slice(start, start + n)
-        price = (
-            self.day_ahead[window] + config.network_charge
-            if config.price_signal == "day_ahead"
-            else data.tariff[window]
-        )
+        price = base.import_price(config, self.day_ahead[window], data.tariff[window])
         available = self._outages(n, self.np_random)
         outage_left = np.zeros(n)
         for t in range(n - 1, -1, -1):  # hours until the grid returns (0 when connected)
             outage_left[t] = 0.0 if available[t] else 1.0 + (outage_left[t + 1] if t + 1 < n else 0.0)
         self.episode = {
-            "load": self._load[window].copy(), "pv": data.solar[window] * config.pv_kw, "price": price.copy(),
-            "export_price": np.minimum(config.feed_in_tariff, price), "carbon": data.carbon[window].copy(),
-            "clock_hour": (data.hour[window] - 1) % 24, "grid_available": available, "outage_left": outage_left,
+            "load": self._load[window].copy(), "pv": data.solar[window] * config.pv_kw, "price": price,
+            "export_price": base.export_price(config, price), "carbon": data.carbon[window].copy(),
+            "clock_hour": base.clock_hours(data, window), "grid_available": available, "outage_left": outage_left,
         }  # fmt: skip
         self._series = {name: values.tolist() for name, values in self.episode.items()}
         self._t = 0
@@ -188,15 +178,9 @@ class MicrogridEnv(gym.Env):
             series["outage_left"][t]], dtype=np.float32)  # fmt: skip
 
     def step(self, action):
-        if self.episode is None or self._t >= self.config.episode_hours:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (2,):
-            raise ValueError(f"action must have 2 values {self.action_names}, got shape {np.shape(action)}")
-        if np.isnan(values).any():
-            raise ValueError(f"action contains NaN: {values.tolist()} (devices {self.action_names})")
-        clipped = np.clip(values, self._low, self._high)
-        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        base.require_running(self._t, self.config.episode_hours, self.episode)
+        clipped, n_clipped = base.check_action(action, self._low, self._high, self.action_names)
+        self.clipped_actions += n_clipped
         battery_fraction, generator_fraction = clipped.tolist()
         config, series, t = self.config, self._series, self._t
         load, pv, connected = series["load"][t], series["pv"][t], series["grid_available"][t] > 0.5

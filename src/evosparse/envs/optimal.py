@@ -145,16 +145,16 @@ def building_optimum(env) -> Plan:
         if name == "battery":
             actions.append(_fraction(x["charge"] - x["discharge"], episode.battery_limit))
         elif name == "hvac":
-            actions.append((x["cool"] - x["heat"]) / config.hvac_kw)
+            actions.append(_fraction(x["cool"] - x["heat"], np.full(n, config.hvac_kw)))
         else:
-            actions.append(x[name] / (config.ev_kw if name == "ev" else config.appliance_kw))
+            actions.append(_fraction(x[name], np.full(n, config.ev_kw if name == "ev" else config.appliance_kw)))
     actions = np.clip(np.stack(actions, axis=1), env._low, env._high)
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
 
 
 # ---- energy community --------------------------------------------------------------------------------
 def community_optimum(env) -> Plan:
-    """LP for all batteries of a reset :class:`~evosparse.envs.community.CommunityEnv` over the whole episode.
+    """LP for all batteries of a reset :class:`~evosparse.envs.community.EnergyCommunityEnv` over the whole episode.
 
     Peak charge: ``peak >= community net(t)`` for all t; feeder: ``overload(t) >= |net(t)| - capacity``.
     Without peer-to-peer each building meters alone; with it, the community's cost is that of its net load
@@ -252,18 +252,3 @@ def market_optimum(env) -> Plan:
     quantity = _fraction(solution.values["charge"] - solution.values["discharge"], np.full(n, config.battery_kw))
     actions = np.stack([np.clip(quantity, -1.0, 1.0), np.sign(quantity)], axis=1)  # market orders
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
-
-
-def optimum(env) -> Plan:
-    """The perfect-foresight plan of a reset environment of any kind in this package."""
-    env = env.unwrapped if hasattr(env, "unwrapped") else env
-    env = env.core if hasattr(env, "core") else env
-    solvers = {
-        "building": building_optimum,
-        "community": community_optimum,
-        "microgrid": microgrid_optimum,
-        "market": market_optimum,
-    }
-    if env.kind not in solvers:
-        raise ValueError(f"no perfect-foresight model for environment kind {env.kind!r}")
-    return solvers[env.kind](env)
