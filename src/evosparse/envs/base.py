@@ -53,10 +53,11 @@ def split_hours(n_hours: int, split: str) -> tuple[int, int]:
     return (n_hours - held_out, held_out) if split == "test" else (0, n_hours - held_out)
 
 
-def check_window(config, n_hours: int) -> None:
-    """The config's episodes must fit in its split of the data: an error naming the fields otherwise."""
+def check_window(config, n_hours: int, source: str) -> None:
+    """The config's episodes must fit in its split of the data (``source``, for the message): an error naming
+    the fields, the data and its length otherwise."""
     _, length = split_hours(n_hours, config.split)
-    what = "the data length" if config.split == "all" else f"the hours of the {config.split!r} split"
+    what = f"the hours of {source}" + ("" if config.split == "all" else f" in its {config.split!r} split")
     if config.random_start:
         if config.episode_hours > length:
             raise ValueError(f"episode_hours must be <= {length} ({what}), got {config.episode_hours}")

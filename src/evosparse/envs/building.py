@@ -221,7 +221,9 @@ class BuildingEnergyEnv(gym.Env):
         if len(day_ahead) != self.data.n_hours:
             raise ValueError(f"day_ahead must have one price per data hour ({self.data.n_hours}), got {len(day_ahead)}")
         self.day_ahead = np.asarray(day_ahead, dtype=np.float64)
-        base.check_window(config, self.data.n_hours)
+        if not np.all(np.isfinite(self.day_ahead)):
+            raise ValueError("day_ahead holds non-finite values (NaN or inf)")
+        base.check_window(config, self.data.n_hours, self.data.name)
         self.ev_statistics = load_ev_statistics() if config.ev else None
         devices_on = [
             ("battery", -1.0, config.battery_kwh > 0),

@@ -111,7 +111,7 @@ class EnergyCommunityEnv(gym.Env):
         n = self.n_agents = config.n_buildings
         profiles = [base.building_data(b, config.data_dir) for b in config.buildings]
         self.n_hours = min(p.n_hours for p in profiles)
-        base.check_window(config, self.n_hours)
+        base.check_window(config, self.n_hours, ", ".join(p.name for p in profiles))
         layout = np.random.default_rng(config.layout_seed)
         self.load_scale = layout.uniform(config.load_scale_low, config.load_scale_high, n)
         self.pv_kw = layout.uniform(config.pv_kw_low, config.pv_kw_high, n)

@@ -17,9 +17,10 @@ def check_range(
     high_open: bool = False,
 ) -> None:
     """Raise ``ValueError`` naming the field, the value and the allowed range unless ``value`` lies in it."""
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and above and below):
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    above = number and (value > low if low_open else value >= low)
+    below = number and (value < high if high_open else value <= high)
+    if not (above and below):
         left, right = "(" if low_open else "[", ")" if high_open else "]"
         raise ValueError(f"{field} must be in {left}{low}, {high}{right}, got {value!r}")
 

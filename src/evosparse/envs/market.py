@@ -87,7 +87,7 @@ class IntradayMarketEnv(gym.Env):
                 f"start must lie in the price series {prices.name} ({prices.times[0]} .. {prices.times[-1]}), "
                 f"got {config.start!r}"
             )
-        base.check_window(config, len(prices.price) - first)
+        base.check_window(config, len(prices.price) - first, f"{prices.name} from {config.start}")
         self.prices = prices.price[first:]
         self.times = prices.times[first:]
         self.hours = 1.0 / config.steps_per_hour

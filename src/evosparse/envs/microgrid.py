@@ -119,7 +119,7 @@ class MicrogridEnv(gym.Env):
         self.config = config
         profiles = [base.building_data(b, config.data_dir) for b in config.buildings]
         self.n_hours = min(p.n_hours for p in profiles)
-        base.check_window(config, self.n_hours)
+        base.check_window(config, self.n_hours, ", ".join(p.name for p in profiles))
         self._load = np.sum([p.load[: self.n_hours] for p in profiles], axis=0)
         self._data = profiles[0]
         self.day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.n_hours)
