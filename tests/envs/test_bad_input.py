@@ -258,7 +258,7 @@ def test_plot_flags_are_checked_before_any_episode(tmp_path, capsys, monkeypatch
         (["--set", "battery_kwh"], "--set takes FIELD=VALUE"),
         (["--n-buildings", "5"], "--n-buildings does not apply to the building environment"),
         (["--controller", "rule:x"], "controller 'rule' takes no argument"),
-        (["--controller", "agent:runs/ppo"], "--controller must be one or more of"),
+        (["--controller", "smart:x"], "--controller must be one or more of"),
     ],
 )
 def test_grid_inputs_are_checked(capsys, argv, fragment):

@@ -68,7 +68,8 @@ def check_window(config, n_hours: int, source: str) -> None:
 
 
 def episode_start(config, n_hours: int, rng: np.random.Generator) -> int:
-    """First data hour of the next episode (``rng`` is drawn from only with ``random_start``)."""
+    """First data hour of the next episode (``rng`` is drawn from only with ``random_start``); every
+    environment keeps it as ``first_hour`` and its data length as ``n_hours``."""
     first, length = split_hours(n_hours, config.split)
     if config.random_start:  # whole days, so every episode starts at midnight as the data does
         return first + int(rng.integers(0, (length - config.episode_hours) // 24 + 1)) * 24

@@ -216,6 +216,7 @@ class BuildingEnergyEnv(gym.Env):
         config = (config or BuildingConfig()).replace(**overrides) if overrides else (config or BuildingConfig())
         self.config = config
         self.data = data if data is not None else base.building_data(config.building, config.data_dir)
+        self.n_hours = self.data.n_hours  # the data the episodes (and the split) are drawn from
         if day_ahead is None:
             day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.data.n_hours)
         if len(day_ahead) != self.data.n_hours:
@@ -254,7 +255,7 @@ class BuildingEnergyEnv(gym.Env):
     def _draw_episode(self, rng: np.random.Generator) -> BuildingEpisode:
         config, data = self.config, self.data
         n = config.episode_hours
-        start = base.episode_start(config, data.n_hours, rng)
+        start = self.first_hour = base.episode_start(config, data.n_hours, rng)
         window = slice(start, start + n)
         day_ahead_price = self.day_ahead[window] + config.network_charge
         tariff = data.tariff[window]

@@ -132,7 +132,7 @@ class EnergyCommunityEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, data, steps = self.config, self._data, self.config.episode_hours
-        start = base.episode_start(config, self.n_hours, self.np_random)
+        start = self.first_hour = base.episode_start(config, self.n_hours, self.np_random)
         window = slice(start, start + steps)
         price = base.import_price(config, self.day_ahead[window], data.tariff[window])
         # (steps, N) series, step-major so one step reads one contiguous row

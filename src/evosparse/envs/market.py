@@ -89,6 +89,7 @@ class IntradayMarketEnv(gym.Env):
             )
         base.check_window(config, len(prices.price) - first, f"{prices.name} from {config.start}")
         self.prices = prices.price[first:]
+        self.n_hours = len(self.prices)  # the hours the episodes (and the split) are drawn from
         self.times = prices.times[first:]
         self.hours = 1.0 / config.steps_per_hour
         self.n_steps = config.episode_hours * config.steps_per_hour
@@ -108,7 +109,7 @@ class IntradayMarketEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, rng, n = self.config, self.np_random, self.n_steps
-        start = base.episode_start(config, len(self.prices), rng)
+        start = self.first_hour = base.episode_start(config, self.n_hours, rng)
         hourly = self.prices[start : start + config.episode_hours]
         product_price = np.repeat(hourly, config.steps_per_hour)  # a quarter-hour product inherits its hour's price
         clearing = product_price + config.market_noise * rng.standard_normal(n)

@@ -146,7 +146,7 @@ class MicrogridEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, data, n = self.config, self._data, self.config.episode_hours
-        start = base.episode_start(config, self.n_hours, self.np_random)
+        start = self.first_hour = base.episode_start(config, self.n_hours, self.np_random)
         window = slice(start, start + n)
         price = base.import_price(config, self.day_ahead[window], data.tariff[window])
         available = self._outages(n, self.np_random)

@@ -66,8 +66,10 @@ def _battery(
     return charge, discharge
 
 
-def _config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
-    """:func:`_battery` with the size, state of charge, efficiencies and wear of an environment's config."""
+def config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
+    """:func:`_battery` with the size, state of charge, efficiencies and wear of an environment's config
+    (fields ``battery_kwh``, ``battery_kw``, ``initial_soc``, ``charge_efficiency``, ``discharge_efficiency``,
+    ``degradation_cost``): the battery block of every optimum, a new environment's included."""
     return _battery(
         lp,
         n,
@@ -81,7 +83,8 @@ def _config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
     )
 
 
-def _fraction(numerator, denominator):
+def fraction(numerator, denominator):
+    """``numerator / denominator`` as action fractions, 0 where a device has size 0."""
     denominator = np.asarray(denominator, dtype=np.float64)
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64), where=denominator > 0)
 
@@ -96,7 +99,7 @@ def building_optimum(env) -> Plan:
     columns = {}
     balance_terms = []
     if "battery" in env.action_names:
-        charge, discharge = _config_battery(lp, n, config, limit=episode.battery_limit[:, None])
+        charge, discharge = config_battery(lp, n, config, limit=episode.battery_limit[:, None])
         balance_terms += [(charge, -1.0), (discharge, 1.0)]
         columns["battery"] = (charge, discharge)
     if "hvac" in env.action_names:
@@ -143,11 +146,11 @@ def building_optimum(env) -> Plan:
     actions = []
     for name in env.action_names:
         if name == "battery":
-            actions.append(_fraction(x["charge"] - x["discharge"], episode.battery_limit))
+            actions.append(fraction(x["charge"] - x["discharge"], episode.battery_limit))
         elif name == "hvac":
-            actions.append(_fraction(x["cool"] - x["heat"], np.full(n, config.hvac_kw)))
+            actions.append(fraction(x["cool"] - x["heat"], np.full(n, config.hvac_kw)))
         else:
-            actions.append(_fraction(x[name], np.full(n, config.ev_kw if name == "ev" else config.appliance_kw)))
+            actions.append(fraction(x[name], np.full(n, config.ev_kw if name == "ev" else config.appliance_kw)))
     actions = np.clip(np.stack(actions, axis=1), env._low, env._high)
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
 
@@ -165,7 +168,7 @@ def community_optimum(env) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    charge, discharge = _config_battery(lp, n, config, shape=(size,))
+    charge, discharge = config_battery(lp, n, config, shape=(size,))
     step_of = np.arange(n * size) // size  # row (step) of each step-major building variable
     base = (episode["load"] - episode["pv"]).reshape(-1)  # (n * size,) step-major
     base_total = (episode["load"] - episode["pv"]).sum(axis=1)
@@ -204,7 +207,7 @@ def microgrid_optimum(env, *, time_limit: float = 120.0) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    charge, discharge = _config_battery(lp, n, config)
+    charge, discharge = config_battery(lp, n, config)
     generator = lp.variables("generator", n, upper=config.generator_kw, cost=config.fuel_cost)
     on = lp.variables("on", n, upper=1.0, cost=config.no_load_cost, integer=True)
     start = lp.variables("start", n, upper=1.0, cost=config.startup_cost)
@@ -233,7 +236,7 @@ def microgrid_optimum(env, *, time_limit: float = 120.0) -> Plan:
     x = solution.values
     running = x["on"] > 0.5
     generator_action = np.where(running, np.maximum(x["generator"] / config.generator_kw, 1e-6), 0.0)
-    battery_action = _fraction(x["charge"] - x["discharge"], np.full(n, config.battery_kw))
+    battery_action = fraction(x["charge"] - x["discharge"], np.full(n, config.battery_kw))
     actions = np.clip(np.stack([battery_action, generator_action], axis=1), env._low, env._high)
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
 
@@ -247,8 +250,8 @@ def market_optimum(env) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    _config_battery(lp, n, config, hours=env.hours, price=episode["clearing_price"])
+    config_battery(lp, n, config, hours=env.hours, price=episode["clearing_price"])
     solution = lp.solve()
-    quantity = _fraction(solution.values["charge"] - solution.values["discharge"], np.full(n, config.battery_kw))
+    quantity = fraction(solution.values["charge"] - solution.values["discharge"], np.full(n, config.battery_kw))
     actions = np.stack([np.clip(quantity, -1.0, 1.0), np.sign(quantity)], axis=1)  # market orders
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
