@@ -28,37 +28,28 @@ from evosparse.envs import (
     run_episode,
     spec_of,
 )
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs.config import Config, param
 from evosparse.envs.lp import ProgramBuilder
 from evosparse.envs.policies import Controller, PriceMemory
 
 
 # ---- a small environment, as a new module of the package would write it ----------------------------------
 @dataclass(frozen=True)
-class ArbitrageConfig(ConfigMixin):
+class ArbitrageConfig(Config):
     """Settings of :class:`ArbitrageEnv`."""
 
-    price_file: str | None = None  # day-ahead price CSV; None = the bundled Dutch prices
-    price_start: str = "2023-08-01"
-    start_hour: int = 0
-    episode_hours: int = 48
-    random_start: bool = False
-    split: str = "all"
-    battery_kwh: float = 10.0
-    battery_kw: float = 5.0
-    charge_efficiency: float = 0.9
-    discharge_efficiency: float = 0.9
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.0
-
-    def __post_init__(self):
-        check_choice("split", self.split, base.SPLITS)
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in ("battery_kwh", "battery_kw", "degradation_cost", "start_hour"):
-            check_range(name, getattr(self, name), 0.0)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
+    price_file: str | None = param(None, "day-ahead price CSV; None = the bundled Dutch prices")
+    price_start: str = param("2023-08-01", "first hour of the prices", rule=base.iso_date("price_start"))
+    start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
+    episode_hours: int = param(48, "steps per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test", rule=base.SPLIT)
+    battery_kwh: float = param(10.0, "battery capacity", rule=base.SIZE)
+    battery_kw: float = param(5.0, "battery power limit", rule=base.SIZE)
+    charge_efficiency: float = param(0.9, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.9, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset", rule=base.FRACTION)
+    degradation_cost: float = param(0.0, "currency per kWh of throughput", rule=base.PENALTY)
 
 
 class ArbitrageEnv(gym.Env):

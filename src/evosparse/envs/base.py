@@ -18,15 +18,60 @@ Train an agent with ``split="train", random_start=True`` and evaluate it with ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
 
-from evosparse.envs.data import BuildingData, PriceSeries, load_citylearn_building, load_day_ahead_prices
+from evosparse.envs.config import Rule, between, is_int, one_of
+from evosparse.envs.data import (
+    LIMIT,
+    PRICE_LIMIT,
+    BuildingData,
+    PriceSeries,
+    load_citylearn_building,
+    load_day_ahead_prices,
+)
 
 HELD_OUT_DAYS = 30
 SPLITS = ("all", "train", "test")
+PRICE_SIGNALS = ("day_ahead", "tariff")
+
+
+# ---- the rules of the configs' fields --------------------------------------------------------------------------
+# Wide enough for any real building, feeder or market, narrow enough that no product or sum overflows in the
+# environment or in the optimum's solver (the data files are checked against the same limits).
+def integer_between(low: int, high: int) -> Rule:
+    return Rule(lambda value: is_int(value) and low <= value <= high, f"an integer in [{low}, {high}]")
+
+
+SIZE = between(0, LIMIT)  # kW or kWh of a device; 0 switches it off
+PRICE = between(0, PRICE_LIMIT)  # currency per kWh
+PENALTY = between(0, 1e4)  # currency per kWh, per degree-hour, per start, ...
+EFFICIENCY = between(0, 1, low_open=True)
+FRACTION = between(0, 1)
+START_HOUR = integer_between(0, 10**6)
+EPISODE_HOURS = integer_between(1, 10**6)
+SPLIT = one_of(SPLITS)
+PRICE_SIGNAL = one_of(PRICE_SIGNALS)
+
+
+def iso_date(name: str) -> Callable[[str], None]:
+    """A rule: ``value`` is an ISO date (``2023-08-01``, optionally with an hour)."""
+
+    def check(value) -> None:
+        try:
+            np.datetime64(value, "h")
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an ISO date such as 2023-08-01, got {value!r}") from None
+
+    return check
+
+
+def building_numbers(value) -> None:
+    """A rule: one or more CityLearn building numbers."""
+    if not (isinstance(value, tuple) and value and all(is_int(v) and 1 <= v <= 10**4 for v in value)):
+        raise ValueError(f"buildings must be one or more building numbers in [1, 10000], got {value!r}")
 
 
 @lru_cache(maxsize=8)

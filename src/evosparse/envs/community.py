@@ -31,69 +31,48 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from evosparse.envs import base, devices
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs.config import Config, between, param
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
 
 @dataclass(frozen=True)
-class CommunityConfig(ConfigMixin):
+class CommunityConfig(Config):
     """Settings of the energy community (both views)."""
 
-    n_buildings: int = 10
-    buildings: tuple[int, ...] = BUNDLED_BUILDINGS  # CityLearn profiles, cycled over the N buildings
-    data_dir: str | None = None  # CityLearn 2022 folder; None = the bundled subset
-    price_file: str | None = None  # day-ahead prices; None = bundled Dutch prices
-    price_signal: str = "day_ahead"  # "day_ahead" or "tariff"
-    price_start: str = "2023-08-01"
-    network_charge: float = 0.10  # currency/kWh added to day-ahead prices
-    feed_in_tariff: float = 0.05  # capped at the import price
-    start_hour: int = 0
-    episode_hours: int = 24 * 7
-    random_start: bool = False  # draw the start day at reset among the days of the split
-    split: str = "all"  # "all", "train" or "test" (the last 30 days): see evosparse.envs.base
-    layout_seed: int = 0  # draws each building's load scale and PV size
-    load_scale_low: float = 0.6
-    load_scale_high: float = 1.4
-    pv_kw_low: float = 0.0
-    pv_kw_high: float = 6.0
-    battery_kwh: float = 6.4
-    battery_kw: float = 5.0
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.0
-    feeder_kw_per_building: float = 2.0  # feeder capacity = this * n_buildings
-    overload_penalty: float = 1.0  # currency per kWh above the feeder capacity
-    peak_price: float = 0.5  # currency per kW of the episode's peak community import
-    peer_to_peer: bool = False
+    n_buildings: int = param(10, "buildings in the community", rule=base.integer_between(1, 10**5))
+    buildings: tuple[int, ...] = param(
+        BUNDLED_BUILDINGS, "CityLearn profiles, cycled over the N buildings", rule=base.building_numbers
+    )
+    data_dir: str | None = param(None, "CityLearn 2022 folder; None = the bundled subset")
+    price_file: str | None = param(None, "day-ahead prices; None = bundled Dutch prices")
+    price_signal: str = param("day_ahead", "day_ahead or tariff", rule=base.PRICE_SIGNAL)
+    price_start: str = param("2023-08-01", "first hour of the day-ahead prices", rule=base.iso_date("price_start"))
+    network_charge: float = param(0.10, "currency/kWh added to day-ahead prices", rule=base.PRICE)
+    feed_in_tariff: float = param(0.05, "currency/kWh paid for exports (capped at the import price)", rule=base.PRICE)
+    start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test (the last 30 days): see evosparse.envs.base", rule=base.SPLIT)
+    layout_seed: int = param(0, "draws each building's load scale and PV size", rule=base.integer_between(0, 2**63 - 1))
+    load_scale_low: float = param(0.6, "smallest factor on a building's load", rule=between(0, 1e3))
+    load_scale_high: float = param(1.4, "largest factor on a building's load", rule=between(0, 1e3))
+    pv_kw_low: float = param(0.0, "smallest PV of a building", rule=base.SIZE)
+    pv_kw_high: float = param(6.0, "largest PV of a building", rule=base.SIZE)
+    battery_kwh: float = param(6.4, "battery capacity of each building", rule=base.SIZE)
+    battery_kw: float = param(5.0, "battery power limit of each building", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.0, "currency per kWh of battery throughput", rule=base.PENALTY)
+    feeder_kw_per_building: float = param(2.0, "feeder capacity = this * n_buildings", rule=base.SIZE)
+    overload_penalty: float = param(1.0, "currency per kWh above the feeder capacity", rule=base.PENALTY)
+    peak_price: float = param(0.5, "currency per kW of the episode's peak community import", rule=base.PENALTY)
+    peer_to_peer: bool = param(False, "trade inside the community at the mid price")
 
-    def __post_init__(self):
-        check_range("n_buildings", self.n_buildings, 1)
-        if not self.buildings:
-            raise ValueError("buildings must name at least one CityLearn building, got ()")
-        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
-        check_choice("split", self.split, base.SPLITS)
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in (
-            "network_charge",
-            "feed_in_tariff",
-            "start_hour",
-            "load_scale_low",
-            "pv_kw_low",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "feeder_kw_per_building",
-            "overload_penalty",
-            "peak_price",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        check_range("load_scale_high", self.load_scale_high, self.load_scale_low)
-        check_range("pv_kw_high", self.pv_kw_high, self.pv_kw_low)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        object.__setattr__(self, "buildings", tuple(self.buildings))
+    def validate(self) -> None:
+        for low, high in (("load_scale_low", "load_scale_high"), ("pv_kw_low", "pv_kw_high")):
+            if getattr(self, high) < getattr(self, low):
+                raise ValueError(f"{high} must be >= {low} ({getattr(self, low)}), got {getattr(self, high)}")
 
 
 AGENT_OBSERVATION_NAMES = ("hour_sin", "hour_cos", "load", "pv", "price", "export_price", "soc", "community_net")

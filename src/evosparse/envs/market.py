@@ -22,53 +22,40 @@ import gymnasium as gym
 import numpy as np
 
 from evosparse.envs import base, devices
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs.config import Config, between, one_of, param
+
+STEPS_PER_HOUR = (1, 4)
 
 
 @dataclass(frozen=True)
-class MarketConfig(ConfigMixin):
+class MarketConfig(Config):
     """Settings of :class:`IntradayMarketEnv`."""
 
-    price_file: str | None = None  # day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices
-    start: str = "2023-08-01"  # first hour of the price window (ISO date)
-    start_hour: int = 0  # offset in hours from ``start``
-    episode_hours: int = 24 * 7
-    random_start: bool = False  # draw the start day at reset among the days of the split
-    split: str = "all"  # "all", "train" or "test" (the last 30 days of the prices from ``start``): see envs.base
-    steps_per_hour: int = 1  # 1 hourly or 4 quarter-hourly products
-    battery_kwh: float = 10.0
-    battery_kw: float = 5.0
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.005  # currency per kWh throughput
-    market_noise: float = 0.01  # std of the clearing price around the day-ahead price, currency/kWh
-    forecast_error: float = 0.015  # std of the stationary AR(1) forecast error, currency/kWh
-    forecast_correlation: float = 0.8  # AR(1) coefficient of the forecast error between steps
-    imbalance_spread: float = 0.05  # currency/kWh added to / taken from the clearing price for deviations
-    price_range: float = 0.05  # scale of the limit-price offset, currency/kWh
-    forecast_steps: int = 4  # future forecasts in the observation
-
-    def __post_init__(self):
-        check_choice("steps_per_hour", self.steps_per_hour, (1, 4))
-        check_choice("split", self.split, base.SPLITS)
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in (
-            "start_hour",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "market_noise",
-            "forecast_error",
-            "imbalance_spread",
-            "price_range",
-            "forecast_steps",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        check_range("forecast_correlation", self.forecast_correlation, 0.0, 1.0, high_open=True)
+    price_file: str | None = param(None, "day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices")
+    start: str = param("2023-08-01", "first hour of the price window (ISO date)", rule=base.iso_date("start"))
+    start_hour: int = param(0, "first hour of an episode within the split (from start)", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "hours per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test (the last 30 days of the prices from start)", rule=base.SPLIT)
+    steps_per_hour: int = param(1, "1 hourly or 4 quarter-hourly products", rule=one_of(STEPS_PER_HOUR))
+    battery_kwh: float = param(10.0, "battery capacity", rule=base.SIZE)
+    battery_kw: float = param(5.0, "battery power limit", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.005, "currency per kWh throughput", rule=base.PENALTY)
+    market_noise: float = param(
+        0.01, "std of the clearing price around the day-ahead price, currency/kWh", rule=base.PRICE
+    )
+    forecast_error: float = param(0.015, "std of the stationary AR(1) forecast error, currency/kWh", rule=base.PRICE)
+    forecast_correlation: float = param(
+        0.8, "AR(1) coefficient of the forecast error between steps", rule=between(0, 1, high_open=True)
+    )
+    imbalance_spread: float = param(
+        0.05, "currency/kWh added to / taken from the clearing price for deviations", rule=base.PRICE
+    )
+    price_range: float = param(0.05, "scale of the limit-price offset, currency/kWh", rule=base.PRICE)
+    forecast_steps: int = param(4, "future forecasts in the observation", rule=base.integer_between(0, 168))
 
 
 class IntradayMarketEnv(gym.Env):

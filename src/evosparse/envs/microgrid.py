@@ -25,75 +25,55 @@ import gymnasium as gym
 import numpy as np
 
 from evosparse.envs import base, devices
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs.config import Config, between, param
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
 
 @dataclass(frozen=True)
-class MicrogridConfig(ConfigMixin):
+class MicrogridConfig(Config):
     """Settings of :class:`MicrogridEnv`."""
 
-    buildings: tuple[int, ...] = BUNDLED_BUILDINGS  # CityLearn buildings whose loads add up to the microgrid's
-    data_dir: str | None = None
-    price_file: str | None = None
-    price_signal: str = "day_ahead"
-    price_start: str = "2023-08-01"
-    network_charge: float = 0.10
-    feed_in_tariff: float = 0.05
-    start_hour: int = 0
-    episode_hours: int = 24 * 7
-    random_start: bool = False  # draw the start day at reset among the days of the split
-    split: str = "all"  # "all", "train" or "test" (the last 30 days): see evosparse.envs.base
-    pv_kw: float = 15.0
-    battery_kwh: float = 20.0
-    battery_kw: float = 8.0
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.01
-    generator_kw: float = 8.0
-    generator_min_kw: float = 2.0  # minimum stable output when on
-    fuel_cost: float = 0.35  # currency per kWh generated
-    no_load_cost: float = 0.4  # currency per hour on
-    startup_cost: float = 2.0  # currency per start
-    grid_kw: float = 30.0  # tie capacity, import and export
-    outage_rate: float = 0.01  # probability that an outage starts in a given connected hour
-    outage_mean_hours: float = 6.0
-    shed_cost: float = 2.0  # value of lost load, currency per kWh
-    curtail_cost: float = 0.0  # currency per kWh spilled
-    generator_carbon: float = 0.8  # kgCO2 per kWh generated (a diesel set), counted in the carbon KPI
+    buildings: tuple[int, ...] = param(
+        BUNDLED_BUILDINGS, "CityLearn buildings whose loads add up to the microgrid's", rule=base.building_numbers
+    )
+    data_dir: str | None = param(None, "CityLearn 2022 folder; None = the bundled subset")
+    price_file: str | None = param(None, "day-ahead price CSV; None = the bundled Dutch prices")
+    price_signal: str = param("day_ahead", "day_ahead or tariff", rule=base.PRICE_SIGNAL)
+    price_start: str = param("2023-08-01", "first hour of the day-ahead prices", rule=base.iso_date("price_start"))
+    network_charge: float = param(0.10, "currency/kWh added to day-ahead prices", rule=base.PRICE)
+    feed_in_tariff: float = param(0.05, "currency/kWh paid for exports (capped at the import price)", rule=base.PRICE)
+    start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test (the last 30 days): see evosparse.envs.base", rule=base.SPLIT)
+    pv_kw: float = param(15.0, "installed PV", rule=base.SIZE)
+    battery_kwh: float = param(20.0, "battery capacity", rule=base.SIZE)
+    battery_kw: float = param(8.0, "battery power limit", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.01, "currency per kWh of battery throughput", rule=base.PENALTY)
+    generator_kw: float = param(
+        8.0, "generator rating (more than its minimum output)", rule=between(0, 1e6, low_open=True)
+    )
+    generator_min_kw: float = param(2.0, "minimum stable output when on", rule=base.SIZE)
+    fuel_cost: float = param(0.35, "currency per kWh generated", rule=base.PENALTY)
+    no_load_cost: float = param(0.4, "currency per hour on", rule=base.PENALTY)
+    startup_cost: float = param(2.0, "currency per start", rule=base.PENALTY)
+    grid_kw: float = param(30.0, "tie capacity, import and export", rule=base.SIZE)
+    outage_rate: float = param(0.01, "probability that an outage starts in a given connected hour", rule=base.FRACTION)
+    outage_mean_hours: float = param(6.0, "mean outage length", rule=between(1, 1e4))
+    shed_cost: float = param(2.0, "value of lost load, currency per kWh", rule=base.PENALTY)
+    curtail_cost: float = param(0.0, "currency per kWh spilled", rule=base.PENALTY)
+    generator_carbon: float = param(
+        0.8, "kgCO2 per kWh generated (a diesel set), in the carbon KPI", rule=between(0, 100)
+    )
 
-    def __post_init__(self):
-        if not self.buildings:
-            raise ValueError("buildings must name at least one CityLearn building, got ()")
-        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
-        check_choice("split", self.split, base.SPLITS)
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in (
-            "network_charge",
-            "feed_in_tariff",
-            "start_hour",
-            "pv_kw",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "fuel_cost",
-            "no_load_cost",
-            "startup_cost",
-            "grid_kw",
-            "shed_cost",
-            "curtail_cost",
-            "generator_min_kw",
-            "generator_carbon",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        check_range("generator_kw", self.generator_kw, max(self.generator_min_kw, 0.0), low_open=True)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        check_range("outage_rate", self.outage_rate, 0.0, 1.0)
-        check_range("outage_mean_hours", self.outage_mean_hours, 1.0)
-        object.__setattr__(self, "buildings", tuple(self.buildings))
+    def validate(self) -> None:
+        if self.generator_kw <= self.generator_min_kw:
+            raise ValueError(
+                f"generator_kw must be > generator_min_kw ({self.generator_min_kw}), got {self.generator_kw}"
+            )
 
 
 class MicrogridEnv(gym.Env):
