@@ -238,8 +238,12 @@ def _plot_kinds(commands, parser_class):
 
 
 def register(commands, parser_class=argparse.ArgumentParser) -> None:
-    """Add ``rl`` (train, eval) and ``plot returns`` to the ``evosparse`` sub-command parsers."""
+    """Add ``rl`` (train, eval) and ``plot returns`` to the ``evosparse`` sub-command parsers, and the
+    ``agent:RUN_DIR`` controller to ``evosparse grid run``."""
     from evosparse.rl import ALGORITHMS, STRATEGIES
+    from evosparse.rl.grid import register_agent_controller
+
+    register_agent_controller()
 
     rl = commands.add_parser(
         "rl",

@@ -21,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from evosparse.envs.policies import Controller
 from evosparse.rl.run import RunConfig, load_agent, read_run_config
 
 HELD_OUT_HOURS = 24 * 30  # the test split: the last 30 days of the data year
@@ -67,15 +68,7 @@ def grid_run_config(
     )
 
 
-def _controller_base():
-    try:  # the environments' controller base class (its module moved once; either place works)
-        from evosparse.envs.policies import Controller
-    except ImportError:  # pragma: no cover - before the policies module
-        from evosparse.envs.controllers import Controller
-    return Controller
-
-
-class AgentController(_controller_base()):
+class AgentController(Controller):
     """The deterministic policy of a run's agent (its last checkpoint), as a yardstick controller.
 
     A DQN agent trained with ``discrete_levels`` plays a continuous environment through the same levels.

@@ -1,0 +1,95 @@
+"""Agents on the smart grid: runs on the training split evaluated on the held-out month, and the trained agent
+as the ``agent:RUN_DIR`` controller of ``evosparse grid run`` beside none / rule / optimal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evosparse.cli.main import main
+from evosparse.envs import BuildingEnergyEnv
+from evosparse.rl.evaluation import evaluate_policy
+from evosparse.rl.grid import AgentController, grid_run_config, split_kwargs
+from evosparse.rl.run import RunConfig, load_agent, train_rl
+
+HELD_OUT_START_DAY = 335  # the first day of the test split (the last 30 days of the 365-day data year)
+
+# No update happens (learning_starts > total_steps): these tests are about the plumbing, not about learning.
+NO_UPDATES = {"actor_hidden": [8], "critic_hidden": [8], "learning_starts": 1000}
+
+
+@pytest.fixture(scope="module")
+def building_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grid") / "td3"
+    config = grid_run_config("building", algo="td3", episode_days=1, total_steps=48, eval_every=48, agent=NO_UPDATES)
+    train_rl(config, folder, log=None)
+    return folder
+
+
+def _grid_run(capsys, *argv):
+    try:
+        code = main(["grid", "run", *argv])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_grid_runs_train_on_the_train_split_and_evaluate_on_the_held_out_month(building_run):
+    config = grid_run_config("building", algo="sac", env_kwargs={"reward_delay": "daily"}, total_steps=10)
+    assert config.env == "evosparse/BuildingEnergy-v0"
+    assert config.env_kwargs == {"reward_delay": "daily", "split": "train", "random_start": True, "episode_hours": 168}
+    assert config.eval_env_kwargs == split_kwargs()[1] == {
+        "split": "test", "random_start": False, "start_hour": 0, "episode_hours": 720,
+    }  # fmt: skip
+    history = json.loads((building_run / "history.json").read_text())
+    assert [row["length_mean"] for row in history] == [720.0]  # one evaluation: the whole held-out month
+    with pytest.raises(ValueError, match="env must be one of building, microgrid, market, community"):
+        grid_run_config("house")
+    with pytest.raises(ValueError, match=r"episode_days must be an integer in \[1, 30\]"):
+        split_kwargs(0)
+
+
+def test_agent_controller_beside_the_yardsticks(building_run, capsys):
+    code, out, err = _grid_run(capsys, "building", "--controller", f"none,rule,agent:{building_run}", "--days", "2",
+                               "--json")  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads(out)["metrics"]
+    agent_row = metrics[f"agent:{building_run}"]
+    assert set(metrics) == {"none", "rule", f"agent:{building_run}"}
+    assert np.isfinite(agent_row["gap_closed"]) and agent_row["total_cost"] != metrics["none"]["total_cost"]
+    # The same agent on the same episode through the library's evaluation: its return is minus that cost.
+    env = BuildingEnergyEnv(start_hour=24 * HELD_OUT_START_DAY, episode_hours=48)
+    result = evaluate_policy(load_agent(building_run), env, episodes=1, seed=0)
+    assert result.returns[0] == pytest.approx(-agent_row["total_cost"], rel=1e-9, abs=1e-9)
+
+
+def test_a_dqn_agent_with_levels_plays_the_continuous_environment(tmp_path):
+    folder = tmp_path / "dqn"
+    config = RunConfig(
+        env="evosparse/BuildingEnergy-v0", algo="dqn", total_steps=24, eval_every=24, eval_episodes=1,
+        env_kwargs={"discrete_levels": 3, "episode_hours": 24}, agent={"critic_hidden": [8], "learning_starts": 1000},
+    )  # fmt: skip
+    train_rl(config, folder, log=None)
+    controller = AgentController(folder)
+    env = BuildingEnergyEnv(episode_hours=24)
+    observation, _ = env.reset(seed=0)
+    controller.start(env)
+    fractions = np.array([controller.act(observation) for _ in range(3)])
+    levels, _ = controller.agent.predict(observation)
+    expected = env.action_space.low + (env.action_space.high - env.action_space.low) * levels / 2
+    np.testing.assert_array_equal(fractions[0], expected.astype(np.float32))
+
+
+def test_agent_controller_errors(tmp_path, capsys):
+    code, _, err = _grid_run(capsys, "building", "--controller", "agent", "--days", "1")
+    assert code == 2 and "agent:RUN_DIR" in err and err.count("\n") == 1
+    code, _, err = _grid_run(capsys, "building", "--controller", f"agent:{tmp_path / 'nothing'}", "--days", "1")
+    assert code == 2 and err.startswith("error: ") and "is not a folder" in err and err.count("\n") == 1
+    cartpole = tmp_path / "cartpole"
+    train_rl(RunConfig(env="CartPole-v1", algo="dqn", total_steps=10, eval_every=10, eval_episodes=1,
+                       agent={"critic_hidden": [4], "learning_starts": 100}), cartpole, log=None)  # fmt: skip
+    code, _, err = _grid_run(capsys, "building", "--controller", f"agent:{cartpole}", "--days", "1")
+    assert code == 2 and "was trained on CartPole-v1 with observations of shape (4,)" in err
