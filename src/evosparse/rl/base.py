@@ -27,6 +27,7 @@ torch sampling noise) and the first environment reset; nothing global is seeded.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -326,14 +327,14 @@ class BaseAlgorithm:
     def get_state(self) -> dict[str, Any]:
         """Everything an exact resume needs: ``{"meta": JSON-able, "arrays": numpy, "tensors": torch}``."""
         buffer_meta, buffer_arrays = self.buffer.state()
-        arrays = {f"buffer/{k}": v for k, v in buffer_arrays.items()}
+        arrays = {f"buffer/{k}": v.copy() for k, v in buffer_arrays.items()}
         env_meta = None
         if self._last_obs is not None:
             env_meta, env_arrays = self.envs.state()
             arrays.update({f"env/{k}": v for k, v in env_arrays.items()})
-            arrays["last_obs"] = self._last_obs
-        arrays["episode_return"] = self._episode_return
-        arrays["episode_length"] = self._episode_length
+            arrays["last_obs"] = self._last_obs.copy()
+        arrays["episode_return"] = self._episode_return.copy()
+        arrays["episode_length"] = self._episode_length.copy()
         meta = {
             "algorithm": self.name,
             "config": self.config.to_dict(),
@@ -355,9 +356,13 @@ class BaseAlgorithm:
             "topology": {name: topology.state_dict() for name, topology in self.topologies.items()},
             "ep_info_buffer": list(self.ep_info_buffer),
         }
+        # Copies, not views of the live tensors: the state stays a snapshot while training goes on.
         tensors = {
-            "networks": {name: network.state_dict() for name, network in self.networks.items()},
-            "optimizers": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+            "networks": {
+                name: {key: value.detach().clone() for key, value in network.state_dict().items()}
+                for name, network in self.networks.items()
+            },
+            "optimizers": {name: copy.deepcopy(optimizer.state_dict()) for name, optimizer in self.optimizers.items()},
             "generator": self.generator.get_state(),
             "extra": self._extra_state(),
         }
@@ -377,7 +382,7 @@ class BaseAlgorithm:
             if name.endswith("_target"):
                 network.requires_grad_(False)
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(tensors["optimizers"][name])
+            optimizer.load_state_dict(copy.deepcopy(tensors["optimizers"][name]))  # it would share the tensors
         self.generator.set_state(tensors["generator"])
         self._load_extra_state(tensors["extra"])
         for name, topology in self.topologies.items():
