@@ -188,7 +188,7 @@ def test_files(tmp_path):
     [
         (b"lr = \n", "is not valid TOML"),
         (b"lr = 0.1\nsteps = 3\n", "steps must be even, got 3"),
-        (b'lr = "fast"\n', 'lr must be a finite number > 0, got \'fast\''),
+        (b'lr = "fast"\n', "lr must be a finite number > 0, got 'fast'"),
         (b"lrr = 0.1\n", "'lrr' (did you mean 'lr'?)"),
         (b"lr = 0.1 # \xff\xfe\n", "not UTF-8 text (byte 0xff at offset 11)"),
     ],

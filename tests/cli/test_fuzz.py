@@ -23,8 +23,36 @@ from evosparse.train.config import TrainConfig
 VALUES = st.one_of(
     st.integers(-3, 6).map(str),
     st.sampled_from(
-        ["0", "-1", "1e30", "-1e30", "nan", "inf", "-inf", "0.5", "1.0", "1.5", "1e-30", "none", "", ",", "1,,2",
-         "3,4", "2,3,4", "true", "sparse", "dense", "set", "rigl", "imp", "gmp", "obd", "snip", "digits", "x" * 300]
+        [
+            "0",
+            "-1",
+            "1e30",
+            "-1e30",
+            "nan",
+            "inf",
+            "-inf",
+            "0.5",
+            "1.0",
+            "1.5",
+            "1e-30",
+            "none",
+            "",
+            ",",
+            "1,,2",
+            "3,4",
+            "2,3,4",
+            "true",
+            "sparse",
+            "dense",
+            "set",
+            "rigl",
+            "imp",
+            "gmp",
+            "obd",
+            "snip",
+            "digits",
+            "x" * 300,
+        ]
     ),  # fmt: skip
     st.text(max_size=10),
 )
