@@ -158,7 +158,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_folder_rules(tmp_path):
     config = DQN_RUN.replace(total_steps=200, eval_every=100, checkpoint_every=100)
     train_rl(config, tmp_path / "run", log=None)
-    with pytest.raises(RunFolderError, match="already holds a rl run"):
+    with pytest.raises(RunFolderError, match="already holds a run"):
         train_rl(config, tmp_path / "run", log=None)
     with pytest.raises(ValueError, match="whose seed differ"):
         train_rl(config.replace(seed=1), tmp_path / "run", resume=True, log=None)
