@@ -10,6 +10,7 @@ import gzip
 import io
 import pickle
 import tarfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +47,8 @@ def _naming(path: Path, what: str) -> Iterator[None]:
     except (CorruptFileError, FileNotFoundError):
         raise
     except _PARSE_ERRORS as error:
-        raise CorruptFileError(f"{path} is not a valid {what} file ({error}); delete or replace it") from error
+        reason = " ".join(str(error).split()) or type(error).__name__  # one line, whatever the parser said
+        raise CorruptFileError(f"{path} is not a valid {what} file ({reason}); delete or replace it") from error
 
 
 def require_finite(values: np.ndarray, *, source: str, rows_from: int = 1) -> np.ndarray:
@@ -114,8 +116,12 @@ def read_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def read_text_matrix(path: str | Path, dtype: type = np.float64) -> np.ndarray:
     """A whitespace-separated text matrix (UCI MADELON ``.data``/``.labels``, LightGBM HIGGS sample)."""
     path = Path(path)
-    with _naming(path, "text matrix"):
-        return require_finite(np.loadtxt(path, dtype=dtype, ndmin=2), source=str(path))
+    with _naming(path, "text matrix"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numpy warns on an empty file: we raise instead
+        values = np.loadtxt(path, dtype=dtype, ndmin=2)
+    if values.size == 0:
+        raise CorruptFileError(f"{path} holds no data (an empty text matrix); delete or replace it")
+    return require_finite(values, source=str(path))
 
 
 def read_madelon(data_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:

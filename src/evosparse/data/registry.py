@@ -21,6 +21,7 @@ import numpy as np
 from evosparse.data import scikit_feature
 from evosparse.data.dataset import Dataset
 from evosparse.data.download import RemoteFile, fetch_file
+from evosparse.data.errors import CorruptFileError
 from evosparse.data.formats import (
     read_cifar10_archive,
     read_higgs_sample,
@@ -267,7 +268,10 @@ def load_dataset(
         x_train, x_test = scale_images(raw.x_train, spec.pixel_max), scale_images(raw.x_test, spec.pixel_max)
     else:
         flat_train, flat_test = (x.reshape(x.shape[0], -1) for x in (raw.x_train, raw.x_test))
-        x_train, x_test = standardise(flat_train, flat_test)
+        try:
+            x_train, x_test = standardise(flat_train, flat_test)
+        except ValueError as error:
+            raise CorruptFileError(f"{spec.name} (read from {files}): {error}") from None
     for part, values in (("x_train", x_train), ("x_test", x_test)):  # finite values too large for float32
         require_finite(values, source=f"{spec.name} {part} after scaling (read from {files}; values too large?)")
     return Dataset(
