@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evosparse.io.atomic import atomic_write
 from evosparse.topology.strategy import TopologyStrategy, sparse_layers
-from evosparse.train.atomic import atomic_write
 from evosparse.train.checkpoint import save_checkpoint
 from evosparse.train.metrics import connection_metrics, evaluate, inference_flops, training_flops_per_example
 

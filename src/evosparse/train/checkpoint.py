@@ -10,7 +10,7 @@ A checkpoint is one ``torch.save`` file holding a dict:
   history so far, and the state of stateful callbacks (the topology strategy's random generator);
 * ``finished``: whether the run completed all its epochs.
 
-Files are written atomically (:func:`evosparse.train.atomic.atomic_write`) and read with
+Files are written atomically (:func:`evosparse.io.atomic.atomic_write`) and read with
 ``torch.load(weights_only=True)``: no arbitrary code runs when a checkpoint is opened. A missing,
 truncated or foreign file raises :class:`CheckpointError` with what to do about it.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from evosparse.train.atomic import atomic_write
+from evosparse.io.atomic import atomic_write
 
 FORMAT = "evosparse-checkpoint"
 VERSION = 1

@@ -22,7 +22,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from evosparse.train.atomic import atomic_write_text
+from evosparse.io.atomic import atomic_write_text
 from evosparse.train.config import STRATEGIES, TrainConfig
 
 RESULT_COLUMNS = (

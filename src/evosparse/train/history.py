@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evosparse.train.atomic import atomic_write_text
+from evosparse.io.atomic import atomic_write_text
 
 TIMING_SUFFIX = "_seconds"
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evosparse.train.atomic import atomic_write_text
+from evosparse.io.atomic import atomic_write_text
 from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed, layer_sizes
 from evosparse.train.callbacks import Callback, default_callbacks
 from evosparse.train.checkpoint import CheckpointError, load_checkpoint

@@ -1,0 +1,62 @@
+"""Torch state dicts on disk: ``torch.save`` written atomically, ``torch.load(weights_only=True)`` to read.
+
+The saved dict is ``{"format", "version", "sha256", "data"}``; ``sha256`` is the content digest of
+``data`` (every tensor's dtype, shape and bytes, every number and string), checked on load, so a
+checkpoint damaged on disk is refused instead of resuming a run on garbage. ``weights_only=True`` means
+the file can only hold tensors and plain data: opening a crafted file runs no code.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evosparse.io.atomic import atomic_write
+from evosparse.io.digest import content_digest
+from evosparse.io.errors import FileFormatError
+from evosparse.io.serialize import _open_envelope, corrupt_error
+
+
+def tensor_leaf(value: Any) -> tuple[str, tuple[int, ...], bytes] | None:
+    """Digest encoding of a tensor (any dtype, layout or device), for :func:`content_digest`."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    tensor = value.detach().cpu()
+    if tensor.layout != torch.strided:
+        tensor = tensor.to_dense()
+    raw = tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+    return str(tensor.dtype), tuple(tensor.shape), raw
+
+
+def tensor_digest(data: Any) -> str:
+    """:func:`content_digest` of nested data holding tensors."""
+    return content_digest(data, leaf=tensor_leaf)
+
+
+def save_torch(path: str | Path, data: Any, *, format: str, version: int = 1) -> Path:
+    """Write ``data`` (a state dict: tensors, numbers, strings, lists, dicts) atomically with its checksum."""
+    payload = {"format": format, "version": version, "sha256": tensor_digest(data), "data": data}
+    return atomic_write(path, lambda file: torch.save(payload, file))
+
+
+def load_torch(path: str | Path, *, format: str, version: int = 1, what: str | None = None) -> Any:
+    """The data of a file :func:`save_torch` wrote, after checking its format tag, version and checksum."""
+    path, what = Path(path), what or format
+    if not path.is_file():
+        raise FileFormatError(f"no {what} file at {path}")
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of crafted files; we refuse them
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # RuntimeError, EOFError, UnpicklingError, ... for damaged or crafted files
+        message = str(error)
+        if "Weights only load failed" in message or "Unsupported global" in message:
+            raise FileFormatError(
+                f"{path} holds objects other than tensors and plain data, which evosparse never loads "
+                f"(unpickling them could run code); it is not a {what} file"
+            ) from None
+        raise corrupt_error(path, what, error) from None
+    return _open_envelope(payload, path, format=format, version=version, what=what, digest=tensor_digest)
