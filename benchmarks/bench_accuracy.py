@@ -57,13 +57,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             for model in ("sparse", "dense"):
-                config = TrainConfig(
-                    dataset=args.dataset,
-                    model=model,
-                    seed=seed,
-                    threads=args.threads,
-                    out_dir=str(Path(tmp) / f"{model}-{seed}"),
-                    **overrides,
+                config = TrainConfig.from_dict(
+                    dict(
+                        dataset=args.dataset,
+                        model=model,
+                        seed=seed,
+                        threads=args.threads,
+                        out_dir=str(Path(tmp) / f"{model}-{seed}"),
+                        **overrides,
+                    )
                 )
                 summary = train(config, dataset=dataset, progress=False, log=None).summary
                 results[model].append(summary)
@@ -74,7 +76,7 @@ def main() -> None:
                     flush=True,
                 )
 
-    print(f"\n{args.dataset}, recipe {recipe}, epochs {config.epochs}, seeds {seeds}")
+    print(f"\n{args.dataset}, recipe {recipe}, epochs {config.run.epochs}, seeds {seeds}")
     print(
         f"{'model':7} {'final acc mean':>15} {'spread (min-max)':>18} {'best acc mean':>14} "
         f"{'connections':>12} {'train s/run':>12}"

@@ -48,7 +48,7 @@ def main() -> None:
     warm_up()
     folders = sorted(p for p in args.compare_dir.glob(f"*-s{args.seed}") if (p / "summary.json").exists())
     config = TrainConfig.from_file(folders[0] / "config.toml")
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, download=False)
+    dataset = load_dataset(config.data.dataset, data_dir=config.data.data_dir, download=False)
     tensors = load_tensors(config, dataset)
     x = tensors.x_test
     models = {p.name.rsplit("-s", 1)[0]: load_final_model(p, dataset) for p in folders}

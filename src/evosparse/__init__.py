@@ -1,14 +1,19 @@
-"""evosparse: truly sparse neural networks that evolve their own wiring."""
+"""evosparse: truly sparse neural networks that evolve their own wiring.
+
+``evosparse.train`` is the training subpackage; its function that runs a whole training run is
+``evosparse.train.train``, exported here as :func:`run_training` so that it does not hide the subpackage.
+"""
 
 from evosparse.nn import DenseMLP, SparseLinear, SparseMLP
 from evosparse.topology import SET, TopologyStrategy, UpdateSchedule
-from evosparse.train import TrainConfig, train
+from evosparse.train import TrainConfig
+from evosparse.train.run import train as run_training
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TrainConfig",
-    "train",
+    "run_training",
     "SET",
     "DenseMLP",
     "SparseLinear",

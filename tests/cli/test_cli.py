@@ -59,7 +59,12 @@ def test_train_small_run_writes_history_checkpoint_config(cli, small_run, tmp_pa
     assert (out_dir / "history.csv").read_text().startswith("epoch,step,lr,train_loss,train_accuracy")
     assert history[-1]["test_accuracy"] > 0.5
     config = TrainConfig.from_file(out_dir / "config.toml")
-    assert (config.hidden, config.epochs, config.stop_after, config.out_dir) == ((32, 32), 3, None, str(out_dir))
+    assert (config.model.hidden, config.run.epochs, config.topology.stop_after, config.run.out_dir) == (
+        (32, 32),
+        3,
+        None,
+        str(out_dir),
+    )
     assert load_checkpoint(out_dir / "checkpoint.pt")["finished"]
 
 
@@ -79,8 +84,8 @@ def test_config_file_and_flags(cli, small_run, tmp_path):
     assert outcome.code == 0
     config = TrainConfig.from_toml(outcome.out)
     # The file beats the defaults, the flag beats the file.
-    assert (config.hidden, config.model, config.lr) == ((16,), "dense", 0.1)
-    assert config.epochs == TrainConfig().epochs
+    assert (config.model.hidden, config.model.kind, config.optimizer.lr) == ((16,), "dense", 0.1)
+    assert config.run.epochs == TrainConfig().run.epochs
 
 
 def test_resume_continues_bit_identically(cli, small_run, tmp_path):
@@ -153,7 +158,7 @@ def test_info_from_dataset_and_hidden(cli):
     info = json.loads(cli("info", "--dataset", "digits", "--hidden", "100", "--json").out)
     assert info["layers"] == [64, 100, 10]
     default = json.loads(cli("info", "--json").out)
-    assert default["layers"] == [64, *TrainConfig().hidden, 10]
+    assert default["layers"] == [64, *TrainConfig().model.hidden, 10]
 
 
 # ---- bench -----------------------------------------------------------------------------------------------

@@ -22,18 +22,20 @@ def digits():
 @pytest.fixture
 def small_config(tmp_path) -> TrainConfig:
     """A run of a few tenths of a second: SET rewiring every epoch, dropout on, a fresh folder."""
-    return TrainConfig(
-        hidden=(32, 32),
-        epsilon=5,
-        zeta=0.3,
-        decay="constant",
-        stop_after=None,
-        dropout=0.2,
-        lr=0.05,
-        epochs=4,
-        batch_size=64,
-        seed=3,
-        out_dir=str(tmp_path / "run"),
+    return TrainConfig.from_dict(
+        dict(
+            hidden=(32, 32),
+            epsilon=5,
+            zeta=0.3,
+            decay="constant",
+            stop_after=None,
+            dropout=0.2,
+            lr=0.05,
+            epochs=4,
+            batch_size=64,
+            seed=3,
+            out_dir=str(tmp_path / "run"),
+        )
     )
 
 

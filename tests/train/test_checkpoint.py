@@ -110,7 +110,7 @@ def test_default_folder_is_numbered_never_reused(digits, small_config, tmp_path,
 
 def test_new_run_refuses_a_folder_holding_a_run(digits, small_config):
     train_run(small_config.replace(epochs=1), dataset=digits, progress=False, log=None)
-    folder = small_config.out_dir
+    folder = small_config.run.out_dir
     before = {p.name: p.read_bytes() for p in sorted(run_module.Path(folder).iterdir())}
     with pytest.raises(RunError, match="already holds a run .*--resume.*--overwrite.*another --out-dir"):
         train_run(small_config.replace(epochs=2, lr=0.1), dataset=digits, progress=False, log=None)
@@ -131,13 +131,13 @@ def test_bad_dataset_writes_nothing(small_config, tmp_path):
 
 
 def test_resume_refuses_changed_settings_and_finished_runs(digits, small_config):
-    folder = small_config.out_dir
+    folder = small_config.run.out_dir
     train_run(small_config, dataset=digits, progress=False, log=None, callbacks=[StopAfter(1)])
     with pytest.raises(RunError, match=r"lr=0.5 \(saved: 0.05\).*drop those options"):
         resume(folder, changes={"lr": 0.5}, dataset=digits, progress=False, log=None)
     # Saved values repeated, and settings that do not change the numbers, are fine.
     result = resume(folder, changes={"lr": 0.05, "threads": 1}, dataset=digits, progress=False, log=None)
-    assert result.trainer.epoch == small_config.epochs
+    assert result.trainer.epoch == small_config.run.epochs
     with pytest.raises(RunError, match="already finished its 4 epochs; nothing to resume"):
         resume(folder, dataset=digits, progress=False, log=None)
 
@@ -214,10 +214,10 @@ def test_foreign_or_incomplete_checkpoint(tmp_path):
 
 
 def test_checkpoint_of_another_model_cannot_be_resumed(digits, small_config):
-    folder = run_module.Path(small_config.out_dir)
+    folder = run_module.Path(small_config.run.out_dir)
     train_run(small_config, dataset=digits, progress=False, log=None, callbacks=[StopAfter(1)])
     checkpoint = load_checkpoint(folder / "checkpoint.pt")
-    checkpoint["config"]["hidden"] = [16, 16]  # the saved weights no longer fit the config
+    checkpoint["config"]["model"]["hidden"] = [16, 16]  # the saved weights no longer fit the config
     save_checkpoint(
         folder / "checkpoint.pt", config=checkpoint["config"], trainer=checkpoint["trainer"], finished=False
     )

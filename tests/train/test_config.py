@@ -17,9 +17,14 @@ from evosparse.train.config import field_docs, field_names, read_values
 
 def test_defaults_are_valid_and_documented():
     config = TrainConfig()
-    assert config.dataset == "digits"
+    assert config.data.dataset == "digits"
     # The SET paper's values where the field has one.
-    assert (config.epsilon, config.zeta, config.momentum, config.weight_decay) == (20.0, 0.3, 0.9, 0.0002)
+    assert (config.model.epsilon, config.topology.zeta, config.optimizer.momentum, config.optimizer.weight_decay) == (
+        20.0,
+        0.3,
+        0.9,
+        0.0002,
+    )
     docs = field_docs()
     assert set(docs) == set(field_names())
     assert all(doc and "\n" not in doc for doc in docs.values())
@@ -27,7 +32,7 @@ def test_defaults_are_valid_and_documented():
 
 def test_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        TrainConfig().lr = 0.1
+        TrainConfig().optimizer.lr = 0.1
 
 
 # One bad value per field (and per rule), with the words the message must contain.
@@ -92,7 +97,7 @@ BAD_FIELDS = [
 @pytest.mark.parametrize(("name", "value", "message"), BAD_FIELDS, ids=[f"{n}={v!r}" for n, v, _ in BAD_FIELDS])
 def test_bad_field_names_field_value_and_range(name, value, message):
     with pytest.raises(ValueError) as error:
-        TrainConfig(**{name: value})
+        TrainConfig.from_dict({name: value})
     assert message in str(error.value)
 
 
@@ -113,30 +118,30 @@ PRUNING_RULES = [
 @pytest.mark.parametrize(("changes", "message"), PRUNING_RULES)
 def test_pruning_rules(changes, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        TrainConfig(**changes)
+        TrainConfig.from_dict(changes)
 
 
 def test_cosine_decay_needs_stop_after():
     with pytest.raises(ValueError, match="decay='cosine' needs stop_after"):
-        TrainConfig(decay="cosine", stop_after=None)
+        TrainConfig.from_dict(dict(decay="cosine", stop_after=None))
 
 
 def test_nesterov_needs_sgd_with_momentum():
-    assert TrainConfig(nesterov=True).nesterov
+    assert TrainConfig.from_dict(dict(nesterov=True)).optimizer.nesterov
     with pytest.raises(ValueError, match="nesterov=True needs optimizer='sgd' and momentum > 0"):
-        TrainConfig(nesterov=True, momentum=0.0)
+        TrainConfig.from_dict(dict(nesterov=True, momentum=0.0))
     with pytest.raises(ValueError, match="nesterov=True needs"):
-        TrainConfig(nesterov=True, optimizer="adam")
+        TrainConfig.from_dict(dict(nesterov=True, optimizer="adam"))
 
 
 def test_containers_and_numbers_are_normalised():
-    config = TrainConfig(hidden=[64, 32], lr=1, epsilon=10)
-    assert config.hidden == (64, 32)
-    assert isinstance(config.lr, float) and isinstance(config.epsilon, float)
+    config = TrainConfig.from_dict(dict(hidden=[64, 32], lr=1, epsilon=10))
+    assert config.model.hidden == (64, 32)
+    assert isinstance(config.optimizer.lr, float) and isinstance(config.model.epsilon, float)
 
 
 def test_replace_validates_and_rejects_unknown_names():
-    assert TrainConfig().replace(lr=0.2).lr == 0.2
+    assert TrainConfig().replace(lr=0.2).optimizer.lr == 0.2
     with pytest.raises(ValueError, match="zeta must be in"):
         TrainConfig().replace(zeta=2.0)
     with pytest.raises(ValueError, match="unknown key"):
@@ -144,24 +149,26 @@ def test_replace_validates_and_rejects_unknown_names():
 
 
 # ---- round trips ---------------------------------------------------------------------------------------
-UNUSUAL = TrainConfig(
-    dataset="mnist",
-    data_dir='C:\\data "shared"',
-    model="dense",
-    hidden=(1000, 1000, 1000),
-    activation="allrelu",
-    dropout=0.3,
-    epsilon=13.5,
-    zeta=0.25,
-    decay="constant",
-    stop_after=None,
-    update_unit="step",
-    optimizer="adam",
-    lr=1e-05,
-    weight_decay=0.0,
-    nesterov=False,
-    threads=2,
-    out_dir="runs/ünïcode",
+UNUSUAL = TrainConfig.from_dict(
+    dict(
+        dataset="mnist",
+        data_dir='C:\\data "shared"',
+        model="dense",
+        hidden=(1000, 1000, 1000),
+        activation="allrelu",
+        dropout=0.3,
+        epsilon=13.5,
+        zeta=0.25,
+        decay="constant",
+        stop_after=None,
+        update_unit="step",
+        optimizer="adam",
+        lr=1e-05,
+        weight_decay=0.0,
+        nesterov=False,
+        threads=2,
+        out_dir="runs/ünïcode",
+    )
 )
 
 
@@ -174,14 +181,14 @@ def test_toml_round_trip(config):
 @pytest.mark.parametrize("config", [TrainConfig(), UNUSUAL], ids=["defaults", "unusual"])
 def test_json_round_trip(config):
     assert TrainConfig.from_json(config.to_json()) == config
-    assert json.loads(config.to_json())["hidden"] == list(config.hidden)
+    assert json.loads(config.to_json())["model"]["hidden"] == list(config.model.hidden)
 
 
 def test_toml_writes_none_as_absent_folder_or_none_string():
-    text = TrainConfig(stop_after=None, decay="constant").to_toml()
+    text = TrainConfig.from_dict(dict(stop_after=None, decay="constant")).to_toml()
     assert "\ndata_dir =" not in text and '\nstop_after = "none"' in text
-    assert TrainConfig.from_toml(text).stop_after is None
-    assert TrainConfig.from_toml('threads = "None"\n').threads is None
+    assert TrainConfig.from_toml(text).topology.stop_after is None
+    assert TrainConfig.from_toml('threads = "None"\n').run.threads is None
 
 
 @settings(max_examples=50, deadline=None)
@@ -191,7 +198,7 @@ def test_toml_writes_none_as_absent_folder_or_none_string():
     hidden=st.lists(st.integers(1, 10**6), min_size=1, max_size=5),
 )
 def test_toml_and_json_round_trip_any_valid_numbers(lr, zeta, hidden):
-    config = TrainConfig(lr=lr, zeta=zeta, hidden=tuple(hidden))
+    config = TrainConfig.from_dict(dict(lr=lr, zeta=zeta, hidden=tuple(hidden)))
     assert TrainConfig.from_toml(config.to_toml()) == config
     assert TrainConfig.from_json(config.to_json()) == config
 

@@ -234,7 +234,10 @@ def test_small_models_train_on_one_thread():
 
     digits_default = build_model(TrainConfig(), 64, 10)
     assert choose_threads(TrainConfig(), digits_default) == 1
-    assert choose_threads(TrainConfig(model="dense"), build_model(TrainConfig(model="dense"), 64, 10)) == 1
+    assert (
+        choose_threads(TrainConfig().replace(model="dense"), build_model(TrainConfig().replace(model="dense"), 64, 10))
+        == 1
+    )
     mnist = SparseMLP((784, 1000, 1000, 1000, 10), epsilon=20, seed=0)
-    assert choose_threads(TrainConfig(batch_size=100), mnist) is None  # large: leave all cores
-    assert choose_threads(TrainConfig(threads=2), digits_default) == 2  # an explicit choice wins
+    assert choose_threads(TrainConfig().replace(batch_size=100), mnist) is None  # large: leave all cores
+    assert choose_threads(TrainConfig().replace(threads=2), digits_default) == 2  # an explicit choice wins

@@ -8,33 +8,30 @@ evosparse plot degrees RUN_DIR [--image-shape 28,28]
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from evosparse.cli._flags import (
+    add_config_flags,
+    cap_threads,
+    parse_names,
+    parse_numbers,
+    parse_sizes,
+    train_changes,
+)
 
 PER_RUN = ("strategy", "density", "seed", "model", "out_dir")  # compare sets these for each run
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.01,0.05, got {text!r}") from None
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 def command_compare(args: argparse.Namespace) -> int:
-    from evosparse.cli.main import config_changes
     from evosparse.train.compare import compare
-    from evosparse.train.config import STRATEGIES, TrainConfig, read_values
+    from evosparse.train.config import STRATEGIES, TrainConfig
 
-    changes = {**(read_values(args.config) if args.config else {}), **config_changes(args)}
+    changes = train_changes(args)
     for name in PER_RUN:
         if name in changes:
             raise ValueError(f"{name} is set per run by compare (--strategies, --densities, --seeds, --out-dir); "
                              f"remove it from {args.config}")  # fmt: skip
+    args.jobs = cap_threads(args.jobs, name="--jobs")  # compare checks jobs >= 1
     strategies = args.strategies or STRATEGIES
     compare(
         TrainConfig.from_dict(changes, source="the command line"),
@@ -82,8 +79,7 @@ def command_plot_degrees(args: argparse.Namespace) -> int:
 
 def register(commands, parser_class) -> None:
     """Add ``compare`` and ``plot`` to the ``evosparse`` sub-command parsers."""
-    from evosparse.cli.main import add_config_flags, parse_sizes
-    from evosparse.train.config import STRATEGIES
+    from evosparse.train.config import STRATEGIES, TrainConfig
 
     compare = commands.add_parser(
         "compare",
@@ -93,8 +89,8 @@ def register(commands, parser_class) -> None:
         "accuracy_vs_flops.png into --out-dir. Finished runs found there are reused, so an interrupted "
         f"comparison continues. Strategies: {', '.join(STRATEGIES)}.",
     )
-    compare.add_argument("--strategies", type=_names, metavar="NAME,...", help="strategies to compare [all]")
-    compare.add_argument("--densities", type=_floats, default=(0.01, 0.02, 0.05, 0.1), metavar="D,...",
+    compare.add_argument("--strategies", type=parse_names, metavar="NAME,...", help="strategies to compare [all]")
+    compare.add_argument("--densities", type=parse_numbers, default=(0.01, 0.02, 0.05, 0.1), metavar="D,...",
                          help="overall weight densities [0.01,0.02,0.05,0.1]")  # fmt: skip
     compare.add_argument("--seeds", type=parse_sizes, default=(0, 1, 2), metavar="N,...", help="seeds [0,1,2]")
     compare.add_argument("--out-dir", dest="compare_out", required=True, help="folder of the runs and reports")
@@ -102,7 +98,7 @@ def register(commands, parser_class) -> None:
     compare.add_argument("--no-dense", action="store_true", help="skip the dense baseline")
     compare.add_argument("--config", metavar="FILE", help="TOML (or .json) recipe; flags override it")
     compare.add_argument("--quiet", action="store_true", help="no line per finished run")
-    add_config_flags(compare, skip=PER_RUN)
+    add_config_flags(compare, TrainConfig, skip=PER_RUN, title="TrainConfig")
     compare.set_defaults(handler=command_compare)
 
     plot = commands.add_parser("plot", help="pictures of a run", description="Pictures of a finished or running run.")
@@ -116,9 +112,3 @@ def register(commands, parser_class) -> None:
     degrees.add_argument("run_dir", metavar="RUN_DIR", help="folder of a run of evosparse train")
     degrees.add_argument("--image-shape", type=parse_sizes, metavar="H,W", help="input image shape [square]")
     degrees.set_defaults(handler=command_plot_degrees)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from evosparse.cli.main import main
-
-    sys.exit(main(["compare", *sys.argv[1:]]))

@@ -8,118 +8,49 @@
     evosparse neat run --task xor|double-pole|cartpole|... [CONFIG] [--out-dir DIR] [--resume]
     evosparse grid run ENV --controller {none,rule,optimal,random} [--plot FILE.png]
 
-Every field of :class:`TrainConfig` is a ``train`` flag (``lr`` -> ``--lr``, ``batch_size`` ->
-``--batch-size``); flags override ``--config``, which overrides the defaults. Bad input ends with one
-``error: ...`` line on stderr and exit code 2, never a traceback, and never touches earlier results
-(set ``EVOSPARSE_DEBUG=1`` to see the traceback anyway).
+Every setting of :class:`TrainConfig` is a ``train`` flag named after its flat name (``lr`` -> ``--lr``,
+``batch_size`` -> ``--batch-size``; see :mod:`evosparse.train.config`); flags override ``--config``, which
+overrides the defaults. Bad input, for every command, ends with one ``error: ...`` line on stderr and exit
+code 2, never a traceback, and never touches earlier results (set ``EVOSPARSE_DEBUG=1`` to see the
+traceback anyway): the flag helpers and that single error path are in :mod:`evosparse.cli._flags`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import inspect
 import json
-import os
 import sys
-import types
-import typing
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+from evosparse.cli._flags import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    CommandError,
+    Parser,
+    add_config_flags,
+    cap_threads,
+    one_line,
+    parse_sizes,
+    run_command,
+    train_changes,
+)
 
-
-class CommandError(Exception):
-    """Bad input found by the command line itself (not by argparse or the library)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line ``error: ...`` (and a pointer to --help), exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {message}; see '{self.prog} --help'\n")
-
-
-# ---- flag parsing helpers --------------------------------------------------------------------------------
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """'1000,1000,1000' -> (1000, 1000, 1000); positivity is checked by the config / the command."""
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    try:
-        return tuple(int(part) for part in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,256, got {text!r}") from None
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "CommandError", "build_parser", "main"]
 
 
-def _optional(parse):
-    def parse_or_none(text: str):
-        return None if text.strip().lower() in ("none", "null", "") else parse(text)
-
-    parse_or_none.__name__ = parse.__name__  # argparse names the type in its error messages
-    return parse_or_none
-
-
-def _field_parser(annotation: Any):
-    """(type callable, metavar, is_flag) for a TrainConfig field annotation (as resolved type hints)."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    optional = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
-    base = args[0] if optional else annotation
-    if base is bool:
-        return None, None, True
-    if typing.get_origin(base) is tuple:
-        return parse_sizes, "N,N,...", False
-    parse = {int: int, float: float, str: str}[base]
-    metavar = {int: "INT", float: "FLOAT", str: "TEXT"}[base]
-    return (_optional(parse), metavar + "|none", False) if optional else (parse, metavar, False)
-
-
-def add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    """One flag per TrainConfig field but ``skip``; not given -> absent from the namespace (files / saved ones win)."""
-    from evosparse.train.config import CHOICES, TrainConfig
-
-    hints = typing.get_type_hints(TrainConfig)
-    group = parser.add_argument_group("run settings (TrainConfig fields; default in brackets)")
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in skip:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default if not isinstance(field.default, tuple) else ",".join(map(str, field.default))
-        doc = f"{field.metadata['doc']} [{default}]".replace("%", "%%")
-        parse, metavar, is_flag = _field_parser(hints[field.name])
-        if field.name in CHOICES:  # shown in the usage; checked by TrainConfig, for its error message
-            metavar = "{" + ",".join(CHOICES[field.name]) + "}"
-        if is_flag:
-            group.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=doc
-            )
-        else:
-            group.add_argument(flag, dest=field.name, type=parse, metavar=metavar, default=argparse.SUPPRESS, help=doc)
-
-
-def config_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """The TrainConfig fields given on the command line."""
-    from evosparse.train.config import field_names
-
-    return {name: getattr(args, name) for name in field_names() if hasattr(args, name)}
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-# ---- train -----------------------------------------------------------------------------------------------
+# ---- train ---------------------------------------------------------------------------------------------
 def command_train(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from evosparse.train import TrainConfig, resume, train
-    from evosparse.train.config import read_values
+    from evosparse.train import TrainConfig, resume
+    from evosparse.train import train as run_training
     from evosparse.train.run import default_out_dir, format_summary
 
     if args.resume and args.overwrite:
         raise CommandError("--resume continues a run and --overwrite replaces it; give one of them")
-    # Precedence: defaults < the keys the --config file sets < flags given on the command line.
-    changes = {**(read_values(args.config) if args.config else {}), **config_changes(args)}
+    changes = train_changes(args)
     progress = not args.quiet and sys.stderr.isatty()
     log = None if args.quiet else (lambda line: tqdm.write(line, file=sys.stdout))
 
@@ -135,10 +66,10 @@ def command_train(args: argparse.Namespace) -> int:
         if args.print_config:
             sys.stdout.write(config.to_toml())
             return 0
-        if config.out_dir is None:
+        if config.run.out_dir is None:
             config = config.replace(out_dir=str(default_out_dir(config)))
-        args.out_dir = config.out_dir  # for the message if the run is interrupted
-        result = train(config, overwrite=args.overwrite, progress=progress, log=log)
+        args.out_dir = config.run.out_dir  # for the message if the run is interrupted
+        result = run_training(config, overwrite=args.overwrite, progress=progress, log=log)
     print(format_summary(result.summary))
     return 0
 
@@ -153,47 +84,19 @@ def _dataset_sizes(name: str, data_dir: str | None) -> tuple[int, int]:
     try:
         dataset = data.load_dataset(name, data_dir=data_dir, download=False)
     except FileNotFoundError as error:
-        raise CommandError(f"{_one_line(error)} (or give the layer sizes with --layers)") from None
+        raise CommandError(f"{one_line(error)} (or give the layer sizes with --layers)") from None
     return int(dataset.n_features), int(dataset.n_classes)
 
 
-def architecture(layers: Sequence[int], epsilon: float, *, seed: int = 0) -> dict[str, Any]:
-    """Per-layer and total neurons, connections, density and bytes of a SET-MLP (built, not trained)."""
-    import numpy as np
-
-    from evosparse.nn.linear import SparseLinear
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for index, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:]), start=1):
-        layer = SparseLinear(n_in, n_out, epsilon=epsilon, seed=rng)
-        memory = layer.memory_bytes()
-        rows.append(
-            {
-                "layer": index,
-                "n_in": n_in,
-                "n_out": n_out,
-                "connections": layer.nnz,
-                "dense_connections": n_in * n_out,
-                "density": layer.density,
-                "bytes": memory["total"],
-                "dense_bytes": memory["dense"],
-            }
-        )
-    total = {key: sum(row[key] for row in rows) for key in ("connections", "dense_connections", "bytes", "dense_bytes")}
-    total["density"] = total["connections"] / total["dense_connections"]
-    total["neurons"] = sum(layers)
-    return {"layers": list(layers), "epsilon": epsilon, "per_layer": rows, "total": total}
-
-
 def _bytes(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
 
 
 def format_architecture(info: dict[str, Any]) -> str:
+    """The table ``evosparse info`` prints, from :func:`evosparse.train.architecture.architecture`."""
     lines = [
         f"SET-MLP {'-'.join(map(str, info['layers']))} ({info['total']['neurons']:,} neurons), "
         f"epsilon {info['epsilon']:g}, float32 weights",
@@ -220,6 +123,7 @@ def format_architecture(info: dict[str, Any]) -> str:
 
 
 def command_info(args: argparse.Namespace) -> int:
+    from evosparse.train.architecture import architecture
     from evosparse.train.config import TrainConfig
 
     if not (args.epsilon > 0 and args.epsilon < float("inf")):
@@ -232,26 +136,28 @@ def command_info(args: argparse.Namespace) -> int:
             raise CommandError(f"--layers needs two or more positive sizes (input, ..., output), got {layers}")
     else:
         defaults = TrainConfig()
-        hidden = defaults.hidden if args.hidden is None else args.hidden
+        hidden = defaults.model.hidden if args.hidden is None else args.hidden
         if not hidden or any(size < 1 for size in hidden):
             raise CommandError(f"hidden must be one or more positive integers (e.g. 256,256), got {list(hidden)}")
-        n_features, n_classes = _dataset_sizes(args.dataset or defaults.dataset, args.data_dir)
+        n_features, n_classes = _dataset_sizes(args.dataset or defaults.data.dataset, args.data_dir)
         layers = [n_features, *hidden, n_classes]
-    info = architecture(layers, args.epsilon, seed=args.seed)
+    info = architecture(layers, args.epsilon)  # computed from the sizes: nothing is allocated
     print(json.dumps(info, indent=2) if args.json else format_architecture(info))
     return 0
 
 
 # ---- bench -----------------------------------------------------------------------------------------------
 def command_bench(args: argparse.Namespace) -> int:
-    if args.threads is not None and any(n < 1 for n in args.threads):
+    if args.threads is not None and (not args.threads or any(n < 1 for n in args.threads)):
         raise CommandError(f"--threads needs positive counts, got {list(args.threads)}")
+    if args.threads is not None:
+        args.threads = tuple(dict.fromkeys(cap_threads(n) for n in args.threads))
     if args.repeats is not None and args.repeats < 1:
         raise CommandError(f"--repeats must be >= 1, got {args.repeats}")
     try:
         from evosparse.bench.kernels import run_kernel_benchmark
     except ImportError as error:
-        raise CommandError(f"the kernel benchmark is not available in this installation ({_one_line(error)})") from None
+        raise CommandError(f"the kernel benchmark is not available in this installation ({one_line(error)})") from None
     parameters = inspect.signature(run_kernel_benchmark).parameters
     kwargs: dict[str, Any] = {"out": print} if "out" in parameters else {}
     if args.threads is not None:
@@ -275,8 +181,9 @@ def command_bench(args: argparse.Namespace) -> int:
 # ---- parser ----------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from evosparse import __version__
+    from evosparse.train.config import TrainConfig
 
-    parser = _Parser(prog="evosparse", description="Truly sparse neural networks that evolve their own wiring (SET).")
+    parser = Parser(prog="evosparse", description="Truly sparse neural networks that evolve their own wiring (SET).")
     parser.add_argument("--version", action="version", version=f"evosparse {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -292,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out-dir")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
-    add_config_flags(train)
+    add_config_flags(train, TrainConfig, title="TrainConfig")
     train.set_defaults(handler=command_train)
 
     info = commands.add_parser(
@@ -311,7 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--data-dir", help="folder of the data set files (when the sizes must be read from them)")
     info.add_argument("--hidden", type=parse_sizes, metavar="N,N,...", help="hidden sizes [the train default]")
     info.add_argument("--epsilon", type=float, default=20.0, help="Erdos-Renyi sparsity parameter [20]")
-    info.add_argument("--seed", type=int, default=0, help="seed of the random topology [0]")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(handler=command_info)
 
@@ -328,29 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     from evosparse.cli import compare, grid, neat
 
-    compare.register(commands, _Parser)
-    neat.register(commands, _Parser)
-    grid.register(commands, _Parser)
+    compare.register(commands, Parser)
+    neat.register(commands, Parser)
+    grid.register(commands, Parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``evosparse`` console script; returns the exit code."""
+    """Entry point of the ``evosparse`` console script; returns the exit code.
+
+    Every command's handler runs through :func:`evosparse.cli._flags.run_command`: bad input is one
+    ``error: ...`` line on stderr and exit code 2 (``EVOSPARSE_DEBUG=1``: the traceback).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:
-        out_dir = getattr(args, "out_dir", None)
-        where = f" --out-dir {out_dir}" if out_dir else " --out-dir <the run folder>"
-        again = "neat run --task <task> --resume" if args.command == "neat" else "train --resume"
-        print(f"\ninterrupted; continue from the last checkpoint with: evosparse {again}{where}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (CommandError, ValueError, OSError, ImportError) as error:
-        if os.environ.get("EVOSPARSE_DEBUG"):
-            raise
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    return run_command(args.handler, args)
 
 
 if __name__ == "__main__":

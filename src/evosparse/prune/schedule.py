@@ -19,6 +19,18 @@ from dataclasses import dataclass
 
 from evosparse.topology.schedule import UNITS
 
+def check_spacing(
+    start: int, end: int, cycles: int, *, names: tuple[str, str, str] = ("start", "end", "cycles")
+) -> None:
+    """Iterative pruning's ``cycles`` events fall on whole units from ``start`` to ``end`` (names: for errors)."""
+    if cycles > 1 and (end == start or (end - start) % (cycles - 1)):
+        first, last, count = names
+        raise ValueError(
+            f"{count} ({cycles}) events must be evenly spaced from {first} ({start}) to {last} ({end}): "
+            f"{last} - {first} must be a positive multiple of {count} - 1"
+        )
+
+
 PRUNING_KINDS = ("one_shot", "iterative", "cubic")
 
 
@@ -54,15 +66,8 @@ class PruningSchedule:
                 raise ValueError(
                     f"end must be an integer >= start ({self.start}) for kind={self.kind!r}, got {self.end}"
                 )
-        if (
-            self.kind == "iterative"
-            and self.cycles > 1
-            and (self.end == self.start or (self.end - self.start) % (self.cycles - 1))
-        ):
-            raise ValueError(
-                f"iterative pruning needs its {self.cycles} cycles evenly spaced from start={self.start} to "
-                f"end={self.end}: end - start must be a multiple of cycles - 1"
-            )
+        if self.kind == "iterative":
+            check_spacing(self.start, self.end, self.cycles)
 
     @property
     def last(self) -> int:

@@ -38,8 +38,7 @@ class UpdateSchedule:
     stop_after: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0 <= self.zeta < 1:
-            raise ValueError(f"zeta must be in [0, 1), got {self.zeta}")
+        check_zeta(self.zeta)
         if not (isinstance(self.every, int) and self.every >= 1):
             raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
         if self.unit not in UNITS:
@@ -48,8 +47,7 @@ class UpdateSchedule:
             raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
         if self.stop_after is not None and self.stop_after < 1:
             raise ValueError(f"stop_after must be >= 1 or None, got {self.stop_after}")
-        if self.decay == "cosine" and self.stop_after is None:
-            raise ValueError("decay='cosine' needs stop_after (the unit count where the fraction reaches 0)")
+        check_decay(self.decay, self.stop_after)
 
     def fraction(self, t: int) -> float:
         """Fraction to change at unit count ``t`` (1-based: the t-th epoch or step has just ended); 0 = no update."""
@@ -58,3 +56,15 @@ class UpdateSchedule:
         if self.decay == "cosine":
             return self.zeta * 0.5 * (1.0 + math.cos(math.pi * t / self.stop_after))
         return self.zeta
+
+
+def check_zeta(zeta: object) -> None:
+    """The rewired fraction's rule (here and in every config that holds a zeta): in [0, 1)."""
+    if not (isinstance(zeta, int | float) and not isinstance(zeta, bool) and 0 <= zeta < 1):
+        raise ValueError(f"zeta must be in [0, 1), got {zeta!r}")
+
+
+def check_decay(decay: str, stop_after: int | None) -> None:
+    """A cosine decay reaches 0 at ``stop_after``, so it needs one."""
+    if decay == "cosine" and stop_after is None:
+        raise ValueError("decay='cosine' needs stop_after (the unit count where the rewired fraction reaches 0)")

@@ -34,57 +34,63 @@ def derive_seed(seed: int, stream: str) -> int:
 
 
 def layer_sizes(config: TrainConfig, n_features: int, n_classes: int) -> list[int]:
-    return [int(n_features), *config.hidden, int(n_classes)]
+    return [int(n_features), *config.model.hidden, int(n_classes)]
 
 
 def starts_dense(config: TrainConfig) -> bool:
     """Whether the run's model starts as the dense twin (the dense baseline, pruning methods and SNIP)."""
-    return config.model == "dense" or config.strategy in DENSE_TO_SPARSE or config.strategy == "snip"
+    return (
+        config.model.kind == "dense"
+        or config.topology.strategy in DENSE_TO_SPARSE
+        or config.topology.strategy == "snip"
+    )
 
 
 def effective_epsilon(config: TrainConfig, sizes: list[int]) -> float:
     """``epsilon``, or the one that gives the network the overall ``density`` if that is set."""
-    return config.epsilon if config.density is None else epsilon_for_density(sizes, config.density)
+    return config.model.epsilon if config.model.density is None else epsilon_for_density(sizes, config.model.density)
 
 
 def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Module:
     """The SET-MLP, or its dense twin for the dense baseline and the dense-to-sparse methods, seeded from the config."""
     sizes = layer_sizes(config, n_features, n_classes)
-    seed = derive_seed(config.seed, "model")
+    seed = derive_seed(config.run.seed, "model")
     if starts_dense(config):
-        return DenseMLP(sizes, activation=config.activation, dropout=config.dropout, alpha=config.alpha, seed=seed)
+        return DenseMLP(
+            sizes, activation=config.model.activation, dropout=config.model.dropout, alpha=config.model.alpha, seed=seed
+        )
     return SparseMLP(
         sizes,
-        activation=config.activation,
-        dropout=config.dropout,
+        activation=config.model.activation,
+        dropout=config.model.dropout,
         epsilon=effective_epsilon(config, sizes),
-        alpha=config.alpha,
-        weight_init=config.weight_init,
-        backend=config.backend,
+        alpha=config.model.alpha,
+        weight_init=config.model.weight_init,
+        backend=config.model.backend,
         seed=seed,
     )
 
 
 def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """SGD with momentum and weight decay (the SET recipe) or Adam, on all of ``model.parameters()``."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay)
     return torch.optim.SGD(
         model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        nesterov=config.nesterov,
+        lr=config.optimizer.lr,
+        momentum=config.optimizer.momentum,
+        weight_decay=config.optimizer.weight_decay,
+        nesterov=config.optimizer.nesterov,
     )
 
 
 def build_schedule(config: TrainConfig) -> UpdateSchedule:
     return UpdateSchedule(
-        zeta=config.zeta,
-        every=config.update_every,
-        unit=config.update_unit,
-        decay=config.decay,
-        stop_after=config.stop_after,
+        zeta=config.topology.zeta,
+        every=config.topology.update_every,
+        unit=config.topology.update_unit,
+        decay=config.topology.decay,
+        stop_after=config.topology.stop_after,
     )
 
 
@@ -92,8 +98,8 @@ def saliency_data(
     config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random sample of ``saliency_samples`` training examples (for OBD and SNIP)."""
-    n = min(config.saliency_samples, x_train.shape[0])
-    generator = torch.Generator().manual_seed(derive_seed(config.seed, "topology"))
+    n = min(config.pruning.saliency_samples, x_train.shape[0])
+    generator = torch.Generator().manual_seed(derive_seed(config.run.seed, "topology"))
     index = torch.randperm(x_train.shape[0], generator=generator)[:n]
     return x_train[index], y_train[index]
 
@@ -108,30 +114,37 @@ def build_strategy(
         sizes: layer sizes (input, hidden..., output): the budget of the methods that start dense.
         data: ``(x_train, y_train)``: OBD and SNIP sample their saliency examples from it.
     """
-    if config.model == "dense":
+    if config.model.kind == "dense":
         return None
-    seed = derive_seed(config.seed, "topology")
-    name = config.strategy
+    seed = derive_seed(config.run.seed, "topology")
+    name = config.topology.strategy
     if name == "static":
         return StaticSparse(seed=seed)
     if name == "set":
-        if config.zeta == 0:
+        if config.topology.zeta == 0:
             return None
         return SET(
-            config.zeta, rule=config.rule, schedule=build_schedule(config), new_weights=config.new_weights, seed=seed
+            config.topology.zeta,
+            rule=config.topology.rule,
+            schedule=build_schedule(config),
+            new_weights=config.topology.new_weights,
+            seed=seed,
         )
     if name == "rigl":
-        return RigL(config.zeta, schedule=build_schedule(config), seed=seed)
+        return RigL(config.topology.zeta, schedule=build_schedule(config), seed=seed)
     if name == "neuron":
         return NeuronImportance(
-            config.zeta,
-            neuron_fraction=config.neuron_fraction,
+            config.topology.zeta,
+            neuron_fraction=config.pruning.neuron_fraction,
             pruning=PruningSchedule(
-                "iterative", start=config.prune_start, end=config.prune_end, cycles=config.prune_cycles
+                "iterative",
+                start=config.pruning.prune_start,
+                end=config.pruning.prune_end,
+                cycles=config.pruning.prune_cycles,
             ),
-            rule=config.rule,
+            rule=config.topology.rule,
             schedule=build_schedule(config),
-            new_weights=config.new_weights,
+            new_weights=config.topology.new_weights,
             seed=seed,
         )
     if sizes is None:
@@ -141,30 +154,38 @@ def build_strategy(
     if name == "snip":
         if sample is None:
             raise ValueError("strategy 'snip' needs training data")
-        return SNIP(budget, sample, scope=config.scope, backend=config.backend, seed=seed)
+        return SNIP(budget, sample, scope=config.pruning.scope, backend=config.model.backend, seed=seed)
     return Pruning(
         budget,
         criterion="obd" if name == "obd" else "magnitude",
         schedule=pruning_schedule(config),
-        scope=config.scope,
-        l1=config.l1 if name == "l1" else 0.0,
-        rewind_epoch=config.rewind_epoch if name == "imp" else None,
+        scope=config.pruning.scope,
+        l1=config.pruning.l1 if name == "l1" else 0.0,
+        rewind_epoch=config.pruning.rewind_epoch if name == "imp" else None,
         data=sample,
-        hessian=config.hessian,
-        backend=config.backend,
+        hessian=config.pruning.hessian,
+        backend=config.model.backend,
         seed=seed,
     )
 
 
 def pruning_schedule(config: TrainConfig) -> PruningSchedule:
     """Events of the dense-to-sparse methods: imp cycles, the gmp cubic ramp, one shot for the others."""
-    unit = config.update_unit
-    if config.strategy == "imp":
+    unit = config.topology.update_unit
+    if config.topology.strategy == "imp":
         return PruningSchedule(
-            "iterative", start=config.prune_start, end=config.prune_end, cycles=config.prune_cycles, unit=unit
+            "iterative",
+            start=config.pruning.prune_start,
+            end=config.pruning.prune_end,
+            cycles=config.pruning.prune_cycles,
+            unit=unit,
         )
-    if config.strategy == "gmp":
+    if config.topology.strategy == "gmp":
         return PruningSchedule(
-            "cubic", start=config.prune_start, end=config.prune_end, every=config.update_every, unit=unit
+            "cubic",
+            start=config.pruning.prune_start,
+            end=config.pruning.prune_end,
+            every=config.topology.update_every,
+            unit=unit,
         )
-    return PruningSchedule("one_shot", start=config.prune_start, unit=unit)
+    return PruningSchedule("one_shot", start=config.pruning.prune_start, unit=unit)

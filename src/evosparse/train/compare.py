@@ -76,18 +76,18 @@ def run_one(config_values: dict[str, Any], strategy: str, density: float | None)
     from evosparse.train.run import train
 
     config = TrainConfig.from_dict(config_values)
-    folder = Path(config.out_dir)
+    folder = Path(config.run.out_dir)
     summary_file = folder / "summary.json"
     if summary_file.exists():
         summary = json.loads(summary_file.read_text())
         history = json.loads((folder / "history.json").read_text())
         if summary.get("finished"):
-            return _row(strategy, density, config.seed, summary, history[-1], folder)
-    key = (config.dataset, config.data_dir)
+            return _row(strategy, density, config.run.seed, summary, history[-1], folder)
+    key = (config.data.dataset, config.data.data_dir)
     if key not in _DATASETS:
-        _DATASETS[key] = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download)
+        _DATASETS[key] = load_dataset(config.data.dataset, data_dir=config.data.data_dir, download=config.data.download)
     result = train(config, dataset=_DATASETS[key], overwrite=True, progress=False, log=None)
-    return _row(strategy, density, config.seed, result.summary, result.history[-1], folder)
+    return _row(strategy, density, config.run.seed, result.summary, result.history[-1], folder)
 
 
 def _row(strategy, density, seed, summary, last, folder) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def run_files(folder: str | Path) -> list[str]:
 
 def default_out_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
     """``runs/<dataset>-<model>-s<seed>``, or the first of ``...-2``, ``...-3``, ... that holds no run."""
-    base = Path(root) / f"{config.dataset}-{config.model}-s{config.seed}"
+    base = Path(root) / f"{config.data.dataset}-{config.model.kind}-s{config.run.seed}"
     candidate, number = base, 1
     while run_files(candidate):
         number += 1
@@ -86,10 +86,10 @@ SMALL_STEP = 3_000_000
 
 
 def choose_threads(config: TrainConfig, model: nn.Module) -> int | None:
-    """``config.threads``, or if None: 1 for a small model (see SMALL_STEP), else None (all cores)."""
-    if config.threads is not None:
-        return config.threads
-    work = sum(nnz for nnz, _ in layer_connections(model)) * config.batch_size
+    """``config.run.threads``, or if None: 1 for a small model (see SMALL_STEP), else None (all cores)."""
+    if config.run.threads is not None:
+        return config.run.threads
+    work = sum(nnz for nnz, _ in layer_connections(model)) * config.optimizer.batch_size
     return 1 if work < SMALL_STEP else None
 
 
@@ -117,14 +117,17 @@ class Tensors:
 
 
 def load_tensors(config: TrainConfig, dataset: Any = None) -> Tensors:
-    """Load ``config.dataset`` with :func:`evosparse.data.load_dataset` (or use ``dataset``) as tensors."""
+    """Load ``config.data.dataset`` with :func:`evosparse.data.load_dataset` (or use ``dataset``) as tensors."""
     if dataset is None:
         from evosparse.data import DATASETS, load_dataset
 
-        if config.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {config.dataset!r}; choose one of {', '.join(sorted(DATASETS))}")
+        if config.data.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {config.data.dataset!r}; choose one of {', '.join(sorted(DATASETS))}")
         dataset = load_dataset(
-            config.dataset, data_dir=config.data_dir, download=config.download, seed=config.data_seed
+            config.data.dataset,
+            data_dir=config.data.data_dir,
+            download=config.data.download,
+            seed=config.data.data_seed,
         )
 
     def features(x: Any) -> torch.Tensor:
@@ -150,7 +153,7 @@ def train(
     log: Callable[[str], object] | None = print,
     callbacks: Iterable[Callback] = (),
 ) -> RunResult:
-    """Start a new run of ``config`` in ``config.out_dir`` (default: :func:`default_out_dir`).
+    """Start a new run of ``config`` in ``config.run.out_dir`` (default: :func:`default_out_dir`).
 
     Args:
         overwrite: replace the run files of an earlier run in the folder (otherwise: :class:`RunError`).
@@ -158,7 +161,7 @@ def train(
         progress: show a progress bar; log: where epoch lines go (None: nowhere).
         callbacks: extra callbacks, run after the built-in ones.
     """
-    out_dir = Path(config.out_dir) if config.out_dir is not None else default_out_dir(config)
+    out_dir = Path(config.run.out_dir) if config.run.out_dir is not None else default_out_dir(config)
     existing = run_files(out_dir)
     if existing and not overwrite:
         raise RunError(
@@ -202,9 +205,9 @@ def resume(
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{error}; the checkpoint cannot be resumed") from None
     config = _resumed_config(saved, dict(changes or {}), out_dir)
-    if checkpoint["finished"] or checkpoint["trainer"]["epoch"] >= config.epochs:
+    if checkpoint["finished"] or checkpoint["trainer"]["epoch"] >= config.run.epochs:
         raise RunError(
-            f"the run in {out_dir} already finished its {config.epochs} epochs; nothing to resume "
+            f"the run in {out_dir} already finished its {config.run.epochs} epochs; nothing to resume "
             "(start a new run with another --out-dir)"
         )
     tensors = load_tensors(config, dataset)
@@ -213,10 +216,11 @@ def resume(
 
 def _resumed_config(saved: TrainConfig, changes: dict[str, Any], out_dir: Path) -> TrainConfig:
     requested = saved.replace(**changes)  # validates the changed values and rejects unknown names
+    now, before = requested.to_flat(), saved.to_flat()
     conflicts = [
-        f"{name}={getattr(requested, name)!r} (saved: {getattr(saved, name)!r})"
-        for name in changes
-        if name not in RESUMABLE_CHANGES and getattr(requested, name) != getattr(saved, name)
+        f"{name}={now[name]!r} (saved: {before[name]!r})"
+        for name in TrainConfig.flatten(changes)
+        if name not in RESUMABLE_CHANGES and now[name] != before[name]
     ]
     if conflicts:
         raise RunError(
@@ -255,9 +259,9 @@ def build_trainer(
         build_optimizer(config, model),
         tensors.x_train,
         tensors.y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        seed=derive_seed(config.seed, "shuffle"),
+        epochs=config.run.epochs,
+        batch_size=config.optimizer.batch_size,
+        seed=derive_seed(config.run.seed, "shuffle"),
         callbacks=[*built_in, *callbacks],
     )
 
