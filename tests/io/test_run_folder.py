@@ -33,7 +33,7 @@ def test_new_run_writes_manifest_and_releases_lock(tmp_path):
 
 def test_second_new_run_is_refused(tmp_path):
     start(tmp_path).close()
-    with pytest.raises(RunFolderError, match="already holds a demo run; continue it with --resume"):
+    with pytest.raises(RunFolderError, match=r"already holds a run \(a demo run started .*\); add --resume"):
         start(tmp_path)
 
 
@@ -53,8 +53,9 @@ def test_other_kind_refused_for_resume_and_overwrite(tmp_path):
     with pytest.raises(RunFolderError, match=r"not part of a demo run \(checkpoint.pt\)"):
         start(tmp_path, overwrite=True)
     (tmp_path / "checkpoint.pt").unlink()
-    with pytest.raises(RunFolderError, match="--overwrite replaces only a demo run"):
-        start(tmp_path, overwrite=True)
+    for overwrite in (False, True):
+        with pytest.raises(RunFolderError, match="holds a train run; a demo run never resumes or replaces it"):
+            start(tmp_path, overwrite=overwrite)
 
 
 def test_resume_checks_config_and_data(tmp_path):
@@ -129,7 +130,7 @@ def test_interrupted_overwrite_never_resumes_the_old_run(tmp_path, monkeypatch):
 def test_damaged_manifest_refused_unless_overwrite(tmp_path):
     start(tmp_path).close()
     (tmp_path / MANIFEST_FILE).write_text('{"format": "evosparse-run", "ver')
-    with pytest.raises(RunFolderError, match="run.json is not a valid run manifest file"):
+    with pytest.raises(RunFolderError, match="run.json is not a run manifest"):
         start(tmp_path, resume=True)
     start(tmp_path, overwrite=True).close()
     assert read_manifest(tmp_path)["kind"] == "demo"
@@ -190,7 +191,7 @@ def test_concurrent_new_runs_into_one_folder_exactly_one_wins(tmp_path, existing
     assert [outcome for _, outcome, _ in outcomes].count("won") == 1, outcomes
     for _, outcome, message in outcomes:
         if outcome == "refused":
-            assert "in use by another evosparse run" in message or "already holds a demo run" in message
+            assert "in use by another evosparse run" in message or "already holds a run" in message
     winner = next(name for name, outcome, _ in outcomes if outcome == "won")
     assert read_manifest(target)["config"]["who"] == winner
     assert (target / "history.csv").read_text() == winner

@@ -80,7 +80,7 @@ def test_arrays_refuse_object_arrays_and_reserved_keys(tmp_path):
 def test_foreign_format_tag_and_version_refused(tmp_path, kind):
     save, load = (save_json, load_json) if kind == "json" else (save_arrays, load_arrays)
     path = save(tmp_path / f"a.{kind}", {"x": 1}, format="other-format")
-    with pytest.raises(FileFormatError, match=r"'other-format' file, not a my checkpoint file"):
+    with pytest.raises(FileFormatError, match=r"'other-format' file, not a my checkpoint"):
         load(path, format="my-format", what="my checkpoint")
     save(path, {"x": 1}, format="my-format", version=2)
     with pytest.raises(FileFormatError, match="format version 2"):

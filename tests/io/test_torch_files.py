@@ -72,5 +72,5 @@ def test_crafted_files_never_run_code(tmp_path):
 
 def test_foreign_torch_file_refused(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
-    with pytest.raises(FileFormatError, match="other.pt is not a train checkpoint file"):
+    with pytest.raises(FileFormatError, match="other.pt is not a train checkpoint"):
         load_torch(tmp_path / "other.pt", format="ckpt", what="train checkpoint")

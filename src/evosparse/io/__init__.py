@@ -11,7 +11,7 @@ Imports nothing else of evosparse; torch only in :mod:`~evosparse.io.torch_files
 
 from evosparse.io.atomic import atomic_write, atomic_write_bytes, atomic_write_set, atomic_write_text
 from evosparse.io.digest import content_digest, file_sha256
-from evosparse.io.errors import FileFormatError, RunFolderError, WriteError
+from evosparse.io.errors import FileFormatError, MissingFileError, RunFolderError, WriteError
 from evosparse.io.run_folder import MANIFEST_FILE, FolderLock, RunFolder, read_manifest
 from evosparse.io.serialize import dump_arrays, dump_json, load_arrays, load_json, save_arrays, save_json
 
@@ -19,6 +19,7 @@ __all__ = [
     "MANIFEST_FILE",
     "FileFormatError",
     "FolderLock",
+    "MissingFileError",
     "RunFolder",
     "RunFolderError",
     "WriteError",

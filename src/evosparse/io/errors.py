@@ -11,6 +11,10 @@ class FileFormatError(ValueError):
     """A file is missing, truncated, corrupt, of another format, or fails its checksum."""
 
 
+class MissingFileError(FileFormatError, FileNotFoundError):
+    """The file a loader was asked to read does not exist."""
+
+
 class RunFolderError(ValueError):
     """A run cannot start, resume or overwrite in a folder (it holds another run, is locked, ...)."""
 

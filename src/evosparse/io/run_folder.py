@@ -251,7 +251,7 @@ class RunFolder:
         entries = sorted(entry.name for entry in path.iterdir() if not _internal(entry.name))
         owned = [name for name in entries if _matches(name, files)]
         foreign = [name for name in entries if name not in owned and name != MANIFEST_FILE]
-        held = f"a {manifest['kind']} run" if manifest else "files of an earlier run"
+        held = f"a {manifest['kind']} run started {manifest.get('created', '?')}" if manifest else "its files"
         if resume:
             if manifest is None:
                 what = f"files of an earlier run ({', '.join(owned[:4])}) but no {MANIFEST_FILE}" if owned else "no run"
@@ -282,17 +282,16 @@ class RunFolder:
                 f"{path} holds files that are not part of a {kind} run ({listed}); evosparse never deletes them: "
                 "choose another --out-dir"
             )
-        if manifest is not None or owned:
-            if not overwrite:
-                raise RunFolderError(
-                    f"{path} already holds {held}; continue it with --resume, replace it with --overwrite, "
-                    "or choose another --out-dir"
-                )
-            if manifest is not None and manifest["kind"] != kind:
-                raise RunFolderError(
-                    f"{path} holds a {manifest['kind']} run; --overwrite replaces only a {kind} run: "
-                    "choose another --out-dir"
-                )
+        if manifest is not None and manifest["kind"] != kind:
+            raise RunFolderError(
+                f"{path} holds a {manifest['kind']} run; a {kind} run never resumes or replaces it: "
+                "choose another --out-dir"
+            )
+        if (manifest is not None or owned) and not overwrite:
+            raise RunFolderError(
+                f"{path} already holds a run ({held}); add --resume to continue it, --overwrite to replace it, "
+                "or choose another --out-dir"
+            )
         new = {
             "kind": kind,
             "run_id": uuid.uuid4().hex,

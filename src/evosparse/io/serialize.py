@@ -26,7 +26,7 @@ import numpy as np
 
 from evosparse.io.atomic import atomic_write, atomic_write_bytes
 from evosparse.io.digest import content_digest
-from evosparse.io.errors import FileFormatError
+from evosparse.io.errors import FileFormatError, MissingFileError
 
 META = "__meta__"
 ARRAY_KEY = "__array__"
@@ -49,16 +49,16 @@ def save_json(path: str | Path, data: Any, *, format: str, version: int = 1) -> 
 def load_json(path: str | Path, *, format: str, version: int = 1, what: str | None = None) -> Any:
     """The data of a file :func:`save_json` wrote, after checking its format tag, version and checksum.
 
-    ``what`` names the file in errors (default: the format tag).
+    ``what`` names the kind of file in errors, e.g. "evosparse NEAT checkpoint" (default: the format tag).
     """
-    path, what = Path(path), what or format
+    path, what = Path(path), what or f"{format} file"
     raw = _read(path, what)
     if raw.startswith(PICKLE_MAGIC):
         raise _pickle_error(path, what)
     try:
         envelope = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FileFormatError(f"{path} is not a valid {what} file (truncated or corrupt: {error})") from None
+        raise corrupt_error(path, what, error) from None
     return _open_envelope(envelope, path, format=format, version=version, what=what)
 
 
@@ -82,14 +82,14 @@ def save_arrays(path: str | Path, data: Any, *, format: str, version: int = 1) -
 
 def load_arrays(path: str | Path, *, format: str, version: int = 1, what: str | None = None) -> Any:
     """The data of a file :func:`save_arrays` wrote, after checking its format tag, version and checksum."""
-    path, what = Path(path), what or format
+    path, what = Path(path), what or f"{format} file"
     raw = _read(path, what)
     if raw.startswith(PICKLE_MAGIC):
         raise _pickle_error(path, what)
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as members:
             if not isinstance(members, np.lib.npyio.NpzFile) or META not in members.files:
-                raise FileFormatError(f"{path} is not a {what} file (no {META} record); was it written by evosparse?")
+                raise FileFormatError(f"{path} is not {a(what)} (it has no {META} record)")
             envelope = json.loads(members[META].tobytes().decode("utf-8"))
             arrays = {name: members[name] for name in members.files if name != META}
     except FileFormatError:
@@ -101,7 +101,7 @@ def load_arrays(path: str | Path, *, format: str, version: int = 1, what: str | 
     except Exception as error:  # zipfile.BadZipFile, EOFError, zlib.error, OSError, UnicodeDecodeError, ...
         raise corrupt_error(path, what, error) from None
     if not isinstance(envelope, dict):
-        raise FileFormatError(f"{path} is not a {what} file (its {META} record is not an object)")
+        raise FileFormatError(f"{path} is not {a(what)} (its {META} record is not an object)")
     try:
         envelope["data"] = _insert(envelope.get("data"), arrays)
     except (KeyError, TypeError) as error:
@@ -112,17 +112,17 @@ def load_arrays(path: str | Path, *, format: str, version: int = 1, what: str | 
 # ---- shared ----------------------------------------------------------------------------------------------
 def _read(path: Path, what: str) -> bytes:
     if not path.is_file():
-        raise FileFormatError(f"no {what} file at {path}")
+        raise MissingFileError(f"no {what} at {path}")
     try:
         return path.read_bytes()
     except OSError as error:
-        raise FileFormatError(f"cannot read {what} file {path}: {error.strerror or error}") from None
+        raise FileFormatError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _pickle_error(path: Path, what: str) -> FileFormatError:
     return FileFormatError(
         f"{path} holds pickled data, which evosparse never loads (unpickling can run arbitrary code); "
-        f"it is not a {what} file of this version"
+        f"it is not {a(what)} of this version"
     )
 
 
@@ -130,9 +130,9 @@ def _open_envelope(
     envelope: Any, path: Path, *, format: str, version: int, what: str, digest: Any = content_digest
 ) -> Any:
     if not isinstance(envelope, dict) or "format" not in envelope:
-        raise FileFormatError(f"{path} is not a {what} file (no format tag)")
+        raise FileFormatError(f"{path} is not {a(what)} (it has no format tag)")
     if envelope["format"] != format:
-        raise FileFormatError(f"{path} is a {envelope['format']!r} file, not a {what} file ({format!r})")
+        raise FileFormatError(f"{path} is a {envelope['format']!r} file, not {a(what)} ({format!r})")
     if envelope.get("version") != version:
         raise FileFormatError(
             f"{path} has format version {envelope.get('version')!r}; this evosparse reads version {version}"
@@ -153,7 +153,12 @@ def _open_envelope(
 
 def corrupt_error(path: Path, what: str, error: BaseException) -> FileFormatError:
     """The error for a file that cannot be parsed: truncated, corrupt or of another format."""
-    return FileFormatError(f"{path} is not a valid {what} file (truncated or corrupt: {_first_line(error)})")
+    return FileFormatError(f"{path} is not {a(what)} (truncated or corrupt: {_first_line(error)})")
+
+
+def a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an evosparse checkpoint", "a run manifest"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _first_line(error: BaseException) -> str:

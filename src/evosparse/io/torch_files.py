@@ -16,8 +16,8 @@ import torch
 
 from evosparse.io.atomic import atomic_write
 from evosparse.io.digest import content_digest
-from evosparse.io.errors import FileFormatError
-from evosparse.io.serialize import _open_envelope, corrupt_error
+from evosparse.io.errors import FileFormatError, MissingFileError
+from evosparse.io.serialize import _open_envelope, a, corrupt_error
 
 
 def tensor_leaf(value: Any) -> tuple[str, tuple[int, ...], bytes] | None:
@@ -44,9 +44,9 @@ def save_torch(path: str | Path, data: Any, *, format: str, version: int = 1) ->
 
 def load_torch(path: str | Path, *, format: str, version: int = 1, what: str | None = None) -> Any:
     """The data of a file :func:`save_torch` wrote, after checking its format tag, version and checksum."""
-    path, what = Path(path), what or format
+    path, what = Path(path), what or f"{format} file"
     if not path.is_file():
-        raise FileFormatError(f"no {what} file at {path}")
+        raise MissingFileError(f"no {what} at {path}")
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of crafted files; we refuse them
             warnings.simplefilter("ignore", UserWarning)
@@ -56,7 +56,7 @@ def load_torch(path: str | Path, *, format: str, version: int = 1, what: str | N
         if "Weights only load failed" in message or "Unsupported global" in message:
             raise FileFormatError(
                 f"{path} holds objects other than tensors and plain data, which evosparse never loads "
-                f"(unpickling them could run code); it is not a {what} file"
+                f"(unpickling them could run code); it is not {a(what)}"
             ) from None
         raise corrupt_error(path, what, error) from None
     return _open_envelope(payload, path, format=format, version=version, what=what, digest=tensor_digest)

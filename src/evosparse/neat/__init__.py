@@ -8,9 +8,10 @@
     winner = population.run(task, 300, solved=task.solution)
 
 Genomes are arrays; a generation's phenotypes are compiled into one batch and evaluated by numba.
+Checkpoints and winner files are data only (JSON + ``.npz``); ``run_neat`` is a whole run in a run folder.
 """
 
-from evosparse.neat.checkpoint import Checkpointer, load_checkpoint, save_checkpoint
+from evosparse.neat.checkpoint import Checkpointer, load_checkpoint, load_winner, save_checkpoint, save_winner
 from evosparse.neat.config import NeatConfig
 from evosparse.neat.crossover import crossover
 from evosparse.neat.distance import compatibility_distance
@@ -22,6 +23,7 @@ from evosparse.neat.parallel import ParallelEvaluator, RayEvaluator
 from evosparse.neat.phenotype import FeedForwardNetwork, Networks, RecurrentNetwork
 from evosparse.neat.population import Population
 from evosparse.neat.reporting import ConsoleReporter, CsvReporter, GenerationStats, Reporter
+from evosparse.neat.run import NeatRunResult, run_neat
 
 __all__ = [
     "Checkpointer",
@@ -32,6 +34,7 @@ __all__ = [
     "Genome",
     "InnovationTracker",
     "NeatConfig",
+    "NeatRunResult",
     "Networks",
     "ParallelEvaluator",
     "Population",
@@ -42,6 +45,9 @@ __all__ = [
     "config_from_ini",
     "crossover",
     "load_checkpoint",
+    "load_winner",
     "mutate",
+    "run_neat",
     "save_checkpoint",
+    "save_winner",
 ]

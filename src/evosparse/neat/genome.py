@@ -121,7 +121,9 @@ class Genome:
     __hash__ = None  # mutable
 
     def __getstate__(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__[:-1]}  # not the generation's flat arrays
+        # For multiprocessing (ParallelEvaluator sends genomes to workers), not for files: those are
+        # data-only (neat/checkpoint.py). Not the generation's flat arrays.
+        return {name: getattr(self, name) for name in self.__slots__[:-1]}
 
     def __setstate__(self, state: dict) -> None:
         for name in self.__slots__[:-1]:

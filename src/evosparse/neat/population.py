@@ -157,11 +157,6 @@ class Population:
         population.reporters = list(reporters)
         return population
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["reporters"] = []
-        return state
-
 
 def _evaluated_copy(genome: Genome) -> Genome:
     copy = genome.copy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,45 @@ class CsvReporter(Reporter):
             writer.writerow(row)
 
 
+HISTORY_COLUMNS = ("generation", "best_fitness", "mean_fitness", "stdev_fitness", "n_species")
+
+
 def read_history(path: str | Path) -> list[dict]:
-    """The rows a :class:`CsvReporter` wrote, numbers as floats."""
-    with Path(path).open(encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    return [{k: (v if k == "species_sizes" else float(v)) for k, v in row.items()} for row in rows]
+    """The rows a :class:`CsvReporter` wrote, numbers as floats.
+
+    Raises:
+        ValueError: one line naming the file and the problem (not UTF-8 text, a column a plot needs
+            missing, a value that is not a number, no rows).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a NEAT history.csv (not UTF-8 text)") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise ValueError(f"{path} is not a NEAT history.csv ({error})") from None
+    missing = [name for name in HISTORY_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(
+            f"{path} is not a NEAT history.csv: it has no {', '.join(repr(m) for m in missing)} column "
+            f"(columns: {', '.join(reader.fieldnames or []) or 'none'})"
+        )
+    if not rows:
+        raise ValueError(f"{path} holds no generations yet")
+    history = []
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        converted = {}
+        for key, value in row.items():
+            if key == "species_sizes" or key is None:
+                converted[key] = value
+                continue
+            try:
+                converted[key] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}, line {number}: {key} = {value!r} is not a number") from None
+        converted.pop(None, None)  # cells beyond the header
+        history.append(converted)
+    return history
