@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from evosparse.topology.schedule import UNITS
 
+
 def check_spacing(
     start: int, end: int, cycles: int, *, names: tuple[str, str, str] = ("start", "end", "cycles")
 ) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from evosparse.sparse.pattern import INDEX_DTYPE, OFFSET_DTYPE
 from evosparse.sparse.init import erdos_renyi_nnz
+from evosparse.sparse.pattern import INDEX_DTYPE, OFFSET_DTYPE
 
 FLOAT_BYTES = 4  # float32 weights and biases
 
