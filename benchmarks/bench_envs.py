@@ -77,17 +77,17 @@ def ours_one_building(n_steps: int, *, battery_only: bool, wrapped: bool = False
 
 
 def ours_community(n_buildings: int, n_steps: int, view: str) -> float:
-    from evosparse.envs import CommunityEnv, EnergyCommunityEnv
+    from evosparse.envs import EnergyCommunityEnv, EnergyCommunityParallelEnv
 
     if view == "pettingzoo":
-        env = EnergyCommunityEnv(n_buildings=n_buildings, episode_hours=n_steps)
+        env = EnergyCommunityParallelEnv(n_buildings=n_buildings, episode_hours=n_steps)
         env.reset(seed=0)
         rng = np.random.default_rng(0)
         actions = [
             {agent: rng.uniform(-1, 1, 1).astype(np.float32) for agent in env.possible_agents} for _ in range(n_steps)
         ]
         return _time_steps(env.step, actions)
-    env = CommunityEnv(n_buildings=n_buildings, episode_hours=n_steps)
+    env = EnergyCommunityEnv(n_buildings=n_buildings, episode_hours=n_steps)
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (n_steps, n_buildings)).astype(np.float32)
     return _time_steps(env.step_arrays if view == "core" else env.step, actions)
@@ -159,17 +159,7 @@ def speed(args) -> None:
 
 
 def metrics(args) -> None:
-    from evosparse.envs import (
-        BuildingEnergyEnv,
-        CommunityEnv,
-        IntradayMarketEnv,
-        MicrogridEnv,
-        episode_metrics,
-        format_table,
-        gap_closed,
-        make_controller,
-        run_episode,
-    )
+    from evosparse.envs import compare_controllers, format_table, make_env
 
     citylearn_dir = Path(args.data_dir) / "citylearn_challenge_2022_phase_all"
     full = citylearn_dir.is_dir()
@@ -178,43 +168,29 @@ def metrics(args) -> None:
         if full
         else dict(n_buildings=10)
     )
-    environments = {
-        "building (Building_1, day-ahead price)": lambda: BuildingEnergyEnv(**HELD_OUT),
-        "building (Building_1, CityLearn tariff)": lambda: BuildingEnergyEnv(price_signal="tariff", **HELD_OUT),
-        "microgrid (Buildings 1-3, outages)": lambda: MicrogridEnv(**HELD_OUT),
-        "intraday market (hourly)": lambda: IntradayMarketEnv(**HELD_OUT),
-        "intraday market (quarter-hourly)": lambda: IntradayMarketEnv(steps_per_hour=4, **HELD_OUT),
-        f"community ({community_options['n_buildings']} buildings)": lambda: CommunityEnv(
-            **community_options, **HELD_OUT
-        ),
-        f"community ({community_options['n_buildings']} buildings, peer-to-peer)": lambda: CommunityEnv(
-            peer_to_peer=True, **community_options, **HELD_OUT
+    n_community = community_options["n_buildings"]
+    environments = {  # title: (registry name, config fields)
+        "building (Building_1, day-ahead price)": ("building", {}),
+        "building (Building_1, CityLearn tariff)": ("building", dict(price_signal="tariff")),
+        "microgrid (Buildings 1-3, outages)": ("microgrid", {}),
+        "intraday market (hourly)": ("market", {}),
+        "intraday market (quarter-hourly)": ("market", dict(steps_per_hour=4)),
+        f"community ({n_community} buildings)": ("community", community_options),
+        f"community ({n_community} buildings, peer-to-peer)": (
+            "community",
+            dict(peer_to_peer=True, **community_options),
         ),
     }
-    for title, make in environments.items():
-        env = make()
-        steps_per_day = 24 * getattr(env.config, "steps_per_hour", 1)
-        rows, notes = {}, []
-        for name in ("none", "rule", "optimal"):
-            controller = make_controller(name, seed=0)
-            start = time.perf_counter()
-            log = run_episode(env, controller, seed=0)
-            elapsed = time.perf_counter() - start
-            rows[name] = episode_metrics(log, steps_per_day=steps_per_day)
-            if name == "optimal":
-                plan = controller.plan
-                notes.append(
-                    f"optimal: model {plan.objective:.3f}, lower bound {plan.bound:.3f}, "
-                    f"replayed {rows[name]['total_cost']:.3f}; plan + replay {elapsed:.2f} s"
-                )
-        for row in rows.values():
-            row["gap_closed"] = gap_closed(
-                row["total_cost"], no_control=rows["none"]["total_cost"], optimum=rows["optimal"]["total_cost"]
-            )
+    for title, (name, options) in environments.items():
+        env = make_env(name, **options, **HELD_OUT)
+        start = time.perf_counter()
+        comparison = compare_controllers(env, ["none", "rule", "optimal"], seed=0)
+        elapsed = time.perf_counter() - start
         print()
-        print(format_table(rows, f"{title}: held-out month (days 335-364), seed 0"))
-        for note in notes:
+        print(format_table(comparison.rows, f"{title}: held-out month (days 335-364), seed 0"))
+        for note in comparison.notes:
             print(note)
+        print(f"three controllers (plan included) {elapsed:.2f} s")
 
 
 def main() -> None:

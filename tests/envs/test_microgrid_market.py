@@ -120,9 +120,9 @@ def test_nan_actions_raise():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match=r"generator_kw must be in \(2.0, inf\]"):
+    with pytest.raises(ValueError, match=r"generator_kw must be > generator_min_kw \(2.0\), got 1.0"):
         MicrogridConfig(generator_kw=1.0)
-    with pytest.raises(ValueError, match=r"steps_per_hour must be one of \(1, 4\), got 2"):
+    with pytest.raises(ValueError, match=r"steps_per_hour must be one of 1, 4; got 2"):
         MarketConfig(steps_per_hour=2)
     with pytest.raises(ValueError, match="outage_rate must be in"):
         MicrogridConfig(outage_rate=1.5)

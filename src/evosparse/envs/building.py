@@ -20,17 +20,18 @@ drawn at ``reset`` into :class:`BuildingEpisode`, which the perfect-foresight op
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
-from evosparse.envs import devices
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
-from evosparse.envs.data import BuildingData, load_citylearn_building, load_day_ahead_prices, load_ev_statistics
+from evosparse.envs import base, devices
+from evosparse.envs.config import Config, between, one_of, param
+from evosparse.envs.data import BuildingData, load_ev_statistics
 
 CHANGE_KINDS = ("tariff_switch", "battery_failure", "occupant")
+REWARD_DELAYS = ("none", "daily")
 LOG_NAMES = (
     "load", "pv", "battery", "hvac", "ev", "appliance", "grid_import", "grid_export", "soc", "price", "export_price",
     "carbon", "cost", "comfort_violation", "unmet", "reward", "temperature_deviation",
@@ -38,7 +39,7 @@ LOG_NAMES = (
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(Config):
     """A sudden change at ``hour`` (counted from the episode start).
 
     ``tariff_switch``: the import price switches to the other signal (day-ahead <-> tariff);
@@ -46,96 +47,96 @@ class Change:
     ``occupant``: the non-shiftable load is multiplied by ``scale`` and shifted by ``shift_hours``.
     """
 
-    kind: str
-    hour: int
-    scale: float = 1.0
-    shift_hours: int = 0
+    kind: str = param("occupant", "what changes", rule=one_of(CHANGE_KINDS))
+    hour: int = param(0, "hour of the episode from which it applies", rule=base.START_HOUR)
+    scale: float = param(1.0, "occupant: factor on the non-shiftable load", rule=between(0, 1e3))
+    shift_hours: int = param(0, "occupant: hours the load pattern moves", rule=base.integer_between(-8760, 8760))
 
-    def __post_init__(self):
-        check_choice("change kind", self.kind, CHANGE_KINDS)
-        check_range("change hour", self.hour, 0)
-        check_range("change scale", self.scale, 0.0)
+
+def _changes(value) -> None:
+    if not (isinstance(value, tuple) and all(isinstance(change, Change) for change in value)):
+        raise ValueError(f"changes must be a list of changes (tables with kind, hour, ...), got {value!r}")
 
 
 @dataclass(frozen=True)
-class BuildingConfig(ConfigMixin):
+class BuildingConfig(Config):
     """Settings of :class:`BuildingEnergyEnv` (defaults: CityLearn 2022 Building_1 battery and PV sizes)."""
 
-    building: int = 1  # CityLearn building number
-    data_dir: str | None = None  # CityLearn 2022 folder; None = the bundled subset
-    price_file: str | None = None  # day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices
-    price_signal: str = "day_ahead"  # "day_ahead" (real-time) or "tariff" (CityLearn time of use)
-    price_start: str = "2023-08-01"  # first hour of the day-ahead window aligned with the CityLearn year
-    network_charge: float = 0.10  # currency/kWh added to the day-ahead price for imports
-    feed_in_tariff: float = 0.05  # currency/kWh paid for exports (capped at the import price)
-    start_hour: int = 0  # first data hour of an episode
-    episode_hours: int = 24 * 7  # steps per episode
-    random_start: bool = False  # draw the start day at reset (for training on the whole year)
-    pv_kw: float = 4.0  # installed PV
-    battery_kwh: float = 6.4  # battery capacity (0 disables the battery)
-    battery_kw: float = 5.0  # battery power limit, charge and discharge
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5  # state of charge at reset, fraction of capacity
-    degradation_cost: float = 0.0  # currency per kWh of battery throughput
-    hvac: bool = True  # heat pump and thermal zone
-    hvac_kw: float = 2.5  # heat pump electric power limit
-    cop: float = 3.0  # heat pump coefficient of performance
-    thermal_mass: float = 10.0  # kWh_th per degree
-    conductance: float = 0.2  # UA, kW per degree
-    solar_aperture: float = 2.0  # effective window area, m2
-    set_point: float = 22.0  # degrees C
-    comfort_band: float = 1.5  # allowed deviation from the set point, degrees
-    comfort_penalty: float = 0.5  # currency per degree-hour outside the band
-    ev: bool = True  # EV charger with ElaadNL sessions
-    ev_kw: float = 7.4  # charger power
-    ev_efficiency: float = 0.9
-    ev_battery_kwh: float = 60.0  # caps a session's energy demand
-    ev_daily_probability: float = 0.8  # chance that the EV arrives on a given day
-    appliance: bool = True  # one deferrable job per day (dishwasher-like)
-    appliance_kwh: float = 1.5
-    appliance_kw: float = 1.0
-    appliance_window_hours: int = 10  # hours between release (19:00-22:00) and deadline
-    unmet_penalty: float = 0.6  # currency per kWh an EV or appliance did not get by its deadline
-    discrete_levels: int = 0  # 0: continuous Box actions; n >= 2: MultiDiscrete with n levels per device
-    reward_delay: str = "none"  # "none" or "daily" (the day's reward settled at its last hour)
-    changes: tuple[Change, ...] = field(default_factory=tuple)
+    building: int = param(1, "CityLearn building number", rule=base.integer_between(1, 10**4))
+    data_dir: str | None = param(None, "CityLearn 2022 folder; None = the bundled subset")
+    price_file: str | None = param(None, "day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices")
+    price_signal: str = param(
+        "day_ahead", "day_ahead (real-time) or tariff (CityLearn time of use)", rule=base.PRICE_SIGNAL
+    )
+    price_start: str = param(
+        "2023-08-01",
+        "first hour of the day-ahead prices aligned with the CityLearn year",
+        rule=base.iso_date("price_start"),
+    )
+    network_charge: float = param(0.10, "currency/kWh added to the day-ahead price for imports", rule=base.PRICE)
+    feed_in_tariff: float = param(0.05, "currency/kWh paid for exports (capped at the import price)", rule=base.PRICE)
+    start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all the year, train all but its last 30 days, test those 30 days", rule=base.SPLIT)
+    pv_kw: float = param(4.0, "installed PV", rule=base.SIZE)
+    battery_kwh: float = param(6.4, "battery capacity (0 disables the battery)", rule=base.SIZE)
+    battery_kw: float = param(5.0, "battery power limit, charge and discharge", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.0, "currency per kWh of battery throughput", rule=base.PENALTY)
+    hvac: bool = param(True, "heat pump and thermal zone")
+    hvac_kw: float = param(2.5, "heat pump electric power limit", rule=base.SIZE)
+    cop: float = param(3.0, "heat pump coefficient of performance", rule=between(0, 20, low_open=True))
+    thermal_mass: float = param(
+        10.0, "kWh_th per degree (more than the conductance)", rule=between(0, 1e6, low_open=True)
+    )
+    conductance: float = param(0.2, "UA, kW per degree", rule=between(0, 1e3))
+    solar_aperture: float = param(2.0, "effective window area, m2", rule=between(0, 1e4))
+    set_point: float = param(22.0, "degrees C", rule=between(-50, 50))
+    comfort_band: float = param(1.5, "allowed deviation from the set point, degrees", rule=between(0, 50))
+    comfort_penalty: float = param(0.5, "currency per degree-hour outside the band", rule=base.PENALTY)
+    ev: bool = param(True, "EV charger with ElaadNL sessions")
+    ev_kw: float = param(7.4, "charger power", rule=base.SIZE)
+    ev_efficiency: float = param(0.9, "share of the charger's energy stored in the EV", rule=base.EFFICIENCY)
+    ev_battery_kwh: float = param(60.0, "caps a session's energy demand", rule=base.SIZE)
+    ev_daily_probability: float = param(0.8, "chance that the EV arrives on a given day", rule=base.FRACTION)
+    appliance: bool = param(True, "one deferrable job per day (dishwasher-like)")
+    appliance_kwh: float = param(1.5, "energy of a job", rule=base.SIZE)
+    appliance_kw: float = param(1.0, "appliance power", rule=between(0, 1e6, low_open=True))
+    appliance_window_hours: int = param(
+        10, "hours between release (19:00-22:00) and deadline", rule=base.integer_between(1, 14)
+    )
+    unmet_penalty: float = param(
+        0.6, "currency per kWh an EV or appliance did not get by its deadline", rule=base.PENALTY
+    )
+    discrete_levels: int = param(
+        0,
+        "0: continuous Box actions; 2..101: MultiDiscrete with this many levels per device",
+        rule=base.integer_between(0, 101),
+    )
+    reward_delay: str = param(
+        "none", "none, or daily (the day's reward settled at its last hour)", rule=one_of(REWARD_DELAYS)
+    )
+    changes: tuple[Change, ...] = param(
+        (), "sudden changes (tables with kind, hour, scale, shift_hours)", rule=_changes
+    )
 
     def __post_init__(self):
-        check_range("building", self.building, 1)
-        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
-        check_choice("reward_delay", self.reward_delay, ("none", "daily"))
-        for name in (
-            "network_charge",
-            "feed_in_tariff",
-            "pv_kw",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "hvac_kw",
-            "conductance",
-            "solar_aperture",
-            "comfort_band",
-            "comfort_penalty",
-            "ev_kw",
-            "ev_battery_kwh",
-            "appliance_kwh",
-            "unmet_penalty",
-            "start_hour",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        for name in ("charge_efficiency", "discharge_efficiency", "ev_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        check_range("ev_daily_probability", self.ev_daily_probability, 0.0, 1.0)
-        check_range("episode_hours", self.episode_hours, 1)
-        check_range("cop", self.cop, 0.0, low_open=True)
-        check_range("thermal_mass", self.thermal_mass, self.conductance, low_open=True)
-        check_range("appliance_kw", self.appliance_kw, 0.0, low_open=True)
-        check_range("appliance_window_hours", self.appliance_window_hours, 1, 14)
-        if self.discrete_levels != 0:
-            check_range("discrete_levels", self.discrete_levels, 2, 101)
-        object.__setattr__(self, "changes", tuple(Change(**c) if isinstance(c, dict) else c for c in self.changes))
+        changes = (
+            tuple(Change.from_dict(c, source="changes") if isinstance(c, Mapping) else c for c in self.changes)
+            if isinstance(self.changes, tuple | list)
+            else self.changes
+        )
+        object.__setattr__(self, "changes", changes)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        if self.thermal_mass <= self.conductance:
+            raise ValueError(f"thermal_mass must be > conductance ({self.conductance}), got {self.thermal_mass}")
+        if self.discrete_levels == 1:
+            raise ValueError("discrete_levels must be 0 (continuous) or in [2, 101], got 1")
 
 
 @dataclass
@@ -166,16 +167,6 @@ class BuildingEpisode:
     @property
     def n(self) -> int:
         return len(self.load)
-
-
-@lru_cache(maxsize=8)
-def _building_data(building: int, data_dir: str | None) -> BuildingData:
-    return load_citylearn_building(building, data_dir)
-
-
-@lru_cache(maxsize=4)
-def _day_ahead(price_file: str | None):
-    return load_day_ahead_prices(price_file)
 
 
 def _sample_sessions(clock_hour, weekend, rng, *, probability, sample, max_energy_per_hour):
@@ -211,7 +202,6 @@ class BuildingEnergyEnv(gym.Env):
     """One building on real data (gymnasium API); see the module docstring for the model and the actions."""
 
     metadata = {"render_modes": []}
-    kind = "building"
 
     def __init__(
         self,
@@ -225,17 +215,16 @@ class BuildingEnergyEnv(gym.Env):
         data hour) replace the files named in the config, for data already in memory."""
         config = (config or BuildingConfig()).replace(**overrides) if overrides else (config or BuildingConfig())
         self.config = config
-        self.data = data if data is not None else _building_data(config.building, config.data_dir)
+        self.data = data if data is not None else base.building_data(config.building, config.data_dir)
+        self.n_hours = self.data.n_hours  # the data the episodes (and the split) are drawn from
         if day_ahead is None:
-            day_ahead = _day_ahead(config.price_file).window(config.price_start, self.data.n_hours)
+            day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.data.n_hours)
         if len(day_ahead) != self.data.n_hours:
             raise ValueError(f"day_ahead must have one price per data hour ({self.data.n_hours}), got {len(day_ahead)}")
         self.day_ahead = np.asarray(day_ahead, dtype=np.float64)
-        if config.start_hour + config.episode_hours > self.data.n_hours:
-            raise ValueError(
-                f"start_hour + episode_hours must be <= {self.data.n_hours} (the data length), "
-                f"got {config.start_hour} + {config.episode_hours}"
-            )
+        if not np.all(np.isfinite(self.day_ahead)):
+            raise ValueError("day_ahead holds non-finite values (NaN or inf)")
+        base.check_window(config, self.data.n_hours, self.data.name)
         self.ev_statistics = load_ev_statistics() if config.ev else None
         devices_on = [
             ("battery", -1.0, config.battery_kwh > 0),
@@ -266,13 +255,11 @@ class BuildingEnergyEnv(gym.Env):
     def _draw_episode(self, rng: np.random.Generator) -> BuildingEpisode:
         config, data = self.config, self.data
         n = config.episode_hours
-        start = config.start_hour
-        if config.random_start:
-            start = int(rng.integers(0, (data.n_hours - n) // 24 + 1)) * 24
+        start = self.first_hour = base.episode_start(config, data.n_hours, rng)
         window = slice(start, start + n)
         day_ahead_price = self.day_ahead[window] + config.network_charge
         tariff = data.tariff[window]
-        price = (day_ahead_price if config.price_signal == "day_ahead" else tariff).copy()
+        price = base.import_price(config, self.day_ahead[window], tariff)
         load = data.load[window].copy()
         battery_limit = np.full(n, config.battery_kw if config.battery_kwh > 0 else 0.0)
         for change in config.changes:
@@ -284,7 +271,7 @@ class BuildingEnergyEnv(gym.Env):
             else:  # occupant: a new pattern of use from this hour on
                 shifted = np.roll(data.load, change.shift_hours)[window]
                 load[after] = change.scale * shifted[after]
-        clock_hour = (data.hour[window] - 1) % 24  # CityLearn's hour h covers (h-1, h]
+        clock_hour = base.clock_hours(data, window)
         weekend = data.day_type[window] >= 6
         gain = devices.thermal_gain(
             data.outdoor_temperature[window],
@@ -320,7 +307,7 @@ class BuildingEnergyEnv(gym.Env):
             job = (np.full(n, -1), np.zeros(0), np.zeros(0, dtype=np.int64))
         return BuildingEpisode(
             load=load, pv=data.solar[window] * config.pv_kw, price=price,
-            export_price=np.minimum(config.feed_in_tariff, price), carbon=data.carbon[window], gain=gain,
+            export_price=base.export_price(config, price), carbon=data.carbon[window], gain=gain,
             outdoor_temperature=data.outdoor_temperature[window], clock_hour=clock_hour, weekend=weekend,
             battery_limit=battery_limit, ev_session=ev[0], ev_required=ev[1], ev_end=ev[2], job=job[0],
             job_required=job[1], job_end=job[2],
@@ -374,21 +361,13 @@ class BuildingEnergyEnv(gym.Env):
                     f"{self.config.discrete_levels - 1}], got {action!r}"
                 )
             return (self._low + (self._high - self._low) * levels / (self.config.discrete_levels - 1)).tolist()
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (len(self.action_names),):
-            raise ValueError(
-                f"action must have {len(self.action_names)} values {self.action_names}, got shape {np.shape(action)}"
-            )
-        if np.isnan(values).any():
-            raise ValueError(f"action contains NaN: {values.tolist()} (devices {self.action_names})")
-        clipped = np.clip(values, self._low, self._high)
-        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        clipped, n_clipped = base.check_action(action, self._low, self._high, self.action_names)
+        self.clipped_actions += n_clipped
         return clipped.tolist()
 
     # ---- dynamics ------------------------------------------------------------------------------------
     def step(self, action):
-        if self.episode is None or self._t >= self.episode.n:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
+        base.require_running(self._t, self.config.episode_hours, self.episode)
         config, series, t, episode = self.config, self._series, self._t, self.episode
         fractions = dict(zip(self.action_names, self._fractions(action)))
         battery = hvac = ev = appliance = comfort = unmet = 0.0

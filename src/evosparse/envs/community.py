@@ -2,10 +2,10 @@
 
 Two views of the same model:
 
-* :class:`CommunityEnv` (gymnasium): one centralised controller sets every battery at once
-  (action ``(N,)`` in [-1, 1], observation ``(N * F,)``, reward = the community's total);
-* :class:`EnergyCommunityEnv` (PettingZoo parallel API): each building is an agent with its own
-  observation, action and reward.
+* :class:`EnergyCommunityEnv` (gymnasium id ``evosparse/EnergyCommunity-v0``): one centralised controller sets
+  every battery at once (action ``(N,)`` in [-1, 1], observation ``(N * F,)``, reward = the community's total);
+* :class:`EnergyCommunityParallelEnv` (PettingZoo parallel API, ``evosparse_energy_community_v0``): each
+  building is an agent with its own observation, action and reward.
 
 One step (one hour), all buildings at once as numpy arrays:
 
@@ -30,92 +30,67 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from evosparse.envs import devices
-from evosparse.envs.building import _building_data, _day_ahead
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs import base, devices
+from evosparse.envs.config import Config, between, param
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
 
 @dataclass(frozen=True)
-class CommunityConfig(ConfigMixin):
+class CommunityConfig(Config):
     """Settings of the energy community (both views)."""
 
-    n_buildings: int = 10
-    buildings: tuple[int, ...] = BUNDLED_BUILDINGS  # CityLearn profiles, cycled over the N buildings
-    data_dir: str | None = None  # CityLearn 2022 folder; None = the bundled subset
-    price_file: str | None = None  # day-ahead prices; None = bundled Dutch prices
-    price_signal: str = "day_ahead"  # "day_ahead" or "tariff"
-    price_start: str = "2023-08-01"
-    network_charge: float = 0.10  # currency/kWh added to day-ahead prices
-    feed_in_tariff: float = 0.05  # capped at the import price
-    start_hour: int = 0
-    episode_hours: int = 24 * 7
-    random_start: bool = False
-    layout_seed: int = 0  # draws each building's load scale and PV size
-    load_scale_low: float = 0.6
-    load_scale_high: float = 1.4
-    pv_kw_low: float = 0.0
-    pv_kw_high: float = 6.0
-    battery_kwh: float = 6.4
-    battery_kw: float = 5.0
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.0
-    feeder_kw_per_building: float = 2.0  # feeder capacity = this * n_buildings
-    overload_penalty: float = 1.0  # currency per kWh above the feeder capacity
-    peak_price: float = 0.5  # currency per kW of the episode's peak community import
-    peer_to_peer: bool = False
+    n_buildings: int = param(10, "buildings in the community", rule=base.integer_between(1, 10**5))
+    buildings: tuple[int, ...] = param(
+        BUNDLED_BUILDINGS, "CityLearn profiles, cycled over the N buildings", rule=base.building_numbers
+    )
+    data_dir: str | None = param(None, "CityLearn 2022 folder; None = the bundled subset")
+    price_file: str | None = param(None, "day-ahead prices; None = bundled Dutch prices")
+    price_signal: str = param("day_ahead", "day_ahead or tariff", rule=base.PRICE_SIGNAL)
+    price_start: str = param("2023-08-01", "first hour of the day-ahead prices", rule=base.iso_date("price_start"))
+    network_charge: float = param(0.10, "currency/kWh added to day-ahead prices", rule=base.PRICE)
+    feed_in_tariff: float = param(0.05, "currency/kWh paid for exports (capped at the import price)", rule=base.PRICE)
+    start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test (the last 30 days): see evosparse.envs.base", rule=base.SPLIT)
+    layout_seed: int = param(0, "draws each building's load scale and PV size", rule=base.integer_between(0, 2**63 - 1))
+    load_scale_low: float = param(0.6, "smallest factor on a building's load", rule=between(0, 1e3))
+    load_scale_high: float = param(1.4, "largest factor on a building's load", rule=between(0, 1e3))
+    pv_kw_low: float = param(0.0, "smallest PV of a building", rule=base.SIZE)
+    pv_kw_high: float = param(6.0, "largest PV of a building", rule=base.SIZE)
+    battery_kwh: float = param(6.4, "battery capacity of each building", rule=base.SIZE)
+    battery_kw: float = param(5.0, "battery power limit of each building", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.0, "currency per kWh of battery throughput", rule=base.PENALTY)
+    feeder_kw_per_building: float = param(2.0, "feeder capacity = this * n_buildings", rule=base.SIZE)
+    overload_penalty: float = param(1.0, "currency per kWh above the feeder capacity", rule=base.PENALTY)
+    peak_price: float = param(0.5, "currency per kW of the episode's peak community import", rule=base.PENALTY)
+    peer_to_peer: bool = param(False, "trade inside the community at the mid price")
 
-    def __post_init__(self):
-        check_range("n_buildings", self.n_buildings, 1)
-        if not self.buildings:
-            raise ValueError("buildings must name at least one CityLearn building, got ()")
-        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in (
-            "network_charge",
-            "feed_in_tariff",
-            "start_hour",
-            "load_scale_low",
-            "pv_kw_low",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "feeder_kw_per_building",
-            "overload_penalty",
-            "peak_price",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        check_range("load_scale_high", self.load_scale_high, self.load_scale_low)
-        check_range("pv_kw_high", self.pv_kw_high, self.pv_kw_low)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        object.__setattr__(self, "buildings", tuple(self.buildings))
+    def validate(self) -> None:
+        for low, high in (("load_scale_low", "load_scale_high"), ("pv_kw_low", "pv_kw_high")):
+            if getattr(self, high) < getattr(self, low):
+                raise ValueError(f"{high} must be >= {low} ({getattr(self, low)}), got {getattr(self, high)}")
 
 
 AGENT_OBSERVATION_NAMES = ("hour_sin", "hour_cos", "load", "pv", "price", "export_price", "soc", "community_net")
 
 
-class CommunityEnv(gym.Env):
+class EnergyCommunityEnv(gym.Env):
     """Centralised view: one controller, action ``(N,)``; also the vectorised core of the PettingZoo view."""
 
     metadata = {"render_modes": []}
-    kind = "community"
     agent_observation_names = AGENT_OBSERVATION_NAMES
 
     def __init__(self, config: CommunityConfig | None = None, **overrides):
         config = (config or CommunityConfig()).replace(**overrides) if overrides else (config or CommunityConfig())
         self.config = config
         n = self.n_agents = config.n_buildings
-        profiles = [_building_data(b, config.data_dir) for b in config.buildings]
+        profiles = [base.building_data(b, config.data_dir) for b in config.buildings]
         self.n_hours = min(p.n_hours for p in profiles)
-        if config.start_hour + config.episode_hours > self.n_hours:
-            raise ValueError(
-                f"start_hour + episode_hours must be <= {self.n_hours}, "
-                f"got {config.start_hour} + {config.episode_hours}"
-            )
+        base.check_window(config, self.n_hours, ", ".join(p.name for p in profiles))
         layout = np.random.default_rng(config.layout_seed)
         self.load_scale = layout.uniform(config.load_scale_low, config.load_scale_high, n)
         self.pv_kw = layout.uniform(config.pv_kw_low, config.pv_kw_high, n)
@@ -123,11 +98,12 @@ class CommunityEnv(gym.Env):
         self._loads = np.stack([p.load[: self.n_hours] for p in profiles])  # (profiles, hours)
         self._solar = np.stack([p.solar[: self.n_hours] for p in profiles])
         self._data = profiles[0]
-        self.day_ahead = _day_ahead(config.price_file).window(config.price_start, self.n_hours)
+        self.day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.n_hours)
         self.feeder_kw = config.feeder_kw_per_building * n
         self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (n * len(AGENT_OBSERVATION_NAMES),), np.float32)
         self.observation_names = tuple(f"{name}_{i}" for i in range(n) for name in AGENT_OBSERVATION_NAMES)
+        self.action_names = tuple(f"building_{i}" for i in range(n))
         self.episode = None
         self.clipped_actions = 0
 
@@ -135,23 +111,17 @@ class CommunityEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, data, steps = self.config, self._data, self.config.episode_hours
-        start = config.start_hour
-        if config.random_start:
-            start = int(self.np_random.integers(0, (self.n_hours - steps) // 24 + 1)) * 24
+        start = self.first_hour = base.episode_start(config, self.n_hours, self.np_random)
         window = slice(start, start + steps)
-        price = (
-            self.day_ahead[window] + config.network_charge
-            if config.price_signal == "day_ahead"
-            else data.tariff[window]
-        )
+        price = base.import_price(config, self.day_ahead[window], data.tariff[window])
         # (steps, N) series, step-major so one step reads one contiguous row
         self.episode = {
             "load": (self._loads[self.profile, window] * self.load_scale[:, None]).T.copy(),
             "pv": (self._solar[self.profile, window] * self.pv_kw[:, None]).T.copy(),
-            "price": price.copy(),
-            "export_price": np.minimum(config.feed_in_tariff, price),
+            "price": price,
+            "export_price": base.export_price(config, price),
             "carbon": data.carbon[window].copy(),
-            "clock_hour": (data.hour[window] - 1) % 24,
+            "clock_hour": base.clock_hours(data, window),
         }
         self._t = 0
         self._soc = np.full(self.n_agents, config.initial_soc * config.battery_kwh)
@@ -194,15 +164,9 @@ class CommunityEnv(gym.Env):
     def step_arrays(self, actions: np.ndarray):
         """One step for all buildings: actions ``(N,)`` -> (observations ``(N, F)``, rewards ``(N,)``, truncated,
         info)."""
-        if self.episode is None or self._t >= self.config.episode_hours:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
-        actions = np.asarray(actions, dtype=np.float64).reshape(-1)
-        if actions.shape != (self.n_agents,):
-            raise ValueError(f"actions must have one value per building ({self.n_agents}), got shape {actions.shape}")
-        if np.isnan(actions).any():
-            raise ValueError(f"actions contain NaN for building(s) {np.flatnonzero(np.isnan(actions))[:10].tolist()}")
-        clipped = np.clip(actions, -1.0, 1.0)
-        self.clipped_actions += int(np.count_nonzero(clipped != actions))
+        base.require_running(self._t, self.config.episode_hours, self.episode)
+        clipped, n_clipped = base.check_action(actions, -1.0, 1.0, self.action_names)
+        self.clipped_actions += n_clipped
         config, episode, t = self.config, self.episode, self._t
         self._soc, battery = devices.battery_step(
             self._soc,
@@ -265,16 +229,15 @@ class CommunityEnv(gym.Env):
         return observations.reshape(-1), float(rewards.sum()), False, truncated, info
 
 
-class EnergyCommunityEnv(ParallelEnv):
+class EnergyCommunityParallelEnv(ParallelEnv):
     """PettingZoo parallel view: agents ``building_0 .. building_{N-1}``, each with a battery action in [-1, 1]."""
 
     metadata = {"name": "evosparse_energy_community_v0", "render_modes": []}
-    kind = "community"
 
     def __init__(self, config: CommunityConfig | None = None, **overrides):
-        self.core = CommunityEnv(config, **overrides)
+        self.core = EnergyCommunityEnv(config, **overrides)
         self.config = self.core.config
-        self.possible_agents = [f"building_{i}" for i in range(self.core.n_agents)]
+        self.possible_agents = list(self.core.action_names)
         self.agents: list[str] = []
         self._observation_space = gym.spaces.Box(-np.inf, np.inf, (len(AGENT_OBSERVATION_NAMES),), np.float32)
         self._action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)

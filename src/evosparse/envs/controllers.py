@@ -1,182 +1,47 @@
-"""Yardstick controllers: no control, a practitioner's rules, random actions, and the perfect-foresight plan.
+"""Controllers by name, and the yardstick comparison of ``evosparse grid run``.
 
-Every controller follows ``controller.start(env)`` after ``env.reset`` and then ``controller.act(observation)``
-per step; :func:`run_episode` does the loop. Rules read the observation by name (``env.observation_names``)
-and the device sizes from ``env.config``, as a practitioner reads a datasheet; prices are called cheap or
-expensive against the mean of the last 24 observed prices, so no rule looks into the future.
+A controller is any :class:`~evosparse.envs.policies.Controller` (``start(env)`` after ``env.reset``, then
+``act(observation)`` per step); :func:`run_episode` does the loop. :data:`CONTROLLERS` maps a name to a
+factory ``factory(argument, *, seed) -> Controller`` (``argument`` is the text after ``NAME:``, e.g. the run
+folder of ``agent:RUN_DIR``, or None). The built-in yardsticks work for every registered environment:
 
-* ``none``: batteries idle, the heat pump holds the set point, EVs and appliances run as soon as they can,
-  the microgrid's generator only covers outages, no market bids;
-* ``rule``: charge on PV surplus or in cheap hours, discharge in expensive hours, pre-cool / pre-heat in
-  cheap hours, defer EVs and appliances to cheap hours unless the deadline forces them;
-* ``random``: uniform samples of the action space (seeded);
-* ``optimal``: replays the LP / MILP plan of :mod:`evosparse.envs.optimal`.
+* ``none``: the environment's no-control policy (its spec's ``no_control``);
+* ``rule``: its practitioner's rules (its spec's ``rule``);
+* ``optimal``: replays the perfect-foresight LP / MILP plan of its spec's ``optimum``;
+* ``random``: uniform samples of the action space (seeded).
+
+Other packages add controllers with :func:`register_controller` (the RL agents register ``agent``, so that
+``evosparse grid run building --controller agent:runs/ppo`` plays a trained agent); this package knows no agent.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-CONTROLLERS = ("none", "rule", "optimal", "random")
+from evosparse.envs.metrics import episode_metrics, gap_closed
+from evosparse.envs.policies import Controller
+from evosparse.envs.registry import spec_of
+
+ControllerFactory = Callable[..., Controller]
 
 
-class _PriceMemory:
-    """Mean of the last ``n`` observed prices: the reference of a rule's cheap / expensive decisions."""
+class _ByEnvironment(Controller):
+    """The policy the environment's spec names under ``role`` (``no_control`` or ``rule``), made at ``start``."""
 
-    def __init__(self, n: int = 24, cheap: float = 0.9, expensive: float = 1.1):
-        self.prices: deque[float] = deque(maxlen=n)
-        self.cheap, self.expensive = cheap, expensive
-
-    def classify(self, price: float) -> tuple[bool, bool]:
-        self.prices.append(price)
-        reference = sum(self.prices) / len(self.prices)
-        spread = abs(reference)
-        return price < reference - (1 - self.cheap) * spread, price > reference + (self.expensive - 1) * spread
-
-
-class Controller:
-    """Base class: ``start`` after each reset, then ``act`` on each observation."""
+    def __init__(self, role: str):
+        self.role = role
 
     def start(self, env) -> None:
-        self.env = env.unwrapped if hasattr(env, "unwrapped") else env
-        self.memory = _PriceMemory()
+        self.policy = getattr(spec_of(env), self.role)()
+        self.policy.start(env)
+        self.env = self.policy.env
 
     def act(self, observation):
-        return getattr(self, f"_{self.env.kind}")(observation)
-
-    def _named(self, observation) -> dict[str, float]:
-        return dict(zip(self.env.observation_names, np.asarray(observation, dtype=np.float64).tolist()))
-
-
-def _thermostat(env, o: dict[str, float], target: float) -> float:
-    """Heat-pump fraction that brings the zone to ``target`` degrees from the set point in one hour."""
-    config = env.config
-    loss = config.conductance / config.thermal_mass
-    power = (
-        (1 - loss) * o["temperature_deviation"] * config.thermal_mass + o["thermal_gain"] - target * config.thermal_mass
-    ) / config.cop
-    return float(np.clip(power / config.hvac_kw, -1.0, 1.0))
-
-
-class NoControl(Controller):
-    def _building(self, observation):
-        o, actions = self._named(observation), []
-        for name in self.env.action_names:
-            if name == "battery":
-                actions.append(0.0)
-            elif name == "hvac":
-                actions.append(_thermostat(self.env, o, 0.0))
-            else:
-                actions.append(1.0)  # EV and appliance: as soon as plugged in / released
-        return np.array(actions, dtype=np.float32)
-
-    def _microgrid(self, observation):
-        o, config = self._named(observation), self.env.config
-        deficit = o["load"] - o["pv"]
-        generator = deficit / config.generator_kw if o["grid_available"] < 0.5 and deficit > 0 else 0.0
-        return np.array([0.0, min(generator, 1.0)], dtype=np.float32)
-
-    def _market(self, observation):
-        return np.zeros(2, dtype=np.float32)
-
-    def _community(self, observation):
-        return np.zeros(self.env.action_space.shape, dtype=np.float32)
-
-
-class RuleBased(Controller):
-    def start(self, env) -> None:
-        super().start(env)
-        self.gains: deque[float] = deque(maxlen=24)
-        if self.env.kind == "market":  # remember a day of products, whatever their length
-            self.memory = _PriceMemory(24 * self.env.config.steps_per_hour)
-
-    def _building(self, observation):
-        o, env = self._named(observation), self.env
-        config = env.config
-        cheap, expensive = self.memory.classify(o["price"])
-        surplus = o["pv"] - o["load"]
-        actions = []
-        for name in env.action_names:
-            if name == "battery":
-                if surplus > 0:
-                    action = surplus / config.battery_kw
-                elif expensive:
-                    action = surplus / config.battery_kw  # discharge to cover the net load
-                elif cheap:
-                    action = 1.0
-                else:
-                    action = 0.0
-            elif name == "hvac":
-                # Pre-condition within the band, only in the direction the season needs (from the mean heat
-                # gain of the last day), so the heat pump never heats and cools on alternate hours.
-                self.gains.append(o["thermal_gain"])
-                cooling = sum(self.gains) >= 0
-                band = 0.9 * config.comfort_band
-                target = 0.0
-                if cheap or surplus > 0:
-                    target = -0.7 * band if cooling else 0.7 * band
-                elif expensive:
-                    target = band if cooling else -band
-                action = _thermostat(env, o, target)
-                action = max(action, 0.0) if cooling else min(action, 0.0)
-                action = min(max(action, _thermostat(env, o, band)), _thermostat(env, o, -band))
-            else:
-                prefix = "ev" if name == "ev" else "appliance"
-                power = config.ev_kw * config.ev_efficiency if name == "ev" else config.appliance_kw
-                remaining, hours_left = o[f"{prefix}_remaining"], o[f"{prefix}_hours_left"]
-                must_run = remaining > (hours_left - 1) * power - 1e-9
-                action = 1.0 if (must_run or cheap or surplus > 0) and remaining > 0 else 0.0
-            actions.append(action)
-        return np.clip(np.array(actions, dtype=np.float32), env._low, env._high)
-
-    def _microgrid(self, observation):
-        o, config = self._named(observation), self.env.config
-        cheap, expensive = self.memory.classify(o["price"])
-        deficit = o["load"] - o["pv"]
-        islanded = o["grid_available"] < 0.5
-        if deficit < 0:
-            battery = -deficit / config.battery_kw
-        elif islanded or expensive:
-            battery = -deficit / config.battery_kw
-        elif cheap and o["soc"] < 0.9:
-            battery = 1.0
-        else:
-            battery = 0.0
-        # The generator covers what the battery cannot during an outage.
-        available = o["soc"] * config.battery_kwh * config.discharge_efficiency
-        shortfall = deficit - min(available, config.battery_kw) if islanded else 0.0
-        generator = min(shortfall / config.generator_kw, 1.0) if shortfall > 1e-9 else 0.0
-        return np.array([np.clip(battery, -1, 1), generator], dtype=np.float32)
-
-    def _market(self, observation):
-        o, env = self._named(observation), self.env
-        config = env.config
-        cheap, expensive = self.memory.classify(o["forecast"])
-        step_kwh = config.battery_kw * env.hours
-        room = (1.0 - o["soc"]) * config.battery_kwh / config.charge_efficiency  # kWh the battery can still take
-        stock = o["soc"] * config.battery_kwh * config.discharge_efficiency  # kWh it can still give
-        if cheap and room > 1e-6:  # buy no more than the battery can take, limit a little above the forecast
-            return np.array([min(room / step_kwh, 1.0), 0.5], dtype=np.float32)
-        if expensive and stock > 1e-6:
-            return np.array([-min(stock / step_kwh, 1.0), -0.5], dtype=np.float32)
-        return np.zeros(2, dtype=np.float32)
-
-    def _community(self, observation):
-        env = self.env
-        features = np.asarray(observation, dtype=np.float64).reshape(env.n_agents, -1)
-        names = env.agent_observation_names
-        surplus = features[:, names.index("pv")] - features[:, names.index("load")]
-        cheap, expensive = self.memory.classify(float(features[0, names.index("price")]))
-        config = env.config
-        action = surplus / config.battery_kw  # self-consumption: store surplus, cover deficit
-        if cheap:  # top up, but keep each building's import under its share of the feeder (no rebound peak)
-            headroom = (config.feeder_kw_per_building + surplus) / config.battery_kw
-            action = np.maximum(action, np.minimum(headroom, 1.0))
-        elif not expensive:
-            action = np.where(surplus < 0, 0.0, action)  # hold the charge for the expensive hours
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
+        return self.policy.act(observation)
 
 
 class RandomControl(Controller):
@@ -195,10 +60,8 @@ class OptimalController(Controller):
     """Plays the perfect-foresight plan computed at ``start`` (the episode must be the one just reset)."""
 
     def start(self, env) -> None:
-        from evosparse.envs.optimal import optimum
-
         super().start(env)
-        self.plan = optimum(self.env)
+        self.plan = spec_of(self.env).optimum(self.env)
         self._t = 0
 
     def act(self, observation):
@@ -207,12 +70,47 @@ class OptimalController(Controller):
         return action.astype(np.float32)
 
 
-def make_controller(name: str, *, seed: int = 0) -> Controller:
+def _no_argument(name: str, make: Callable[[int], Controller]) -> ControllerFactory:
+    def factory(argument: str | None, *, seed: int) -> Controller:
+        if argument is not None:
+            raise ValueError(f"controller {name!r} takes no argument, got {name}:{argument}")
+        return make(seed)
+
+    return factory
+
+
+CONTROLLERS: dict[str, ControllerFactory] = {
+    "none": _no_argument("none", lambda seed: _ByEnvironment("no_control")),
+    "rule": _no_argument("rule", lambda seed: _ByEnvironment("rule")),
+    "optimal": _no_argument("optimal", lambda seed: OptimalController()),
+    "random": _no_argument("random", lambda seed: RandomControl(seed)),
+}
+
+
+def register_controller(name: str, factory: ControllerFactory) -> None:
+    """Make ``make_controller(name)`` / ``make_controller(f"{name}:{argument}")`` call
+    ``factory(argument or None, seed=seed)``; ``grid run --controller`` accepts the name from then on."""
+    if not name.isidentifier():
+        raise ValueError(f"a controller name must be an identifier (letters, digits, _), got {name!r}")
+    if name in CONTROLLERS and CONTROLLERS[name] is not factory:
+        raise ValueError(f"controller {name!r} is already registered")
+    CONTROLLERS[name] = factory
+
+
+def parse_controller(text: str) -> tuple[str, str | None]:
+    """``"agent:runs/ppo"`` -> ``("agent", "runs/ppo")``; ``"rule"`` -> ``("rule", None)``; unknown names raise."""
+    name, colon, argument = text.partition(":")
     if name not in CONTROLLERS:
-        raise ValueError(f"controller must be one of {CONTROLLERS}, got {name!r}")
-    return {"none": NoControl, "rule": RuleBased, "optimal": OptimalController}.get(name, RandomControl)(
-        **({"seed": seed} if name == "random" else {})
-    )
+        raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)} (NAME or NAME:ARGUMENT), got {text!r}")
+    if colon and not argument:
+        raise ValueError(f"controller {text!r} has an empty argument after ':'")
+    return name, (argument if colon else None)
+
+
+def make_controller(name: str, *, seed: int = 0) -> Controller:
+    """The controller registered as ``name`` (``NAME`` or ``NAME:ARGUMENT``), seeded where it draws."""
+    name, argument = parse_controller(name)
+    return CONTROLLERS[name](argument, seed=seed)
 
 
 def run_episode(env, controller: Controller, *, seed: int | None = None) -> dict[str, np.ndarray]:
@@ -224,3 +122,49 @@ def run_episode(env, controller: Controller, *, seed: int | None = None) -> dict
         observation, _, terminated, truncated, _ = env.step(controller.act(observation))
         done = terminated or truncated
     return env.unwrapped.log
+
+
+@dataclass
+class Comparison:
+    """KPIs per controller on one episode (``rows``), the logs, and notes such as the optimum's bound."""
+
+    rows: dict[str, dict[str, float]]
+    logs: dict[str, dict[str, np.ndarray]]
+    notes: list[str]
+
+
+def compare_controllers(env, names: list[str], *, seed: int, gap_reference: bool = True) -> Comparison:
+    """Play each controller of ``names`` on the episode ``seed`` of ``env`` and tabulate its KPIs.
+
+    With ``gap_reference``, ``none`` and ``optimal`` are also played (silently, when not listed) so every row
+    has ``gap_closed``, the share of the gap between no control and the optimum the controller closes.
+    """
+    steps_per_day = 24 * getattr(env.unwrapped.config, "steps_per_hour", 1)
+    references = [name for name in ("none", "optimal") if gap_reference and name not in names]
+    rows, logs, notes = {}, {}, []
+    for name in [*names, *references]:
+        controller = make_controller(name, seed=seed)
+        log = run_episode(env, controller, seed=seed)
+        logs[name] = {key: value.copy() for key, value in log.items()}
+        rows[name] = episode_metrics(log, steps_per_day=steps_per_day)
+        rows[name]["clipped_actions"] = env.unwrapped.clipped_actions
+        if isinstance(controller, OptimalController):
+            plan = controller.plan
+            notes.append(
+                f"optimal: model cost {plan.objective:.3f}, proven lower bound {plan.bound:.3f} ({plan.status})"
+            )
+    if "none" in rows and "optimal" in rows:
+        for row in rows.values():
+            row["gap_closed"] = gap_closed(
+                row["total_cost"], no_control=rows["none"]["total_cost"], optimum=rows["optimal"]["total_cost"]
+            )
+    played = [
+        f"{name} (not listed) was played for gap_closed: total_cost {rows[name]['total_cost']:.3f}"
+        for name in references
+    ]
+    notes[:0] = played
+    for name in references:
+        del rows[name], logs[name]
+    for row in rows.values():
+        row.setdefault("gap_closed", math.nan)
+    return Comparison(rows=rows, logs=logs, notes=notes)

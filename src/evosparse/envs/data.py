@@ -16,9 +16,11 @@ Only numpy and the standard library are used: no pandas.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,55 +28,122 @@ import numpy as np
 
 BUNDLED = Path(__file__).resolve().parent / "bundled"
 BUNDLED_BUILDINGS = (1, 2, 3)
+# Every number read is checked: finite, and within a range wide enough for any real building or market
+# (|x| <= 1e6; prices |p| <= 100 EUR/kWh, 25x the EU day-ahead cap of 4 EUR/kWh), so a unit mix-up or a
+# corrupt cell is an error naming the file, line and column, not an overflow in the optimum's solver.
+LIMIT = 1e6
+PRICE_LIMIT = 100.0  # currency per kWh
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    """A text handle on ``path`` or ``path.gz``; utf-8-sig drops the byte-order mark some files carry."""
+def _resolve(path: str | Path) -> Path:
+    """``path``, or ``path.gz`` when only the gzipped file exists; FileNotFoundError naming it otherwise."""
     path = Path(path)
     if not path.is_file() and path.with_name(path.name + ".gz").is_file():
         path = path.with_name(path.name + ".gz")
     if not path.is_file():
         raise FileNotFoundError(f"energy data file not found: {path}")
+    return path
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    """A text handle; utf-8-sig drops the byte-order mark some files carry."""
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path), encoding="utf-8-sig", newline="")
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def read_columns(path: Path, required: tuple[str, ...]) -> dict[str, list[str]]:
-    """The named columns of a CSV as lists of strings; a missing column is an error naming the file."""
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader)]
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; the file has {header}")
-        index = [header.index(name) for name in required]
-        columns: dict[str, list[str]] = {name: [] for name in required}
-        for row in reader:
-            if not row:
-                continue
-            for name, position in zip(required, index):
-                columns[name].append(row[position].strip())
-    return columns
+@dataclass(frozen=True)
+class Table:
+    """Named columns of a CSV file as strings, with the file line of each row for error messages."""
+
+    path: Path
+    header: list[str]
+    columns: dict[str, list[str]]
+    lines: list[int]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def numbers(self, name: str, *, low: float = -LIMIT, high: float = LIMIT, scale: float = 1.0) -> np.ndarray:
+        """Column ``name`` as float64 times ``scale``; a cell that is not a number in [low, high] (after the
+        scale) is a ValueError naming the file, the line and the column."""
+        cells = self.columns[name]
+        try:
+            values = np.array([float(cell) for cell in cells], dtype=np.float64) * scale
+        except ValueError:
+            row = next(row for row, cell in enumerate(cells) if not _is_number(cell))
+            raise ValueError(f"{self._where(row, name)}: {cells[row]!r} is not a number") from None
+        bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
+        if len(bad):
+            row = int(bad[0])
+            what = "is not a finite number" if not np.isfinite(values[row]) else f"is outside [{low:g}, {high:g}]"
+            unit = f" (x {scale:g})" if scale != 1.0 else ""
+            raise ValueError(f"{self._where(row, name)}: {cells[row]}{unit} {what}")
+        return values
+
+    def _where(self, row: int, name: str) -> str:
+        return f"{self.path}, line {self.lines[row]}, column {name!r}"
 
 
-def _floats(values: list[str], *, path: Path, column: str) -> np.ndarray:
+def _is_number(text: str) -> bool:
     try:
-        return np.array([float(value) for value in values], dtype=np.float64)
-    except ValueError as error:
-        raise ValueError(f"{path}: column {column!r} must hold numbers ({error})") from None
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_table(path: str | Path, required: tuple[str, ...] | None = None, *, min_rows: int = 1) -> Table:
+    """The ``required`` columns (None: all) of a CSV (or ``.csv.gz``) file, checked: it exists, is UTF-8 text,
+    has a header with every required column, rows long enough to hold them, and at least ``min_rows`` rows
+    (blank lines skipped). Every problem is a ValueError (FileNotFoundError for a missing file) naming the file."""
+    path = _resolve(path)
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                expected = f" with the columns {list(required)}" if required else ""
+                raise ValueError(f"{path}: the file is empty; expected a CSV header{expected}")
+            header = [name.strip() for name in header]
+            required = tuple(header) if required is None else required
+            missing = [name for name in required if name not in header]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {missing}; the file has {header}")
+            index = [header.index(name) for name in required]
+            columns: dict[str, list[str]] = {name: [] for name in required}
+            lines = []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) <= max(index):
+                    name, position = max(zip(required, index), key=lambda pair: pair[1])
+                    raise ValueError(
+                        f"{path}, line {reader.line_num}: {len(row)} field(s), but column {name!r} is field "
+                        f"{position + 1} of the header"
+                    )
+                for name, position in zip(required, index):
+                    columns[name].append(row[position].strip())
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error, csv.Error) as error:
+        raise ValueError(f"{path}: not a readable CSV file ({error})") from None
+    if len(lines) < min_rows:
+        raise ValueError(f"{path}: {len(lines)} data row(s), at least {min_rows} needed")
+    return Table(path=path, header=header, columns=columns, lines=lines)
 
 
 # ---- CityLearn buildings ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BuildingData:
-    """One building's hourly exogenous series, all of length ``n_hours``.
+    """One building's hourly exogenous series, all of length ``n_hours`` (checked: equal lengths, finite).
 
     ``load`` is the non-shiftable load (kWh per hour); ``solar`` the PV output per kW installed (kWh/kW,
     CityLearn gives W/kW); ``tariff`` the CityLearn time-of-use price ($/kWh); ``carbon`` kgCO2/kWh.
     """
 
-    name: str
+    name: str  # where the data came from (the building file)
     month: np.ndarray
     hour: np.ndarray  # 1..24 as in CityLearn
     day_type: np.ndarray  # 1..7 (Monday..Sunday), 8 = holiday
@@ -85,6 +154,14 @@ class BuildingData:
     outdoor_temperature: np.ndarray
     irradiance: np.ndarray  # direct + diffuse, W/m2
 
+    def __post_init__(self):
+        for field in dataclasses.fields(self)[1:]:
+            series = getattr(self, field.name)
+            if np.shape(series) != (self.n_hours,):
+                raise ValueError(f"{self.name}: {field.name} has shape {np.shape(series)}, expected ({self.n_hours},)")
+            if not np.all(np.isfinite(series)):
+                raise ValueError(f"{self.name}: {field.name} holds non-finite values (NaN or inf)")
+
     @property
     def n_hours(self) -> int:
         return len(self.load)
@@ -94,46 +171,35 @@ def load_citylearn_building(building: int = 1, directory: str | Path | None = No
     """Building ``building`` of the CityLearn 2022 data set, read from ``directory`` (default: bundled subset).
 
     ``directory`` holds ``Building_<n>.csv``, ``pricing.csv``, ``carbon_intensity.csv`` and ``weather.csv``
-    (optionally gzipped) with CityLearn's column names; extra columns are ignored.
+    (optionally gzipped) with CityLearn's column names; extra columns are ignored. The other files must have
+    at least as many rows as the building file (their extra rows are ignored).
     """
     folder = Path(directory) if directory is not None else BUNDLED / "citylearn_2022"
     if directory is None and building not in BUNDLED_BUILDINGS:
         raise ValueError(f"building must be one of {BUNDLED_BUILDINGS} in the bundled subset, got {building}")
-    building_file = folder / f"Building_{building}.csv"
-    columns = read_columns(building_file, ("month", "hour", "day_type", "non_shiftable_load", "solar_generation"))
-    values = {name: _floats(column, path=building_file, column=name) for name, column in columns.items()}
-    tariff = _floats(
-        read_columns(folder / "pricing.csv", ("electricity_pricing",))["electricity_pricing"],
-        path=folder / "pricing.csv",
-        column="electricity_pricing",
+    table = read_table(
+        folder / f"Building_{building}.csv", ("month", "hour", "day_type", "non_shiftable_load", "solar_generation")
     )
-    carbon = _floats(
-        read_columns(folder / "carbon_intensity.csv", ("carbon_intensity",))["carbon_intensity"],
-        path=folder / "carbon_intensity.csv",
-        column="carbon_intensity",
+    n_hours = len(table)
+    pricing = read_table(folder / "pricing.csv", ("electricity_pricing",), min_rows=n_hours)
+    carbon = read_table(folder / "carbon_intensity.csv", ("carbon_intensity",), min_rows=n_hours)
+    weather = read_table(
+        folder / "weather.csv",
+        ("outdoor_dry_bulb_temperature", "direct_solar_irradiance", "diffuse_solar_irradiance"),
+        min_rows=n_hours,
     )
-    weather_names = ("outdoor_dry_bulb_temperature", "direct_solar_irradiance", "diffuse_solar_irradiance")
-    weather = read_columns(folder / "weather.csv", weather_names)
-    weather_values = {name: _floats(weather[name], path=folder / "weather.csv", column=name) for name in weather_names}
-    n_hours = len(values["non_shiftable_load"])
-    for name, series in (
-        ("pricing", tariff),
-        ("carbon_intensity", carbon),
-        ("weather", weather_values[weather_names[0]]),
-    ):
-        if len(series) < n_hours:
-            raise ValueError(f"{folder}: {name}.csv has {len(series)} rows, fewer than the building's {n_hours}")
+    irradiance = weather.numbers("direct_solar_irradiance") + weather.numbers("diffuse_solar_irradiance")
     return BuildingData(
-        name=f"Building_{building}",
-        month=values["month"].astype(np.int64),
-        hour=values["hour"].astype(np.int64),
-        day_type=values["day_type"].astype(np.int64),
-        load=values["non_shiftable_load"],
-        solar=values["solar_generation"] / 1000.0,  # W per kW of PV -> kWh per kW over one hour
-        tariff=tariff[:n_hours],
-        carbon=carbon[:n_hours],
-        outdoor_temperature=weather_values["outdoor_dry_bulb_temperature"][:n_hours],
-        irradiance=(weather_values["direct_solar_irradiance"] + weather_values["diffuse_solar_irradiance"])[:n_hours],
+        name=str(table.path),
+        month=table.numbers("month", low=1, high=12).astype(np.int64),
+        hour=table.numbers("hour", low=1, high=24).astype(np.int64),
+        day_type=table.numbers("day_type", low=1, high=8).astype(np.int64),
+        load=table.numbers("non_shiftable_load"),
+        solar=table.numbers("solar_generation") / 1000.0,  # W per kW of PV -> kWh per kW over one hour
+        tariff=pricing.numbers("electricity_pricing", low=-PRICE_LIMIT, high=PRICE_LIMIT)[:n_hours],
+        carbon=carbon.numbers("carbon_intensity")[:n_hours],
+        outdoor_temperature=weather.numbers("outdoor_dry_bulb_temperature", low=-100, high=100)[:n_hours],
+        irradiance=irradiance[:n_hours],
     )
 
 
@@ -170,32 +236,46 @@ def load_day_ahead_prices(path: str | Path | None = None) -> PriceSeries:
     """Hourly day-ahead prices in EUR/kWh from an EV2Gym/ENTSO-E Dutch file or the Belgian ``DAM_prices.csv``.
 
     Duplicated hours keep the first value, missing hours (and empty prices) are filled with the previous
-    hour's price, so the result is on a regular hourly grid. Default: the bundled Dutch subset.
+    hour's price, so the result is on a regular hourly grid. Default: the bundled Dutch subset. A date that
+    cannot be read or a price that is not a number in [-100, 100] EUR/kWh is an error naming the line.
     """
     path = Path(path) if path is not None else BUNDLED / "entsoe_nl" / "day_ahead_nl_2023-08_2024-07.csv"
-    with _open_text(path) as handle:
-        header = [name.strip() for name in next(csv.reader(handle))]
-    if "Price (EUR/MWhe)" in header:
-        columns = read_columns(path, ("Datetime (UTC)", "Price (EUR/MWhe)"))
-        times, raw, scale = columns["Datetime (UTC)"], columns["Price (EUR/MWhe)"], 1e-3
-    elif "DAM_price" in header:
-        columns = read_columns(path, ("time", "DAM_price"))
-        times, raw, scale = columns["time"], columns["DAM_price"], 1.0
+    table = read_table(path, min_rows=0)  # the header decides the layout; no rows is "no prices" below
+    if "Price (EUR/MWhe)" in table.header:
+        time_column, price_column, scale = "Datetime (UTC)", "Price (EUR/MWhe)", 1e-3
+    elif "DAM_price" in table.header:
+        time_column, price_column, scale = "time", "DAM_price", 1.0
     else:
         raise ValueError(
-            f"{path}: expected columns 'Datetime (UTC)','Price (EUR/MWhe)' or 'time','DAM_price', got {header}"
+            f"{table.path}: expected columns 'Datetime (UTC)','Price (EUR/MWhe)' or 'time','DAM_price', "
+            f"got {table.header}"
         )
-    hours, prices = [], []
-    for time_text, price_text in zip(times, raw):
-        if price_text == "" or time_text == "":  # the Dutch file has one row with no date
-            continue
-        hours.append(np.datetime64(_parse_time(time_text), "h"))
-        prices.append(float(price_text) * scale)
-    if not hours:
-        raise ValueError(f"{path}: no prices found")
+    if time_column not in table.header:
+        raise ValueError(f"{table.path}: missing column(s) [{time_column!r}]; the file has {table.header}")
+    # the Dutch file has one row with no date; empty prices are filled forward below
+    kept = [
+        row
+        for row, (time_text, price_text) in enumerate(zip(table.columns[time_column], table.columns[price_column]))
+        if time_text and price_text
+    ]
+    if not kept:
+        raise ValueError(f"{table.path}: no prices found")
+    priced = Table(
+        path=table.path,
+        header=table.header,
+        columns={name: [table.columns[name][row] for row in kept] for name in (time_column, price_column)},
+        lines=[table.lines[row] for row in kept],
+    )
+    price_array = priced.numbers(price_column, low=-PRICE_LIMIT, high=PRICE_LIMIT, scale=scale)
+    hours = []
+    for row, text in enumerate(priced.columns[time_column]):
+        try:
+            hours.append(np.datetime64(_parse_time(text), "h"))
+        except ValueError as error:
+            raise ValueError(f"{priced._where(row, time_column)}: {error}") from None
     hours_array = np.array(hours)
     order = np.argsort(hours_array, kind="stable")
-    hours_array, price_array = hours_array[order], np.array(prices)[order]
+    hours_array, price_array = hours_array[order], price_array[order]
     offsets = (hours_array - hours_array[0]).astype(np.int64)
     grid = np.full(offsets[-1] + 1, np.nan)
     first_seen = np.unique(offsets, return_index=True)[1]  # duplicates (clock changes): keep the first
@@ -203,7 +283,7 @@ def load_day_ahead_prices(path: str | Path | None = None) -> PriceSeries:
     filled = np.maximum.accumulate(np.where(np.isnan(grid), 0, np.arange(len(grid))))  # forward fill
     grid = grid[filled]
     times_grid = hours_array[0] + np.arange(len(grid)).astype("timedelta64[h]")
-    return PriceSeries(name=path.name, times=times_grid, price=grid)
+    return PriceSeries(name=str(table.path), times=times_grid, price=grid)
 
 
 # ---- EV charging statistics ---------------------------------------------------------------------------
@@ -240,18 +320,19 @@ def load_ev_statistics(directory: str | Path | None = None, location: str = "pri
     if location not in allowed:
         raise ValueError(f"location must be one of {allowed}, got {location!r}")
     weekend_location = location if location != "workplace" else "public"  # the weekend file has no workplace
-    weekday = read_columns(folder / "distribution-of-arrival.csv", (location,))[location]
-    weekend = read_columns(folder / "distribution-of-arrival-weekend.csv", (weekend_location,))[weekend_location]
-    stay = read_columns(folder / "distribution-of-connection-time.csv", (location,))[location]
-    energy = read_columns(folder / "distribution-of-energy-demand.csv", (location,))[location]
 
-    def probabilities(values: list[str], name: str) -> np.ndarray:
-        weights = np.clip(_floats(values, path=folder / name, column=location), 0, None)
-        return weights / weights.sum()
+    def column(name: str, column_name: str, *, probabilities: bool = False) -> np.ndarray:
+        table = read_table(folder / name, (column_name,))
+        values = table.numbers(column_name, low=0.0)
+        if probabilities:
+            if values.sum() <= 0:
+                raise ValueError(f"{table.path}: column {column_name!r} has no positive weight")
+            return values / values.sum()
+        return values
 
     return EvStatistics(
-        arrival_weekday=probabilities(weekday, "distribution-of-arrival.csv"),
-        arrival_weekend=probabilities(weekend, "distribution-of-arrival-weekend.csv"),
-        connection_hours=_floats(stay, path=folder / "distribution-of-connection-time.csv", column=location),
-        energy_kwh=_floats(energy, path=folder / "distribution-of-energy-demand.csv", column=location),
+        arrival_weekday=column("distribution-of-arrival.csv", location, probabilities=True),
+        arrival_weekend=column("distribution-of-arrival-weekend.csv", weekend_location, probabilities=True),
+        connection_hours=column("distribution-of-connection-time.csv", location),
+        energy_kwh=column("distribution-of-energy-demand.csv", location),
     )

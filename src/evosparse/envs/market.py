@@ -21,73 +21,62 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from evosparse.envs import devices
-from evosparse.envs.building import _day_ahead
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs import base, devices
+from evosparse.envs.config import Config, between, one_of, param
+
+STEPS_PER_HOUR = (1, 4)
 
 
 @dataclass(frozen=True)
-class MarketConfig(ConfigMixin):
+class MarketConfig(Config):
     """Settings of :class:`IntradayMarketEnv`."""
 
-    price_file: str | None = None  # day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices
-    start: str = "2023-08-01"  # first hour of the price window (ISO date)
-    start_hour: int = 0  # offset in hours from ``start``
-    episode_hours: int = 24 * 7
-    random_start: bool = False
-    steps_per_hour: int = 1  # 1 hourly or 4 quarter-hourly products
-    battery_kwh: float = 10.0
-    battery_kw: float = 5.0
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.005  # currency per kWh throughput
-    market_noise: float = 0.01  # std of the clearing price around the day-ahead price, currency/kWh
-    forecast_error: float = 0.015  # std of the stationary AR(1) forecast error, currency/kWh
-    forecast_correlation: float = 0.8  # AR(1) coefficient of the forecast error between steps
-    imbalance_spread: float = 0.05  # currency/kWh added to / taken from the clearing price for deviations
-    price_range: float = 0.05  # scale of the limit-price offset, currency/kWh
-    forecast_steps: int = 4  # future forecasts in the observation
-
-    def __post_init__(self):
-        check_choice("steps_per_hour", self.steps_per_hour, (1, 4))
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in (
-            "start_hour",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "market_noise",
-            "forecast_error",
-            "imbalance_spread",
-            "price_range",
-            "forecast_steps",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        check_range("forecast_correlation", self.forecast_correlation, 0.0, 1.0, high_open=True)
+    price_file: str | None = param(None, "day-ahead price CSV; None = the bundled Dutch 2023-08..2024-07 prices")
+    start: str = param("2023-08-01", "first hour of the price window (ISO date)", rule=base.iso_date("start"))
+    start_hour: int = param(0, "first hour of an episode within the split (from start)", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "hours per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test (the last 30 days of the prices from start)", rule=base.SPLIT)
+    steps_per_hour: int = param(1, "1 hourly or 4 quarter-hourly products", rule=one_of(STEPS_PER_HOUR))
+    battery_kwh: float = param(10.0, "battery capacity", rule=base.SIZE)
+    battery_kw: float = param(5.0, "battery power limit", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.005, "currency per kWh throughput", rule=base.PENALTY)
+    market_noise: float = param(
+        0.01, "std of the clearing price around the day-ahead price, currency/kWh", rule=base.PRICE
+    )
+    forecast_error: float = param(0.015, "std of the stationary AR(1) forecast error, currency/kWh", rule=base.PRICE)
+    forecast_correlation: float = param(
+        0.8, "AR(1) coefficient of the forecast error between steps", rule=between(0, 1, high_open=True)
+    )
+    imbalance_spread: float = param(
+        0.05, "currency/kWh added to / taken from the clearing price for deviations", rule=base.PRICE
+    )
+    price_range: float = param(0.05, "scale of the limit-price offset, currency/kWh", rule=base.PRICE)
+    forecast_steps: int = param(4, "future forecasts in the observation", rule=base.integer_between(0, 168))
 
 
 class IntradayMarketEnv(gym.Env):
     """Bid quantity and limit price each step; see the module docstring."""
 
     metadata = {"render_modes": []}
-    kind = "market"
     action_names = ("quantity", "limit_price")
 
     def __init__(self, config: MarketConfig | None = None, **overrides):
         config = (config or MarketConfig()).replace(**overrides) if overrides else (config or MarketConfig())
         self.config = config
-        prices = _day_ahead(config.price_file)
+        prices = base.day_ahead_prices(config.price_file)
         first = int((np.datetime64(config.start, "h") - prices.times[0]).astype(np.int64))
-        if first < 0 or first + config.start_hour + config.episode_hours > len(prices.price):
+        if first < 0 or first >= len(prices.price):
             raise ValueError(
-                f"start={config.start!r} + start_hour + episode_hours must lie in the price series "
-                f"({prices.times[0]} .. {prices.times[-1]})"
+                f"start must lie in the price series {prices.name} ({prices.times[0]} .. {prices.times[-1]}), "
+                f"got {config.start!r}"
             )
+        base.check_window(config, len(prices.price) - first, f"{prices.name} from {config.start}")
         self.prices = prices.price[first:]
+        self.n_hours = len(self.prices)  # the hours the episodes (and the split) are drawn from
         self.times = prices.times[first:]
         self.hours = 1.0 / config.steps_per_hour
         self.n_steps = config.episode_hours * config.steps_per_hour
@@ -107,12 +96,10 @@ class IntradayMarketEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, rng, n = self.config, self.np_random, self.n_steps
-        start = config.start_hour
-        if config.random_start:
-            start = int(rng.integers(0, (len(self.prices) - config.episode_hours) // 24 + 1)) * 24
+        start = self.first_hour = base.episode_start(config, self.n_hours, rng)
         hourly = self.prices[start : start + config.episode_hours]
-        base = np.repeat(hourly, config.steps_per_hour)  # a quarter-hour product inherits its hour's price
-        clearing = base + config.market_noise * rng.standard_normal(n)
+        product_price = np.repeat(hourly, config.steps_per_hour)  # a quarter-hour product inherits its hour's price
+        clearing = product_price + config.market_noise * rng.standard_normal(n)
         error = np.empty(n)
         rho = config.forecast_correlation
         innovation = config.forecast_error * math.sqrt(1 - rho**2) * rng.standard_normal(n)
@@ -153,15 +140,9 @@ class IntradayMarketEnv(gym.Env):
         return np.array([math.sin(hour), math.cos(hour), *forecasts, soc, self._last_clearing], dtype=np.float32)
 
     def step(self, action):
-        if self.episode is None or self._t >= self.n_steps:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (2,):
-            raise ValueError(f"action must have 2 values {self.action_names}, got shape {np.shape(action)}")
-        if np.isnan(values).any():
-            raise ValueError(f"action contains NaN: {values.tolist()} ({self.action_names})")
-        clipped = np.clip(values, -1.0, 1.0)
-        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        base.require_running(self._t, self.n_steps, self.episode)
+        clipped, n_clipped = base.check_action(action, -1.0, 1.0, self.action_names)
+        self.clipped_actions += n_clipped
         fraction, offset = clipped.tolist()
         config, t, hours = self.config, self._t, self.hours
         forecast, clearing = self.episode["forecast"][t], self.episode["clearing_price"][t]

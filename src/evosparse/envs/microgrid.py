@@ -24,82 +24,62 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from evosparse.envs import devices
-from evosparse.envs.building import _building_data, _day_ahead
-from evosparse.envs.config import ConfigMixin, check_choice, check_range
+from evosparse.envs import base, devices
+from evosparse.envs.config import Config, between, param
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
 
 @dataclass(frozen=True)
-class MicrogridConfig(ConfigMixin):
+class MicrogridConfig(Config):
     """Settings of :class:`MicrogridEnv`."""
 
-    buildings: tuple[int, ...] = BUNDLED_BUILDINGS  # CityLearn buildings whose loads add up to the microgrid's
-    data_dir: str | None = None
-    price_file: str | None = None
-    price_signal: str = "day_ahead"
-    price_start: str = "2023-08-01"
-    network_charge: float = 0.10
-    feed_in_tariff: float = 0.05
-    start_hour: int = 0
-    episode_hours: int = 24 * 7
-    random_start: bool = False
-    pv_kw: float = 15.0
-    battery_kwh: float = 20.0
-    battery_kw: float = 8.0
-    charge_efficiency: float = 0.95
-    discharge_efficiency: float = 0.95
-    initial_soc: float = 0.5
-    degradation_cost: float = 0.01
-    generator_kw: float = 8.0
-    generator_min_kw: float = 2.0  # minimum stable output when on
-    fuel_cost: float = 0.35  # currency per kWh generated
-    no_load_cost: float = 0.4  # currency per hour on
-    startup_cost: float = 2.0  # currency per start
-    grid_kw: float = 30.0  # tie capacity, import and export
-    outage_rate: float = 0.01  # probability that an outage starts in a given connected hour
-    outage_mean_hours: float = 6.0
-    shed_cost: float = 2.0  # value of lost load, currency per kWh
-    curtail_cost: float = 0.0  # currency per kWh spilled
-    generator_carbon: float = 0.8  # kgCO2 per kWh generated (a diesel set), counted in the carbon KPI
+    buildings: tuple[int, ...] = param(
+        BUNDLED_BUILDINGS, "CityLearn buildings whose loads add up to the microgrid's", rule=base.building_numbers
+    )
+    data_dir: str | None = param(None, "CityLearn 2022 folder; None = the bundled subset")
+    price_file: str | None = param(None, "day-ahead price CSV; None = the bundled Dutch prices")
+    price_signal: str = param("day_ahead", "day_ahead or tariff", rule=base.PRICE_SIGNAL)
+    price_start: str = param("2023-08-01", "first hour of the day-ahead prices", rule=base.iso_date("price_start"))
+    network_charge: float = param(0.10, "currency/kWh added to day-ahead prices", rule=base.PRICE)
+    feed_in_tariff: float = param(0.05, "currency/kWh paid for exports (capped at the import price)", rule=base.PRICE)
+    start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
+    episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
+    random_start: bool = param(False, "draw the start day at reset among the days of the split")
+    split: str = param("all", "all, train or test (the last 30 days): see evosparse.envs.base", rule=base.SPLIT)
+    pv_kw: float = param(15.0, "installed PV", rule=base.SIZE)
+    battery_kwh: float = param(20.0, "battery capacity", rule=base.SIZE)
+    battery_kw: float = param(8.0, "battery power limit", rule=base.SIZE)
+    charge_efficiency: float = param(0.95, "share of the charged energy stored", rule=base.EFFICIENCY)
+    discharge_efficiency: float = param(0.95, "share of the stored energy delivered", rule=base.EFFICIENCY)
+    initial_soc: float = param(0.5, "state of charge at reset, fraction of capacity", rule=base.FRACTION)
+    degradation_cost: float = param(0.01, "currency per kWh of battery throughput", rule=base.PENALTY)
+    generator_kw: float = param(
+        8.0, "generator rating (more than its minimum output)", rule=between(0, 1e6, low_open=True)
+    )
+    generator_min_kw: float = param(2.0, "minimum stable output when on", rule=base.SIZE)
+    fuel_cost: float = param(0.35, "currency per kWh generated", rule=base.PENALTY)
+    no_load_cost: float = param(0.4, "currency per hour on", rule=base.PENALTY)
+    startup_cost: float = param(2.0, "currency per start", rule=base.PENALTY)
+    grid_kw: float = param(30.0, "tie capacity, import and export", rule=base.SIZE)
+    outage_rate: float = param(0.01, "probability that an outage starts in a given connected hour", rule=base.FRACTION)
+    outage_mean_hours: float = param(6.0, "mean outage length", rule=between(1, 1e4))
+    shed_cost: float = param(2.0, "value of lost load, currency per kWh", rule=base.PENALTY)
+    curtail_cost: float = param(0.0, "currency per kWh spilled", rule=base.PENALTY)
+    generator_carbon: float = param(
+        0.8, "kgCO2 per kWh generated (a diesel set), in the carbon KPI", rule=between(0, 100)
+    )
 
-    def __post_init__(self):
-        if not self.buildings:
-            raise ValueError("buildings must name at least one CityLearn building, got ()")
-        check_choice("price_signal", self.price_signal, ("day_ahead", "tariff"))
-        check_range("episode_hours", self.episode_hours, 1)
-        for name in (
-            "network_charge",
-            "feed_in_tariff",
-            "start_hour",
-            "pv_kw",
-            "battery_kwh",
-            "battery_kw",
-            "degradation_cost",
-            "fuel_cost",
-            "no_load_cost",
-            "startup_cost",
-            "grid_kw",
-            "shed_cost",
-            "curtail_cost",
-            "generator_min_kw",
-            "generator_carbon",
-        ):
-            check_range(name, getattr(self, name), 0.0)
-        check_range("generator_kw", self.generator_kw, max(self.generator_min_kw, 0.0), low_open=True)
-        for name in ("charge_efficiency", "discharge_efficiency"):
-            check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
-        check_range("initial_soc", self.initial_soc, 0.0, 1.0)
-        check_range("outage_rate", self.outage_rate, 0.0, 1.0)
-        check_range("outage_mean_hours", self.outage_mean_hours, 1.0)
-        object.__setattr__(self, "buildings", tuple(self.buildings))
+    def validate(self) -> None:
+        if self.generator_kw <= self.generator_min_kw:
+            raise ValueError(
+                f"generator_kw must be > generator_min_kw ({self.generator_min_kw}), got {self.generator_kw}"
+            )
 
 
 class MicrogridEnv(gym.Env):
     """A grid-tied microgrid with outages (gymnasium API); see the module docstring."""
 
     metadata = {"render_modes": []}
-    kind = "microgrid"
     action_names = ("battery", "generator")
     observation_names = (
         "hour_sin",
@@ -117,16 +97,12 @@ class MicrogridEnv(gym.Env):
     def __init__(self, config: MicrogridConfig | None = None, **overrides):
         config = (config or MicrogridConfig()).replace(**overrides) if overrides else (config or MicrogridConfig())
         self.config = config
-        profiles = [_building_data(b, config.data_dir) for b in config.buildings]
+        profiles = [base.building_data(b, config.data_dir) for b in config.buildings]
         self.n_hours = min(p.n_hours for p in profiles)
-        if config.start_hour + config.episode_hours > self.n_hours:
-            raise ValueError(
-                f"start_hour + episode_hours must be <= {self.n_hours}, "
-                f"got {config.start_hour} + {config.episode_hours}"
-            )
+        base.check_window(config, self.n_hours, ", ".join(p.name for p in profiles))
         self._load = np.sum([p.load[: self.n_hours] for p in profiles], axis=0)
         self._data = profiles[0]
-        self.day_ahead = _day_ahead(config.price_file).window(config.price_start, self.n_hours)
+        self.day_ahead = base.day_ahead_prices(config.price_file).window(config.price_start, self.n_hours)
         self._low = np.array([-1.0, 0.0], dtype=np.float32)
         self._high = np.ones(2, dtype=np.float32)
         self.action_space = gym.spaces.Box(self._low, self._high, dtype=np.float32)
@@ -150,23 +126,17 @@ class MicrogridEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         config, data, n = self.config, self._data, self.config.episode_hours
-        start = config.start_hour
-        if config.random_start:
-            start = int(self.np_random.integers(0, (self.n_hours - n) // 24 + 1)) * 24
+        start = self.first_hour = base.episode_start(config, self.n_hours, self.np_random)
         window = slice(start, start + n)
-        price = (
-            self.day_ahead[window] + config.network_charge
-            if config.price_signal == "day_ahead"
-            else data.tariff[window]
-        )
+        price = base.import_price(config, self.day_ahead[window], data.tariff[window])
         available = self._outages(n, self.np_random)
         outage_left = np.zeros(n)
         for t in range(n - 1, -1, -1):  # hours until the grid returns (0 when connected)
             outage_left[t] = 0.0 if available[t] else 1.0 + (outage_left[t + 1] if t + 1 < n else 0.0)
         self.episode = {
-            "load": self._load[window].copy(), "pv": data.solar[window] * config.pv_kw, "price": price.copy(),
-            "export_price": np.minimum(config.feed_in_tariff, price), "carbon": data.carbon[window].copy(),
-            "clock_hour": (data.hour[window] - 1) % 24, "grid_available": available, "outage_left": outage_left,
+            "load": self._load[window].copy(), "pv": data.solar[window] * config.pv_kw, "price": price,
+            "export_price": base.export_price(config, price), "carbon": data.carbon[window].copy(),
+            "clock_hour": base.clock_hours(data, window), "grid_available": available, "outage_left": outage_left,
         }  # fmt: skip
         self._series = {name: values.tolist() for name, values in self.episode.items()}
         self._t = 0
@@ -188,15 +158,9 @@ class MicrogridEnv(gym.Env):
             series["outage_left"][t]], dtype=np.float32)  # fmt: skip
 
     def step(self, action):
-        if self.episode is None or self._t >= self.config.episode_hours:
-            raise RuntimeError("call reset() before step() (the episode has ended)")
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (2,):
-            raise ValueError(f"action must have 2 values {self.action_names}, got shape {np.shape(action)}")
-        if np.isnan(values).any():
-            raise ValueError(f"action contains NaN: {values.tolist()} (devices {self.action_names})")
-        clipped = np.clip(values, self._low, self._high)
-        self.clipped_actions += int(np.count_nonzero(clipped != values))
+        base.require_running(self._t, self.config.episode_hours, self.episode)
+        clipped, n_clipped = base.check_action(action, self._low, self._high, self.action_names)
+        self.clipped_actions += n_clipped
         battery_fraction, generator_fraction = clipped.tolist()
         config, series, t = self.config, self._series, self._t
         load, pv, connected = series["load"][t], series["pv"][t], series["grid_available"][t] > 0.5

@@ -66,8 +66,10 @@ def _battery(
     return charge, discharge
 
 
-def _config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
-    """:func:`_battery` with the size, state of charge, efficiencies and wear of an environment's config."""
+def config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
+    """:func:`_battery` with the size, state of charge, efficiencies and wear of an environment's config
+    (fields ``battery_kwh``, ``battery_kw``, ``initial_soc``, ``charge_efficiency``, ``discharge_efficiency``,
+    ``degradation_cost``): the battery block of every optimum, a new environment's included."""
     return _battery(
         lp,
         n,
@@ -81,7 +83,8 @@ def _config_battery(lp: ProgramBuilder, n: int, config, *, limit=None, **extra):
     )
 
 
-def _fraction(numerator, denominator):
+def fraction(numerator, denominator):
+    """``numerator / denominator`` as action fractions, 0 where a device has size 0."""
     denominator = np.asarray(denominator, dtype=np.float64)
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64), where=denominator > 0)
 
@@ -96,7 +99,7 @@ def building_optimum(env) -> Plan:
     columns = {}
     balance_terms = []
     if "battery" in env.action_names:
-        charge, discharge = _config_battery(lp, n, config, limit=episode.battery_limit[:, None])
+        charge, discharge = config_battery(lp, n, config, limit=episode.battery_limit[:, None])
         balance_terms += [(charge, -1.0), (discharge, 1.0)]
         columns["battery"] = (charge, discharge)
     if "hvac" in env.action_names:
@@ -143,18 +146,18 @@ def building_optimum(env) -> Plan:
     actions = []
     for name in env.action_names:
         if name == "battery":
-            actions.append(_fraction(x["charge"] - x["discharge"], episode.battery_limit))
+            actions.append(fraction(x["charge"] - x["discharge"], episode.battery_limit))
         elif name == "hvac":
-            actions.append((x["cool"] - x["heat"]) / config.hvac_kw)
+            actions.append(fraction(x["cool"] - x["heat"], np.full(n, config.hvac_kw)))
         else:
-            actions.append(x[name] / (config.ev_kw if name == "ev" else config.appliance_kw))
+            actions.append(fraction(x[name], np.full(n, config.ev_kw if name == "ev" else config.appliance_kw)))
     actions = np.clip(np.stack(actions, axis=1), env._low, env._high)
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
 
 
 # ---- energy community --------------------------------------------------------------------------------
 def community_optimum(env) -> Plan:
-    """LP for all batteries of a reset :class:`~evosparse.envs.community.CommunityEnv` over the whole episode.
+    """LP for all batteries of a reset :class:`~evosparse.envs.community.EnergyCommunityEnv` over the whole episode.
 
     Peak charge: ``peak >= community net(t)`` for all t; feeder: ``overload(t) >= |net(t)| - capacity``.
     Without peer-to-peer each building meters alone; with it, the community's cost is that of its net load
@@ -165,7 +168,7 @@ def community_optimum(env) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    charge, discharge = _config_battery(lp, n, config, shape=(size,))
+    charge, discharge = config_battery(lp, n, config, shape=(size,))
     step_of = np.arange(n * size) // size  # row (step) of each step-major building variable
     base = (episode["load"] - episode["pv"]).reshape(-1)  # (n * size,) step-major
     base_total = (episode["load"] - episode["pv"]).sum(axis=1)
@@ -204,7 +207,7 @@ def microgrid_optimum(env, *, time_limit: float = 120.0) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    charge, discharge = _config_battery(lp, n, config)
+    charge, discharge = config_battery(lp, n, config)
     generator = lp.variables("generator", n, upper=config.generator_kw, cost=config.fuel_cost)
     on = lp.variables("on", n, upper=1.0, cost=config.no_load_cost, integer=True)
     start = lp.variables("start", n, upper=1.0, cost=config.startup_cost)
@@ -233,7 +236,7 @@ def microgrid_optimum(env, *, time_limit: float = 120.0) -> Plan:
     x = solution.values
     running = x["on"] > 0.5
     generator_action = np.where(running, np.maximum(x["generator"] / config.generator_kw, 1e-6), 0.0)
-    battery_action = _fraction(x["charge"] - x["discharge"], np.full(n, config.battery_kw))
+    battery_action = fraction(x["charge"] - x["discharge"], np.full(n, config.battery_kw))
     actions = np.clip(np.stack([battery_action, generator_action], axis=1), env._low, env._high)
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
 
@@ -247,23 +250,8 @@ def market_optimum(env) -> Plan:
     if episode is None:
         raise RuntimeError("reset the environment before computing its optimum")
     lp = ProgramBuilder()
-    _config_battery(lp, n, config, hours=env.hours, price=episode["clearing_price"])
+    config_battery(lp, n, config, hours=env.hours, price=episode["clearing_price"])
     solution = lp.solve()
-    quantity = _fraction(solution.values["charge"] - solution.values["discharge"], np.full(n, config.battery_kw))
+    quantity = fraction(solution.values["charge"] - solution.values["discharge"], np.full(n, config.battery_kw))
     actions = np.stack([np.clip(quantity, -1.0, 1.0), np.sign(quantity)], axis=1)  # market orders
     return Plan(actions=actions, objective=solution.objective, bound=solution.bound, status=solution.status)
-
-
-def optimum(env) -> Plan:
-    """The perfect-foresight plan of a reset environment of any kind in this package."""
-    env = env.unwrapped if hasattr(env, "unwrapped") else env
-    env = env.core if hasattr(env, "core") else env
-    solvers = {
-        "building": building_optimum,
-        "community": community_optimum,
-        "microgrid": microgrid_optimum,
-        "market": market_optimum,
-    }
-    if env.kind not in solvers:
-        raise ValueError(f"no perfect-foresight model for environment kind {env.kind!r}")
-    return solvers[env.kind](env)

@@ -12,10 +12,8 @@ import numpy as np
 POWER_NAMES = ("battery", "hvac", "ev", "appliance", "generator", "position", "shed", "curtailed")
 
 
-def plot_week(
-    log: dict[str, np.ndarray], path: str | Path, *, week: int = 0, steps_per_day: int = 24, title: str = ""
-) -> Path:
-    """Write a PNG of week ``week`` (0 = the first) of an environment's log; returns the path."""
+def require_matplotlib():
+    """``matplotlib.pyplot`` on the Agg backend, or an ImportError saying how to install it."""
     try:
         import matplotlib
 
@@ -23,6 +21,14 @@ def plot_week(
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError("plotting needs matplotlib: pip install 'evosparse[plot]'") from error
+    return plt
+
+
+def plot_week(
+    log: dict[str, np.ndarray], path: str | Path, *, week: int = 0, steps_per_day: int = 24, title: str = ""
+) -> Path:
+    """Write a PNG of week ``week`` (0 = the first) of an environment's log; returns the path."""
+    plt = require_matplotlib()
     steps = 7 * steps_per_day
     n = len(log["reward"])
     if week < 0 or week * steps >= n:
