@@ -21,6 +21,8 @@ import json
 import math
 from pathlib import Path
 
+from evosparse._config import check_unknown_keys
+
 DAYS_IN_DATA = 365  # the CityLearn 2022 year
 # The community LP has ~5 variables per building-hour; 300 buildings x 30 days took 150 s and 2 GB here.
 MAX_OPTIMAL_BUILDING_HOURS = 300 * 24 * 30
@@ -76,12 +78,7 @@ def config_overrides(args: argparse.Namespace, config_class) -> dict:
         overrides[name] = value
     for text in args.set or ():
         name, value = _setting(text)
-        if name not in fields:
-            from difflib import get_close_matches
-
-            close = get_close_matches(name, sorted(fields), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"--set {name}: {config_class.__name__} has no field {name!r}{hint}")
+        check_unknown_keys({name: value}, [field.name for field in dataclasses.fields(config_class)], source="--set")
         overrides[name] = value
     return overrides
 
