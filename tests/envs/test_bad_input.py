@@ -256,6 +256,7 @@ def test_plot_flags_are_checked_before_any_episode(tmp_path, capsys, monkeypatch
         (["--set", "comfort_band=nan"], "comfort_band must be"),
         (["--set", "battery_kwg=3"], "did you mean 'battery_kw'"),
         (["--set", "battery_kwh"], "--set takes FIELD=VALUE"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
         (["--n-buildings", "5"], "--n-buildings does not apply to the building environment"),
         (["--controller", "rule:x"], "controller 'rule' takes no argument"),
         (["--controller", "smart:x"], "--controller must be one or more of"),

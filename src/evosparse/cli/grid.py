@@ -131,6 +131,8 @@ def command_run(args: argparse.Namespace) -> int:
     from evosparse.envs.metrics import format_table
 
     controllers = _controllers(args.controller)
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     _check_plot(args)
     env = make_env(args)
     n_buildings = getattr(env.unwrapped.config, "n_buildings", None)
