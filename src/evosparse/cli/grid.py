@@ -148,9 +148,13 @@ def command_run(args: argparse.Namespace) -> int:
     rows, notes = comparison.rows, comparison.notes
     if not optimum_fits:
         notes.append("gap_closed not computed: the optimum of this many building-hours is too large to solve")
-    title = (
-        f"{args.env}: days {args.start_day}..{args.start_day + args.days - 1} of the data year, seed {args.seed}"
-        + (f", {n_buildings} buildings" if n_buildings is not None else "")
+    split = getattr(env.unwrapped.config, "split", "all")
+    days = f"days {args.start_day}..{args.start_day + args.days - 1}"
+    where = "of the data year" if split == "all" else f"of its {split!r} split"
+    if getattr(env.unwrapped.config, "random_start", False):
+        days, where = f"{args.days} days from a random start day", f"in its {split!r} split"
+    title = f"{args.env}: {days} {where}, seed {args.seed}" + (
+        f", {n_buildings} buildings" if n_buildings is not None else ""
     )
     if args.json:
         clean = {
