@@ -28,7 +28,7 @@ from evosparse.data import load_dataset
 from evosparse.nn import DenseMLP
 from evosparse.prune import Pruning, magnitude_scores, obd_saliency
 from evosparse.prune.saliency import weight_layers
-from evosparse.topology.schedule import PruningSchedule
+from evosparse.prune.schedule import PruningSchedule
 from evosparse.topology.select import global_budget
 from evosparse.train.metrics import evaluate
 

@@ -191,7 +191,7 @@ class Config:
             object.__setattr__(self, name, value)
             if value is None and _optional(hint):
                 continue
-            rule = f.metadata.get("rule") or _BY_TYPE.get(_base_type(hint))
+            rule = f.metadata.get("rule") or _type_rule(hint)
             if isinstance(rule, Rule):
                 rule.check(flat, value, optional=_optional(hint))
             elif rule is not None:
@@ -351,7 +351,9 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)  # shortest round-tripping form, e.g. 0.0002, 1e-05: both valid TOML
     if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string: JSON's escapes are a subset of TOML's
+        # A TOML basic string: JSON's escapes are a subset of TOML's. Characters outside the BMP stay as they
+        # are (JSON would write surrogate pairs, which TOML rejects); DEL must be escaped in TOML, not in JSON.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
@@ -374,6 +376,23 @@ def _base_type(hint: Any) -> Any:
         rest = [a for a in typing.get_args(hint) if a is not type(None)]
         hint = rest[0] if len(rest) == 1 else hint
     return typing.get_origin(hint) or hint
+
+
+def _type_rule(hint: Any) -> Rule | None:
+    """The rule a field without ``rule=`` gets from its annotation (a tuple: the type of its items)."""
+    base = _base_type(hint)
+    if base is not tuple:
+        return _BY_TYPE.get(base)
+    args = typing.get_args(
+        hint if not _optional(hint) else next(a for a in typing.get_args(hint) if a is not type(None))
+    )
+    item = _BY_TYPE.get(args[0]) if args else None
+    if item is None:
+        return None
+    names = {boolean: "true / false values", integer: "integers", finite: "finite numbers", text: "non-empty strings"}
+    return Rule(
+        lambda value: isinstance(value, tuple) and all(item.accepts(v) for v in value), f"a list of {names[item]}"
+    )
 
 
 def _normalise(value: Any, hint: Any) -> Any:

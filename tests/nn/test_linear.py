@@ -126,3 +126,28 @@ def test_batch_leading_dims_and_feature_major_chaining():
     h = torch.relu(a(torch.randn(4, 8)))
     assert h.t().is_contiguous()  # feature-major: the next layer reads it without a copy
     torch.testing.assert_close(b(h), h @ b.to_dense().T + b.bias)
+
+
+def test_resize_keeps_exactly_the_chosen_neurons():
+    layer = SparseLinear(7, 6, density=0.6, seed=3)
+    dense, bias = layer.to_dense(), layer.bias.detach().clone()
+    keep_outputs, keep_inputs = np.array([0, 2, 5]), np.array([1, 2, 4, 6])
+    old_values = layer.values
+    kept = layer.resize(keep_outputs=keep_outputs, keep_inputs=keep_inputs)
+    expected = dense[keep_outputs][:, keep_inputs]
+    torch.testing.assert_close(layer.to_dense(), expected)
+    torch.testing.assert_close(layer.bias.detach(), bias[keep_outputs])
+    torch.testing.assert_close(layer.values.detach(), old_values.detach()[kept])
+    assert layer.values is not old_values  # a new leaf: autograd may still remember the old shape
+    assert (layer.out_features, layer.in_features, layer.nnz) == (3, 4, int((expected != 0).sum()))
+    assert layer.resized and layer.state_dict()["shape"].tolist() == [3, 4]
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(layer(x), x @ expected.t() + bias[keep_outputs])
+
+
+def test_resize_rejects_bad_neuron_ids():
+    layer = SparseLinear(4, 4, density=0.5, seed=0)
+    assert not layer.resized and "shape" not in layer.state_dict()
+    for bad in ([], [2, 1], [0, 4], [1, 1]):
+        with pytest.raises(ValueError, match=r"keep_outputs must be sorted, distinct neuron ids in \[0, 4\)"):
+            layer.resize(keep_outputs=np.array(bad, dtype=np.int64))

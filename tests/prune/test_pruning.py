@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from evosparse.nn import DenseMLP, SparseLinear
 from evosparse.prune import Pruning, obd_saliency
 from evosparse.prune.saliency import weight_layers
-from evosparse.topology.schedule import PruningSchedule
-from evosparse.topology.snip import SNIP
+from evosparse.prune.schedule import PruningSchedule
+from evosparse.prune.snip import SNIP
 
 SIZES = (12, 10, 8, 3)
 BUDGET = [30, 24, 12]

@@ -1,4 +1,4 @@
-"""Budgets and the shared selector: keep the strongest, prune a layer, Erdos-Renyi budgets, epsilon for a density."""
+"""The shared selector: keep the strongest, one global ranking, prune a layer."""
 
 from __future__ import annotations
 
@@ -6,42 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from evosparse.nn import SparseLinear, SparseMLP
-from evosparse.topology.select import (
-    epsilon_for_density,
-    erdos_renyi_nnz,
-    global_budget,
-    keep_strongest,
-    network_nnz,
-    prune_layer,
-)
+from evosparse.nn import SparseLinear
+from evosparse.topology.select import global_budget, keep_strongest, prune_layer
 
 
 def test_keep_strongest_is_sorted_and_deterministic_on_ties():
     scores = np.array([0.5, 0.1, 0.5, 0.9, 0.5])
     np.testing.assert_array_equal(keep_strongest(scores, 3), [0, 2, 3])
     np.testing.assert_array_equal(keep_strongest(scores, 10), np.arange(5))
-
-
-def test_erdos_renyi_budget_is_what_the_initialisation_draws():
-    for n_in, n_out, epsilon in ((784, 1000, 20), (1000, 10, 20), (50, 30, 3.3)):
-        layer = SparseLinear(n_in, n_out, epsilon=epsilon, seed=0)
-        assert layer.nnz == erdos_renyi_nnz(n_in, n_out, epsilon)
-
-
-@pytest.mark.parametrize("density", [0.01, 0.02, 0.05, 0.1, 0.5])
-def test_epsilon_for_density_hits_the_density(density):
-    sizes = (784, 1000, 1000, 1000, 10)
-    epsilon = epsilon_for_density(sizes, density)
-    total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    assert abs(sum(network_nnz(sizes, epsilon)) / total - density) < 1e-4
-    model = SparseMLP(sizes, epsilon=epsilon, seed=0)
-    assert sum(layer.nnz for layer in model.sparse_layers()) == sum(network_nnz(sizes, epsilon))
-
-
-def test_epsilon_for_density_bad_input():
-    with pytest.raises(ValueError, match=r"density must be in \(0, 1\], got 0"):
-        epsilon_for_density((4, 4), 0)
 
 
 def test_prune_layer_keeps_the_best_connections_and_their_optimizer_state():

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from evosparse.sparse import kernels
+from evosparse.sparse.init import random_pattern
 from evosparse.sparse.pattern import SparsePattern
-from evosparse.topology.erdos_renyi import random_pattern
 
 OPS = ("fwd", "dX", "dW")
 DENSE_LIMIT_BYTES = 4 << 30  # a dense float32 W above 4 GiB is not allocated (100k x 100k would need 40 GB)

@@ -44,7 +44,10 @@ BAD_INPUT_ERRORS = (CommandError, ValueError, OSError, ImportError, UnicodeError
 def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Call a command's handler; bad input -> ``error: ...`` on stderr and exit 2, Ctrl-C -> a resume hint."""
     try:
-        return handler(args)
+        code = handler(args)
+        for text in getattr(args, "notes", []):
+            print(f"note: {text}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print(f"\ninterrupted; {interrupt_hint(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -102,6 +105,17 @@ def parse_names(text: str) -> tuple[str, ...]:
     if not text.strip() or any(not part for part in parts):
         raise argparse.ArgumentTypeError(f"expected comma-separated names such as set,rigl, got {text!r}")
     return parts
+
+
+def seed_type(text: str) -> int:
+    """A seed flag's value: an integer >= 0 (numpy's own error for -1 names no flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be an integer >= 0, got {text!r}")
+    return value
 
 
 def _optional(parse):
@@ -193,14 +207,19 @@ def train_changes(args: argparse.Namespace) -> dict[str, Any]:
                 "drop it, or use --model sparse"
             )
     if changes.get("threads") is not None and isinstance(changes["threads"], int):
-        changes["threads"] = cap_threads(changes["threads"])
+        changes["threads"] = cap_threads(args, changes["threads"])
     return changes
 
 
-def cap_threads(threads: int | None, *, name: str = "--threads") -> int | None:
-    """``threads`` capped to this machine's cores, saying so on stderr (more threads than cores only slow down)."""
+def cap_threads(args: argparse.Namespace, threads: int | None, *, name: str = "--threads") -> int | None:
+    """``threads`` capped to this machine's cores (more threads than cores only slow down), with a note."""
     cores = os.cpu_count() or 1
     if threads is not None and threads > cores:
-        print(f"note: {name} {threads} is more than this machine's {cores} cores; using {cores}", file=sys.stderr)
+        note(args, f"{name} {threads} is more than this machine's {cores} cores; used {cores}")
         return cores
     return threads
+
+
+def note(args: argparse.Namespace, text: str) -> None:
+    """A remark for the user, printed on stderr once the command succeeded (an error line stays the only line)."""
+    args.notes = [*getattr(args, "notes", []), text]

@@ -31,7 +31,7 @@ def command_compare(args: argparse.Namespace) -> int:
         if name in changes:
             raise ValueError(f"{name} is set per run by compare (--strategies, --densities, --seeds, --out-dir); "
                              f"remove it from {args.config}")  # fmt: skip
-    args.jobs = cap_threads(args.jobs, name="--jobs")  # compare checks jobs >= 1
+    args.jobs = cap_threads(args, args.jobs, name="--jobs")  # compare checks jobs >= 1
     strategies = args.strategies or STRATEGIES
     compare(
         TrainConfig.from_dict(changes, source="the command line"),

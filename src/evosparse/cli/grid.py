@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 from evosparse._config import check_unknown_keys
+from evosparse.cli._flags import seed_type
 
 DAYS_IN_DATA = 365  # the CityLearn 2022 year
 # The community LP has ~5 variables per building-hour; 300 buildings x 30 days took 150 s and 2 GB here.
@@ -131,8 +132,6 @@ def command_run(args: argparse.Namespace) -> int:
     from evosparse.envs.metrics import format_table
 
     controllers = _controllers(args.controller)
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     _check_plot(args)
     env = make_env(args)
     n_buildings = getattr(env.unwrapped.config, "n_buildings", None)
@@ -223,7 +222,7 @@ def register(commands, parser_class=argparse.ArgumentParser) -> None:
     )
     run.add_argument("--start-day", type=int, default=335, help="first day of the episode in the data year [335]")
     run.add_argument("--days", type=int, default=30, help="episode length in days [30]")
-    run.add_argument("--seed", type=int, default=0, help="seed of the episode (EV sessions, outages, noise) [0]")
+    run.add_argument("--seed", type=seed_type, default=0, help="seed of the episode (EV sessions, outages, noise) [0]")
     run.add_argument("--data-dir", help="CityLearn 2022 folder (Building_N.csv, ...) [the bundled subset]")
     run.add_argument("--price-file", help="day-ahead price CSV (EV2Gym Dutch or Belgian DAM_prices.csv) [bundled]")
     run.add_argument("--building", type=int, help="building: the CityLearn building number [1]")

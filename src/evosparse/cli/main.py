@@ -151,7 +151,7 @@ def command_bench(args: argparse.Namespace) -> int:
     if args.threads is not None and (not args.threads or any(n < 1 for n in args.threads)):
         raise CommandError(f"--threads needs positive counts, got {list(args.threads)}")
     if args.threads is not None:
-        args.threads = tuple(dict.fromkeys(cap_threads(n) for n in args.threads))
+        args.threads = tuple(dict.fromkeys(cap_threads(args, n) for n in args.threads))
     if args.repeats is not None and args.repeats < 1:
         raise CommandError(f"--repeats must be >= 1, got {args.repeats}")
     try:

@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from evosparse.cli._flags import seed_type
+
 TASK_HELP = "xor, single-pole, single-pole-nv, double-pole, double-pole-nv, cartpole, or gym:<environment id>"
 
 
@@ -134,7 +136,7 @@ def register(commands, parser_class=argparse.ArgumentParser) -> argparse.Argumen
     run.add_argument("config", nargs="?", metavar="CONFIG", help="TOML file of NeatConfig fields or neat-python INI")
     run.add_argument("--task", required=True, metavar="TASK", help=TASK_HELP)
     run.add_argument("--generations", type=int, default=300, help="generations in total (also on --resume) [300]")
-    run.add_argument("--seed", type=int, default=None, help="seed of the run (and of the task's episodes) [0]")
+    run.add_argument("--seed", type=seed_type, default=None, help="seed of the run (and of the task's episodes) [0]")
     run.add_argument("--episodes", type=int, default=None, help="episodes per genome for cartpole and gym tasks [1]")
     run.add_argument("--workers", type=int, default=1, help="evaluate over this many processes [1]")
     run.add_argument("--out-dir", help="write run.json, config, history.csv, checkpoint, winner, summary here")

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from evosparse.sparse.functional import BACKENDS, _PatternTensors, sparse_linear
+from evosparse.sparse.init import erdos_renyi_pattern, random_pattern
 from evosparse.sparse.pattern import SparsePattern
-from evosparse.topology.erdos_renyi import erdos_renyi_pattern, random_pattern
 
 WEIGHT_INITS = ("fan_in", "paper")
 
@@ -82,6 +82,7 @@ class SparseLinear(nn.Module):
         self.epsilon = None if density is not None else float(epsilon)
         self.weight_init = weight_init
         self.backend = backend
+        self.resized = False  # True once resize() removed neurons: the state dict then carries the shape
         rng = as_generator(seed)
         if density is not None:
             pattern = random_pattern(self.out_features, self.in_features, density, rng)
@@ -116,6 +117,33 @@ class SparseLinear(nn.Module):
             raise ValueError("a pattern with a different nnz needs new values")
         self._pattern = pattern
         self._index_tensors: dict[torch.device, _PatternTensors] = {}
+
+    def resize(self, *, keep_outputs: np.ndarray | None = None, keep_inputs: np.ndarray | None = None) -> np.ndarray:
+        """Keep only the output neurons ``keep_outputs`` (rows) and / or input neurons ``keep_inputs`` (columns).
+
+        Both are sorted, distinct neuron ids (None: keep all). The connections of removed neurons go; the
+        others keep their CSR order. ``values`` (and ``bias`` when outputs go) become new, smaller
+        Parameters, because a leaf's shape must not change while autograd may remember it: the caller
+        points its optimizer at them (:func:`evosparse.topology.rewire.replace_parameter`). The layer is
+        marked :attr:`resized`, so its state dict carries its new shape.
+
+        Returns:
+            CSR positions, in the old pattern, of the connections kept (to remap per-connection state).
+        """
+        pattern = self._pattern
+        new_row = _renumbering("keep_outputs", keep_outputs, self.out_features)
+        new_col = _renumbering("keep_inputs", keep_inputs, self.in_features)
+        kept = np.flatnonzero((new_row[pattern.rows] >= 0) & (new_col[pattern.cols] >= 0))
+        n_out, n_in = int(new_row.max()) + 1, int(new_col.max()) + 1
+        new_pattern = SparsePattern.from_coo(new_row[pattern.rows[kept]], new_col[pattern.cols[kept]], n_out, n_in)
+        self.values = nn.Parameter(self.values.detach()[torch.from_numpy(kept)].clone(), self.values.requires_grad)
+        if self.bias is not None and keep_outputs is not None:
+            keep_t = torch.from_numpy(np.asarray(keep_outputs, dtype=np.int64))
+            self.bias = nn.Parameter(self.bias.detach()[keep_t].clone(), self.bias.requires_grad)
+        self.out_features, self.in_features = n_out, n_in
+        self.resized = True
+        self.set_pattern(new_pattern)
+        return kept
 
     def _index_cache(self, device: torch.device) -> _PatternTensors:
         if device not in self._index_tensors:
@@ -198,7 +226,7 @@ class SparseLinear(nn.Module):
         layer = cls.__new__(cls)
         nn.Module.__init__(layer)
         layer.in_features, layer.out_features = int(n_in), int(n_out)
-        layer.epsilon, layer.weight_init, layer.backend = None, "fan_in", backend
+        layer.epsilon, layer.weight_init, layer.backend, layer.resized = None, "fan_in", backend, False
         pattern = SparsePattern.from_coo(rows, cols, n_out, n_in)
         values = weight.detach()[torch.from_numpy(pattern.rows).long(), torch.from_numpy(pattern.cols).long()]
         layer.values = nn.Parameter(values.clone())
@@ -218,7 +246,7 @@ class SparseLinear(nn.Module):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         destination[prefix + "rows"] = torch.from_numpy(self._pattern.rows.copy())
         destination[prefix + "cols"] = torch.from_numpy(self._pattern.cols.copy())
-        if getattr(self, "resized", False):  # lost neurons during training (neuron importance pruning)
+        if self.resized:  # lost neurons during training (neuron importance pruning)
             destination[prefix + "shape"] = torch.tensor([self.out_features, self.in_features], dtype=torch.int64)
 
     def _load_from_state_dict(
@@ -255,3 +283,15 @@ class SparseLinear(nn.Module):
         for key in (rows_key, cols_key, shape_key):
             if key in unexpected_keys:
                 unexpected_keys.remove(key)
+
+
+def _renumbering(name: str, keep: np.ndarray | None, size: int) -> np.ndarray:
+    """New id of each of ``size`` neurons after keeping the sorted ids ``keep`` (-1: removed)."""
+    if keep is None:
+        return np.arange(size, dtype=np.int64)
+    keep = np.asarray(keep, dtype=np.int64)
+    if keep.ndim != 1 or keep.shape[0] == 0 or np.any(np.diff(keep) <= 0) or keep[0] < 0 or keep[-1] >= size:
+        raise ValueError(f"{name} must be sorted, distinct neuron ids in [0, {size}) and not empty")
+    new_id = np.full(size, -1, dtype=np.int64)
+    new_id[keep] = np.arange(keep.shape[0])
+    return new_id

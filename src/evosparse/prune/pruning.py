@@ -32,7 +32,7 @@ from torch import nn
 from evosparse.nn.linear import SparseLinear
 from evosparse.prune.convert import sparsify_linear
 from evosparse.prune.saliency import HESSIANS, magnitude_scores, obd_saliency, weight_layers, weights_of
-from evosparse.topology.schedule import PruningSchedule
+from evosparse.prune.schedule import PruningSchedule
 from evosparse.topology.select import global_budget, keep_strongest, prune_layer
 from evosparse.topology.strategy import TopologyStrategy
 

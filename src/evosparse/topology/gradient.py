@@ -12,14 +12,11 @@ training step through forward hooks (references only, no copies).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 from torch import nn
 
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
+from evosparse.nn.linear import SparseLinear
 
 _BLOCK_ELEMENTS = 1 << 22  # scores held at once: 4M floats = 16 MB
 

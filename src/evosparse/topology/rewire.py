@@ -10,15 +10,12 @@ weights and zero optimizer state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from evosparse.nn.linear import SparseLinear
 from evosparse.sparse.pattern import SparsePattern
-
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,16 @@ training).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 from torch import nn
 
+from evosparse.nn.linear import SparseLinear
 from evosparse.topology.gradient import GradientProbe, largest_gradient_keys
 from evosparse.topology.rewire import Rewiring, apply_rewiring
 from evosparse.topology.schedule import UpdateSchedule
 from evosparse.topology.select import smallest
 from evosparse.topology.strategy import TopologyStrategy, sparse_layers
-
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
 
 
 def rigl_rewiring(

@@ -4,24 +4,19 @@ A criterion scores each stored connection (magnitude, the SET sign rule, OBD sal
 sensitivity, ...); :func:`keep_strongest` keeps the ``k`` best; :func:`prune_layer` applies that choice
 to a :class:`SparseLinear` (nnz shrinks; weights and optimizer state of the survivors are kept).
 
-Budgets: every method of a comparison gets, layer by layer, the connection count of the Erdos-Renyi
-initialisation with the same ``epsilon`` (:func:`erdos_renyi_nnz`), so methods differ only in *which*
-connections they keep. :func:`epsilon_for_density` finds the epsilon of a whole network's target density.
+The budgets themselves (Erdos-Renyi connection counts, the epsilon of a target density) live with the
+initialisation, in :mod:`evosparse.sparse.init`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from evosparse.topology.erdos_renyi import erdos_renyi_probability
+from evosparse.nn.linear import SparseLinear
 from evosparse.topology.rewire import Rewiring, apply_rewiring
-
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
 
 
 def smallest(scores: np.ndarray, k: int) -> np.ndarray:
@@ -67,35 +62,3 @@ def prune_layer(
     removed = layer.nnz - keep
     apply_rewiring(layer, rewiring, torch.empty(0, dtype=layer.values.dtype), optimizer)
     return removed
-
-
-def erdos_renyi_nnz(n_in: int, n_out: int, epsilon: float) -> int:
-    """Connections of an Erdos-Renyi layer (exactly what :func:`erdos_renyi_pattern` draws)."""
-    total = n_in * n_out
-    return min(total, max(1, int(round(erdos_renyi_probability(n_in, n_out, epsilon) * total))))
-
-
-def network_nnz(layer_sizes: Sequence[int], epsilon: float) -> list[int]:
-    return [erdos_renyi_nnz(a, b, epsilon) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
-
-
-def epsilon_for_density(layer_sizes: Sequence[int], density: float) -> float:
-    """The epsilon whose Erdos-Renyi network has overall density closest to ``density`` (bisection).
-
-    Example: 784-1000-1000-1000-10 at 5% density needs epsilon ~ 22.4 (the 10-neuron output layer is dense).
-    """
-    if not 0 < density <= 1:
-        raise ValueError(f"density must be in (0, 1], got {density}")
-    sizes = [int(s) for s in layer_sizes]
-    total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-    def overall(epsilon: float) -> float:
-        return sum(network_nnz(sizes, epsilon)) / total
-
-    low, high = 1e-6, float(max(sizes)) + 1.0  # at the high end every layer is dense
-    if overall(high) <= density:
-        return high
-    for _ in range(100):
-        middle = 0.5 * (low + high)
-        low, high = (middle, high) if overall(middle) < density else (low, middle)
-    return high

@@ -18,19 +18,15 @@ connectivity inspired by network science", Nature Communications 9, 2383 (2018),
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
+from evosparse.nn.linear import SparseLinear
+from evosparse.sparse.sampling import sample_free_keys
 from evosparse.topology.rewire import Rewiring, apply_rewiring
-from evosparse.topology.sampling import sample_free_keys
 from evosparse.topology.schedule import UpdateSchedule
 from evosparse.topology.select import smallest
 from evosparse.topology.strategy import TopologyStrategy
-
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
 
 REMOVAL_RULES = ("set", "magnitude")
 NEW_WEIGHTS = ("init", "zero")

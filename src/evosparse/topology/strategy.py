@@ -16,16 +16,14 @@ checkpoints so that a resumed run rewires exactly as an uninterrupted one.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from evosparse.nn.linear import SparseLinear
 from evosparse.topology.schedule import UpdateSchedule
-
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
 
 
 class TopologyStrategy:
@@ -83,6 +81,4 @@ class TopologyStrategy:
 
 def sparse_layers(model: nn.Module) -> list[SparseLinear]:
     """The model's SparseLinear layers, in definition order."""
-    from evosparse.nn.linear import SparseLinear
-
     return [m for m in model.modules() if isinstance(m, SparseLinear)]

@@ -1,7 +1,7 @@
 """Neurons, connections, density and bytes of a SET-MLP, computed from its sizes without building it.
 
 A layer's Erdos-Renyi connection count is deterministic for given sizes and epsilon
-(:func:`evosparse.topology.select.erdos_renyi_nnz`), and its bytes follow from the storage of
+(:func:`evosparse.sparse.init.erdos_renyi_nnz`), and its bytes follow from the storage of
 :class:`evosparse.sparse.SparsePattern` (CSR and CSC views) plus float32 values and biases, so an
 architecture of a billion neurons is described in microseconds. ``tests/cli/test_cli.py`` checks the
 numbers against built :class:`evosparse.nn.SparseLinear` layers.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from evosparse.sparse.init import erdos_renyi_nnz
 from evosparse.sparse.pattern import INDEX_DTYPE, OFFSET_DTYPE
-from evosparse.topology.select import erdos_renyi_nnz
 
 FLOAT_BYTES = 4  # float32 weights and biases
 

@@ -12,13 +12,14 @@ import torch
 from torch import nn
 
 from evosparse.nn.mlp import DenseMLP, SparseMLP
+from evosparse.prune.neuron_importance import NeuronImportance
 from evosparse.prune.pruning import Pruning
-from evosparse.topology.neuron_importance import NeuronImportance
+from evosparse.prune.schedule import PruningSchedule
+from evosparse.prune.snip import SNIP
+from evosparse.sparse.init import epsilon_for_density, network_nnz
 from evosparse.topology.rigl import RigL
-from evosparse.topology.schedule import PruningSchedule, UpdateSchedule
-from evosparse.topology.select import epsilon_for_density, network_nnz
+from evosparse.topology.schedule import UpdateSchedule
 from evosparse.topology.set import SET
-from evosparse.topology.snip import SNIP
 from evosparse.topology.static import StaticSparse
 from evosparse.topology.strategy import TopologyStrategy
 from evosparse.train.config import DENSE_TO_SPARSE, TrainConfig

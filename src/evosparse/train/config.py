@@ -45,8 +45,9 @@ from evosparse.nn.activations import ACTIVATIONS
 from evosparse.nn.linear import WEIGHT_INITS
 from evosparse.prune.pruning import SCOPES
 from evosparse.prune.saliency import HESSIANS
+from evosparse.prune.schedule import check_spacing
 from evosparse.sparse.functional import BACKENDS
-from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_spacing, check_zeta
+from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_zeta
 from evosparse.topology.set import NEW_WEIGHTS, REMOVAL_RULES
 
 MODELS = ("sparse", "dense")

@@ -12,25 +12,23 @@ At each pruning event, for every hidden layer:
    side computes nothing useful and has strength from one side only.
 2. **Remove** the ``neuron_fraction`` weakest neurons (:func:`remove_neurons`): their row of the layer
    before, their column of the layer after, their bias and per-neuron activation parameters, and the
-   optimizer state of all of those. The layer objects and Parameters stay the same; their sizes shrink.
+   optimizer state of all of those. The layer objects stay the same; their sizes and Parameters shrink.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from evosparse.sparse.pattern import SparsePattern
+from evosparse.nn.linear import SparseLinear
+from evosparse.prune.schedule import PruningSchedule
 from evosparse.topology.rewire import replace_parameter
-from evosparse.topology.schedule import PruningSchedule, UpdateSchedule
+from evosparse.topology.schedule import UpdateSchedule
 from evosparse.topology.set import SET
 from evosparse.topology.strategy import sparse_layers
-
-if TYPE_CHECKING:  # the layer module imports topology for its initialisation
-    from evosparse.nn.linear import SparseLinear
 
 
 def neuron_strength(layer_in: SparseLinear, layer_out: SparseLinear) -> np.ndarray:
@@ -72,29 +70,19 @@ def remove_neurons(
     keep = np.asarray(keep, dtype=np.int64)
     if keep.shape[0] == 0 or np.any(np.diff(keep) <= 0) or keep[0] < 0 or keep[-1] >= n_old:
         raise ValueError(f"keep must be sorted, distinct neuron ids in [0, {n_old}) and not empty")
-    new_id = np.full(n_old, -1, dtype=np.int64)
-    new_id[keep] = np.arange(keep.shape[0])
     keep_t = torch.from_numpy(keep)
-    removed = 0
-    # The layer before loses rows (the removed neurons' incoming connections): CSR order is preserved.
-    pattern = layer_in.pattern
-    kept = np.flatnonzero(new_id[pattern.rows] >= 0)
-    removed += pattern.nnz - kept.shape[0]
-    layer_in.out_features = keep.shape[0]
-    layer_in.resized = layer_out.resized = True  # their state dicts now carry their shapes
-    new_pattern = SparsePattern.from_coo(new_id[pattern.rows[kept]], pattern.cols[kept], keep.shape[0], pattern.n_cols)
-    _slice_parameter(layer_in, "values", torch.from_numpy(kept), optimizer)
-    layer_in.set_pattern(new_pattern)
-    if layer_in.bias is not None:
-        _slice_parameter(layer_in, "bias", keep_t, optimizer)
-    # The layer after loses columns (outgoing connections); rows keep their order, columns stay sorted.
-    pattern = layer_out.pattern
-    kept = np.flatnonzero(new_id[pattern.cols] >= 0)
-    removed += pattern.nnz - kept.shape[0]
-    layer_out.in_features = keep.shape[0]
-    new_pattern = SparsePattern.from_coo(pattern.rows[kept], new_id[pattern.cols[kept]], pattern.n_rows, keep.shape[0])
-    _slice_parameter(layer_out, "values", torch.from_numpy(kept), optimizer)
-    layer_out.set_pattern(new_pattern)
+    nnz_before = layer_in.nnz + layer_out.nnz
+    # The layer before loses rows (the removed neurons' incoming connections and biases), the layer after
+    # loses columns (their outgoing connections); each layer's own resize keeps CSR order.
+    old_values, old_bias = layer_in.values, layer_in.bias
+    kept = torch.from_numpy(layer_in.resize(keep_outputs=keep))
+    replace_parameter(optimizer, old_values, layer_in.values, remap=lambda t: t[kept].clone())
+    if old_bias is not None:
+        replace_parameter(optimizer, old_bias, layer_in.bias, remap=lambda t: t[keep_t].clone())
+    old_values = layer_out.values
+    kept_out = torch.from_numpy(layer_out.resize(keep_inputs=keep))
+    replace_parameter(optimizer, old_values, layer_out.values, remap=lambda t: t[kept_out].clone())
+    removed = nnz_before - layer_in.nnz - layer_out.nnz
     # Per-neuron parameters between the two layers (SReLU thresholds and slopes).
     modules = list(model.modules())
     start, stop = modules.index(layer_in), modules.index(layer_out)

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from evosparse.prune.convert import sparsify_linear
+from evosparse.prune.pruning import SCOPES
+from evosparse.prune.saliency import snip_scores, weight_layers
+from evosparse.topology.select import global_budget, keep_strongest
 from evosparse.topology.strategy import TopologyStrategy
-
-SNIP_SCOPES = ("layer", "global")
 
 
 class SNIP(TopologyStrategy):
@@ -43,8 +45,8 @@ class SNIP(TopologyStrategy):
         backend: str = "auto",
         seed: int | None = None,
     ) -> None:
-        if scope not in SNIP_SCOPES:
-            raise ValueError(f"scope must be one of {SNIP_SCOPES}, got {scope!r}")
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         super().__init__(None, seed=seed)
         self.final_nnz = [int(n) for n in final_nnz]
         self.data, self.scope, self.backend = data, scope, backend
@@ -53,10 +55,6 @@ class SNIP(TopologyStrategy):
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
         if self.done:  # a resumed run: the checkpoint already holds the pruned network
             return
-        from evosparse.prune.convert import sparsify_linear
-        from evosparse.prune.saliency import snip_scores, weight_layers
-        from evosparse.topology.select import global_budget, keep_strongest
-
         layers = weight_layers(model)
         if len(layers) != len(self.final_nnz):
             raise ValueError(f"final_nnz has {len(self.final_nnz)} budgets for {len(layers)} layers")

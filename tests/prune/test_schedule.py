@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evosparse.topology.schedule import PruningSchedule
+from evosparse.prune.schedule import PruningSchedule
 
 
 def test_one_shot():

@@ -1,8 +1,18 @@
+"""Erdos-Renyi initialisation, its budgets, and the sampler of empty positions."""
+
 import numpy as np
 import pytest
 
-from evosparse.topology.erdos_renyi import erdos_renyi_pattern, erdos_renyi_probability, random_pattern
-from evosparse.topology.sampling import sample_free_keys
+from evosparse.nn import SparseLinear, SparseMLP
+from evosparse.sparse.init import (
+    epsilon_for_density,
+    erdos_renyi_nnz,
+    erdos_renyi_pattern,
+    erdos_renyi_probability,
+    network_nnz,
+    random_pattern,
+)
+from evosparse.sparse.sampling import sample_free_keys
 
 
 @pytest.mark.parametrize(
@@ -75,3 +85,24 @@ def test_large_layer_without_dense_memory():
     # 1e6 x 1e6 positions: a dense bool mask would need 1 TB; the sampler only touches nnz-sized arrays.
     p = erdos_renyi_pattern(1_000_000, 1_000_000, 1, np.random.default_rng(0))
     assert p.nnz == 2_000_000
+
+
+def test_erdos_renyi_budget_is_what_the_initialisation_draws():
+    for n_in, n_out, epsilon in ((784, 1000, 20), (1000, 10, 20), (50, 30, 3.3)):
+        layer = SparseLinear(n_in, n_out, epsilon=epsilon, seed=0)
+        assert layer.nnz == erdos_renyi_nnz(n_in, n_out, epsilon)
+
+
+@pytest.mark.parametrize("density", [0.01, 0.02, 0.05, 0.1, 0.5])
+def test_epsilon_for_density_hits_the_density(density):
+    sizes = (784, 1000, 1000, 1000, 10)
+    epsilon = epsilon_for_density(sizes, density)
+    total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert abs(sum(network_nnz(sizes, epsilon)) / total - density) < 1e-4
+    model = SparseMLP(sizes, epsilon=epsilon, seed=0)
+    assert sum(layer.nnz for layer in model.sparse_layers()) == sum(network_nnz(sizes, epsilon))
+
+
+def test_epsilon_for_density_bad_input():
+    with pytest.raises(ValueError, match=r"density must be in \(0, 1\], got 0"):
+        epsilon_for_density((4, 4), 0)

@@ -1,7 +1,7 @@
 """Uniform sampling of distinct empty positions of a sparse matrix, without a dense matrix.
 
-Positions are linear keys ``row * n_cols + col``. Both Erdos-Renyi initialisation (nothing occupied)
-and SET regrowth (the surviving connections occupied) draw from here.
+Positions are linear keys ``row * n_cols + col``. Both Erdos-Renyi initialisation (nothing occupied,
+:mod:`evosparse.sparse.init`) and SET's random regrowth (the surviving connections occupied) draw from here.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from evosparse.nn import SparseMLP
-from evosparse.topology.neuron_importance import NeuronImportance, neuron_strength, remove_neurons
-from evosparse.topology.schedule import PruningSchedule, UpdateSchedule
+from evosparse.prune.neuron_importance import NeuronImportance, neuron_strength, remove_neurons
+from evosparse.prune.schedule import PruningSchedule
+from evosparse.topology.schedule import UpdateSchedule
 
 
 def make_model(activation="relu"):
