@@ -68,7 +68,7 @@ def test_resume_checks_config_and_data(tmp_path):
 
     with start(tmp_path, resume=True, check=check, data={"train.csv": "abc"}) as again:
         assert again.run_id == run_id and again.config == {"lr": 0.1}
-    with pytest.raises(RunFolderError, match=r"data files changed .*\(train.csv\)"):
+    with pytest.raises(RunFolderError, match=r"the data changed since .*\(train.csv differ from the checksums"):
         start(tmp_path, resume=True, data={"train.csv": "xyz"})
     with start(tmp_path, resume=True, data={"train.csv": "xyz"}, accept_data_change=True) as accepted:
         assert "train.csv" in accepted.warnings[0]

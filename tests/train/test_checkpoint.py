@@ -219,7 +219,11 @@ def test_checkpoint_of_another_model_cannot_be_resumed(digits, small_config):
     checkpoint = load_checkpoint(folder / "checkpoint.pt")
     checkpoint["config"]["model"]["hidden"] = [16, 16]  # the saved weights no longer fit the config
     save_checkpoint(
-        folder / "checkpoint.pt", config=checkpoint["config"], trainer=checkpoint["trainer"], finished=False
+        folder / "checkpoint.pt",
+        config=checkpoint["config"],
+        trainer=checkpoint["trainer"],
+        finished=False,
+        run_id=checkpoint["run_id"],
     )
     with pytest.raises(CheckpointError, match="does not match the model of its own config"):
         resume(folder, dataset=digits, progress=False, log=None)

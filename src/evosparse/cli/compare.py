@@ -48,11 +48,10 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_plot_degrees(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from evosparse.report.plots import plot_connectivity_over_time, plot_degree_distribution, plot_input_degree_maps
-    from evosparse.train.callbacks import ConnectivityCallback
+    from evosparse.train.callbacks import ConnectivityCallback, read_connectivity
     from evosparse.train.checkpoint import load_checkpoint
     from evosparse.train.config import TrainConfig
     from evosparse.train.run import build_trainer, load_tensors
@@ -61,8 +60,7 @@ def command_plot_degrees(args: argparse.Namespace) -> int:
     record = folder / ConnectivityCallback.FILE
     if not record.exists():
         raise FileNotFoundError(f"{record} not found: run_dir must be the folder of a sparse run (evosparse train)")
-    with np.load(record) as data:
-        epochs, degrees = data["epochs"], data["input_degrees"]
+    epochs, degrees = read_connectivity(record)  # no pickle; a damaged file is a one-line error
     shape = tuple(args.image_shape) if args.image_shape else None
     written = [plot_input_degree_maps(degrees, epochs.tolist(), folder / "input_degrees.png", image_shape=shape)]
     checkpoint = load_checkpoint(folder / "checkpoint.pt")

@@ -18,7 +18,7 @@ traceback anyway): the flag helpers and that single error path are in :mod:`evos
 from __future__ import annotations
 
 import argparse
-import inspect
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -38,6 +38,10 @@ from evosparse.cli._flags import (
 )
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "CommandError", "build_parser", "main"]
+
+# The modules that add commands beside train / info / bench: each has ``register(commands, parser_class)``,
+# and ``main`` runs every handler through the one error path. A new command is one line here.
+COMMAND_MODULES = ("evosparse.cli.compare", "evosparse.cli.neat", "evosparse.cli.grid")
 
 
 # ---- train ---------------------------------------------------------------------------------------------
@@ -158,20 +162,9 @@ def command_bench(args: argparse.Namespace) -> int:
         from evosparse.bench.kernels import run_kernel_benchmark
     except ImportError as error:
         raise CommandError(f"the kernel benchmark is not available in this installation ({one_line(error)})") from None
-    parameters = inspect.signature(run_kernel_benchmark).parameters
-    kwargs: dict[str, Any] = {"out": print} if "out" in parameters else {}
+    kwargs: dict[str, Any] = {"out": print, "quick": args.quick, "repeats": args.repeats}
     if args.threads is not None:
         kwargs["threads"] = tuple(args.threads)
-    if args.repeats is not None:
-        kwargs["repeats"] = args.repeats
-    if args.quick:
-        if "quick" in parameters:
-            kwargs["quick"] = True
-        else:  # only the first configured size, measured once
-            sizes = parameters["sizes"].default if "sizes" in parameters else None
-            if isinstance(sizes, Sequence) and len(sizes) > 1:
-                kwargs["sizes"] = tuple(sizes[:1])
-            kwargs.setdefault("repeats", 1)
     results = run_kernel_benchmark(**kwargs)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
@@ -232,11 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="also print the results as JSON")
     bench.set_defaults(handler=command_bench)
 
-    from evosparse.cli import compare, grid, neat
-
-    compare.register(commands, Parser)
-    neat.register(commands, Parser)
-    grid.register(commands, Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands, Parser)
     return parser
 
 

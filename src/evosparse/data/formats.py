@@ -10,6 +10,7 @@ import gzip
 import io
 import pickle
 import tarfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +47,30 @@ def _naming(path: Path, what: str) -> Iterator[None]:
     except (CorruptFileError, FileNotFoundError):
         raise
     except _PARSE_ERRORS as error:
-        raise CorruptFileError(f"{path} is not a valid {what} file ({error}); delete or replace it") from error
+        reason = " ".join(str(error).split()) or type(error).__name__  # one line, whatever the parser said
+        raise CorruptFileError(f"{path} is not a valid {what} file ({reason}); delete or replace it") from error
+
+
+def require_finite(values: np.ndarray, *, source: str, rows_from: int = 1) -> np.ndarray:
+    """``values`` unchanged if every value is finite, else a CorruptFileError naming the first bad cell.
+
+    The one finite-check of the data layer: every parser that can produce floats calls it, so NaN or inf
+    never reaches a training loop (where it would turn every loss into NaN without an error).
+    ``rows_from``: the number of the first row in the message (1: rows counted from one).
+    """
+    if not np.issubdtype(values.dtype, np.floating) and not np.issubdtype(values.dtype, np.complexfloating):
+        return values
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    position = np.unravel_index(int(np.argmin(finite.reshape(-1))), values.shape)
+    row = int(position[0]) + rows_from if position else rows_from
+    column = ", column " + ", ".join(str(int(i) + 1) for i in position[1:]) if len(position) > 1 else ""
+    count = int((~finite).sum())
+    raise CorruptFileError(
+        f"{source}: row {row}{column} is {values[position]} ({count} value{'s' if count > 1 else ''} in all are "
+        "NaN or infinite); evosparse does not train on them: fix or drop those rows"
+    )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -69,7 +93,8 @@ def read_idx(path: str | Path) -> np.ndarray:
         expected = offset + int(np.prod(shape)) * dtype.itemsize
         if len(raw) != expected:
             raise CorruptFileError(f"{path} is truncated or padded: {len(raw)} bytes, header {shape} needs {expected}")
-        return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+        values = np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+        return require_finite(values, source=str(path))
 
 
 def read_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +110,18 @@ def read_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         y = np.asarray(y).ravel()
         if x.ndim != 2 or x.shape[0] != y.shape[0]:
             raise CorruptFileError(f"{path}: X has shape {x.shape} but Y has {y.shape[0]} labels")
-        return x, y
+        return require_finite(x, source=f"{path} (X)"), require_finite(y, source=f"{path} (Y)")
 
 
 def read_text_matrix(path: str | Path, dtype: type = np.float64) -> np.ndarray:
     """A whitespace-separated text matrix (UCI MADELON ``.data``/``.labels``, LightGBM HIGGS sample)."""
     path = Path(path)
-    with _naming(path, "text matrix"):
-        return np.loadtxt(path, dtype=dtype, ndmin=2)
+    with _naming(path, "text matrix"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numpy warns on an empty file: we raise instead
+        values = np.loadtxt(path, dtype=dtype, ndmin=2)
+    if values.size == 0:
+        raise CorruptFileError(f"{path} holds no data (an empty text matrix); delete or replace it")
+    return require_finite(values, source=str(path))
 
 
 def read_madelon(data_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,15 @@ import numpy as np
 from evosparse.data import scikit_feature
 from evosparse.data.dataset import Dataset
 from evosparse.data.download import RemoteFile, fetch_file
-from evosparse.data.formats import read_cifar10_archive, read_higgs_sample, read_idx, read_madelon, read_mat
+from evosparse.data.errors import CorruptFileError
+from evosparse.data.formats import (
+    read_cifar10_archive,
+    read_higgs_sample,
+    read_idx,
+    read_madelon,
+    read_mat,
+    require_finite,
+)
 from evosparse.data.splits import Split, encode_labels, scale_images, split_arrays, standardise
 
 Loader = Callable[[tuple[Path, ...], int], Split]
@@ -251,12 +259,21 @@ def load_dataset(
         for remote in spec.files
     )
     raw = spec.loader(paths, int(seed))
+    # The parsers check the files they read; this backstop covers every loader (bundled data included).
+    files = ", ".join(str(path) for path in paths) or "bundled data"
+    for part in ("x_train", "x_test"):
+        require_finite(getattr(raw, part), source=f"{spec.name} {part} (read from {files})")
     y_train, y_test, n_classes = encode_labels(raw.y_train, raw.y_test)
     if spec.pixel_max is not None:
         x_train, x_test = scale_images(raw.x_train, spec.pixel_max), scale_images(raw.x_test, spec.pixel_max)
     else:
         flat_train, flat_test = (x.reshape(x.shape[0], -1) for x in (raw.x_train, raw.x_test))
-        x_train, x_test = standardise(flat_train, flat_test)
+        try:
+            x_train, x_test = standardise(flat_train, flat_test)
+        except ValueError as error:
+            raise CorruptFileError(f"{spec.name} (read from {files}): {error}") from None
+    for part, values in (("x_train", x_train), ("x_test", x_test)):  # finite values too large for float32
+        require_finite(values, source=f"{spec.name} {part} after scaling (read from {files}; values too large?)")
     return Dataset(
         name=spec.name,
         x_train=x_train,

@@ -64,8 +64,14 @@ def encode_labels(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, 
 def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both feature matrices as float32 ``(x - mean) / std``, with mean and std of ``x_train`` (std 0 -> 1)."""
     train = x_train.astype(np.float64)
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = train.mean(axis=0)
+        std = train.std(axis=0)
+    overflow = ~(np.isfinite(mean) & np.isfinite(std))
+    if overflow.any():  # the mean or the variance overflows float64: the column cannot be standardised
+        column = int(np.argmax(overflow))
+        largest = float(np.abs(train[:, column]).max())
+        raise ValueError(f"feature column {column + 1} has values too large to standardise (up to {largest:g})")
     std[std == 0] = 1.0
     return ((train - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
 

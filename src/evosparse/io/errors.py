@@ -20,4 +20,10 @@ class RunFolderError(ValueError):
 
 
 class WriteError(OSError):
-    """Writing a file failed (disk full, no permission, ...); the previous version of the file is intact."""
+    """Writing a file failed (disk full, no permission, ...); the previous version of the file is intact.
+
+    ``errno`` is the operating system's; the message is the one line to show (without "[Errno 28]").
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)

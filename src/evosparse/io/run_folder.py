@@ -249,7 +249,7 @@ class RunFolder:
                 raise RunFolderError(f"{error}; replace the run with --overwrite or choose another --out-dir") from None
             manifest = None
         entries = sorted(entry.name for entry in path.iterdir() if not _internal(entry.name))
-        owned = [name for name in entries if _matches(name, files)]
+        owned = [name for name in entries if name != MANIFEST_FILE and _matches(name, files)]
         foreign = [name for name in entries if name not in owned and name != MANIFEST_FILE]
         held = f"a {manifest['kind']} run started {manifest.get('created', '?')}" if manifest else "its files"
         if resume:
@@ -266,15 +266,8 @@ class RunFolder:
             if check is not None:
                 check(manifest["config"])
             folder = cls(path, kind, files, manifest, lock)
-            changed = _changed_data(manifest.get("data") or {}, data)
-            if changed:
-                message = (
-                    f"the data files changed since the run in {path} started ({', '.join(changed)}); "
-                    "resuming would train on other data"
-                )
-                if not accept_data_change:
-                    raise RunFolderError(f"{message}: point --data-dir at the original files, or accept the change")
-                folder.warnings.append(message)
+            if data is not None:
+                folder.check_data(data, accept=accept_data_change)
             return folder
         if foreign:
             listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
@@ -318,6 +311,24 @@ class RunFolder:
                 f"{source} belongs to another run than the one {self.path / MANIFEST_FILE} describes (an "
                 "interrupted --overwrite?); it cannot be resumed: start again with --overwrite"
             )
+
+    def check_data(self, data: Mapping[str, str], *, accept: bool = False) -> str | None:
+        """Compare the checksums of the data the resumed run reads with those recorded when it started.
+
+        Raises :class:`RunFolderError` on a difference, unless ``accept`` (then the difference is returned,
+        and kept in ``warnings``, for the caller to report loudly). Returns None when nothing changed.
+        """
+        changed = _changed_data(self.manifest.get("data") or {}, data)
+        if not changed:
+            return None
+        message = (
+            f"the data changed since the run in {self.path} started ({', '.join(changed)} differ from the "
+            "checksums recorded in its run.json); resuming would train on other data"
+        )
+        if not accept:
+            raise RunFolderError(f"{message}: point --data-dir at the original files, or accept the change")
+        self.warnings.append(message)
+        return message
 
     def update_manifest(self, **fields: Any) -> None:
         """Record more about the run (e.g. ``finished=True``) in its manifest, atomically."""

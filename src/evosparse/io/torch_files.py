@@ -17,7 +17,7 @@ import torch
 from evosparse.io.atomic import atomic_write
 from evosparse.io.digest import content_digest
 from evosparse.io.errors import FileFormatError, MissingFileError
-from evosparse.io.serialize import _open_envelope, a, corrupt_error
+from evosparse.io.serialize import _open_envelope, a
 
 
 def tensor_leaf(value: Any) -> tuple[str, tuple[int, ...], bytes] | None:
@@ -42,6 +42,18 @@ def save_torch(path: str | Path, data: Any, *, format: str, version: int = 1) ->
     return atomic_write(path, lambda file: torch.save(payload, file))
 
 
+def load_failure(error: BaseException) -> tuple[bool, str]:
+    """Why ``torch.load(weights_only=True)`` failed: (the file names code to run, a one-line reason)."""
+    text = str(error)
+    if "unsupported GLOBAL" in text or "Unsupported global" in text:
+        return True, "it names Python objects to create"
+    if "WeightsUnpickler error:" in text:  # torch's long advice is about trusting the file: we never do
+        detail = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
+        return False, f"not a torch file: {detail or 'unreadable'}"
+    lines = text.strip().splitlines()
+    return False, lines[0] if lines else type(error).__name__
+
+
 def load_torch(path: str | Path, *, format: str, version: int = 1, what: str | None = None) -> Any:
     """The data of a file :func:`save_torch` wrote, after checking its format tag, version and checksum."""
     path, what = Path(path), what or f"{format} file"
@@ -52,11 +64,11 @@ def load_torch(path: str | Path, *, format: str, version: int = 1, what: str | N
             warnings.simplefilter("ignore", UserWarning)
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # RuntimeError, EOFError, UnpicklingError, ... for damaged or crafted files
-        message = str(error)
-        if "Weights only load failed" in message or "Unsupported global" in message:
+        names_code, reason = load_failure(error)
+        if names_code:
             raise FileFormatError(
                 f"{path} holds objects other than tensors and plain data, which evosparse never loads "
                 f"(unpickling them could run code); it is not {a(what)}"
             ) from None
-        raise corrupt_error(path, what, error) from None
+        raise FileFormatError(f"{path} is not {a(what)} (truncated or corrupt: {reason})") from None
     return _open_envelope(payload, path, format=format, version=version, what=what, digest=tensor_digest)

@@ -15,7 +15,7 @@ from evosparse.train.callbacks import (
 from evosparse.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from evosparse.train.config import TrainConfig
 from evosparse.train.history import History
-from evosparse.train.loop import Trainer
+from evosparse.train.loop import DivergenceError, Trainer
 from evosparse.train.metrics import evaluate
 from evosparse.train.run import RunError, RunResult, build_trainer, resume, train
 
@@ -24,6 +24,7 @@ __all__ = [
     "CallbackList",
     "CheckpointCallback",
     "CheckpointError",
+    "DivergenceError",
     "EvaluationCallback",
     "History",
     "HistoryCallback",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evosparse.io import FileFormatError, MissingFileError
 from evosparse.io.atomic import atomic_write
 from evosparse.topology.strategy import TopologyStrategy, sparse_layers
 from evosparse.train.checkpoint import save_checkpoint
@@ -252,6 +253,35 @@ class ConnectivityCallback(Callback):
         self.epochs, self.degrees = list(state["epochs"]), [d.numpy() for d in state["degrees"]]
 
 
+def read_connectivity(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(epochs, input_degrees)`` of a ``connectivity.npz`` that :class:`ConnectivityCallback` wrote.
+
+    Read with ``numpy.load(allow_pickle=False)``; a missing, truncated, foreign or inconsistent file raises
+    :class:`evosparse.io.FileFormatError` (one line, naming the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path} not found: give the folder of a sparse run of evosparse train")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise FileFormatError(f"{path} is not a connectivity record (.npz) of evosparse train")
+            missing = [name for name in ("epochs", "input_degrees") if name not in data.files]
+            if missing:
+                raise FileFormatError(f"{path} is not a connectivity record of evosparse train (no {missing[0]})")
+            epochs, degrees = np.asarray(data["epochs"]), np.asarray(data["input_degrees"])
+    except FileFormatError:
+        raise
+    except Exception as error:  # BadZipFile, EOFError, zlib.error, ValueError (pickled objects), ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FileFormatError(
+            f"{path} is not a readable connectivity record (truncated or corrupt: {reason})"
+        ) from None
+    if epochs.ndim != 1 or degrees.ndim != 2 or len(epochs) != len(degrees) or not len(epochs):
+        raise FileFormatError(f"{path} is damaged: {len(epochs)} epochs but input_degrees of shape {degrees.shape}")
+    return epochs, degrees
+
+
 class EvaluationCallback(Callback):
     """Test loss and accuracy (evaluation mode, batches, no gradient) and connection counts, every epoch."""
 
@@ -353,20 +383,23 @@ class CheckpointCallback(Callback):
         path: the checkpoint file (overwritten in place, atomically).
         config: the run's config as a dict, stored in the checkpoint so ``--resume`` can rebuild the run.
         every: save every this many epochs (the last epoch and the end of training are always saved).
+        run_id: the run folder's id (:class:`evosparse.io.RunFolder`), stored so a checkpoint left by an
+            earlier run in the folder is never resumed as this one.
     """
 
-    def __init__(self, path: str | Path, *, config: dict[str, Any], every: int = 1) -> None:
+    def __init__(self, path: str | Path, *, config: dict[str, Any], every: int = 1, run_id: str | None = None) -> None:
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.path, self.config, self.every = Path(path), config, every
-        self._saved_epoch: int | None = None
+        self.path, self.config, self.every, self.run_id = Path(path), config, every, run_id
+        self.saved_epoch: int | None = None
 
     def save(self) -> Path:
         trainer = self.trainer
         finished = trainer.epoch >= trainer.epochs
-        path = save_checkpoint(self.path, config=self.config, trainer=trainer.state_dict(), finished=finished)
-        self._saved_epoch = trainer.epoch
+        state = trainer.state_dict()
+        path = save_checkpoint(self.path, config=self.config, trainer=state, finished=finished, run_id=self.run_id)
+        self.saved_epoch = trainer.epoch
         return path
 
     def _on_epoch_end(self) -> bool:
@@ -375,7 +408,7 @@ class CheckpointCallback(Callback):
         return True
 
     def _on_train_end(self) -> None:
-        if self._saved_epoch != self.trainer.epoch:
+        if self.saved_epoch != self.trainer.epoch:
             self.save()
 
 
@@ -388,6 +421,7 @@ def default_callbacks(
     config: dict[str, Any] | None = None,
     progress: bool = True,
     log: Callable[[str], object] | None = print,
+    run_id: str | None = None,
 ) -> list[Callback]:
     """Evaluation, topology, history, progress bar, epoch log and checkpoint, in that (meaningful) order.
 
@@ -403,5 +437,5 @@ def default_callbacks(
     if log is not None:
         callbacks.append(LogCallback(log))
     if folder is not None:
-        callbacks.append(CheckpointCallback(Path(folder) / "checkpoint.pt", config=config or {}))
+        callbacks.append(CheckpointCallback(Path(folder) / "checkpoint.pt", config=config or {}, run_id=run_id))
     return callbacks

@@ -2,9 +2,12 @@
 
 1. **Plan**: the dense baseline once per seed, then every (strategy, density) pair, seeds outermost, so a
    comparison stopped early still holds complete seeds.
-2. **Run** each with :func:`evosparse.train.train` in its own folder (``<out>/<strategy>-d<density>-s<seed>``);
-   a folder that already holds a finished run is read back, not trained again, so an interrupted comparison
-   continues where it stopped. ``jobs > 1`` runs that many processes of one thread each.
+2. **Run** each with :func:`evosparse.train.train` in its own folder (``<out>/<strategy>-d<density>-s<seed>``).
+   A folder whose run recorded *the same config* (``run.json``; threads and folder aside) on the same data
+   (the recorded data digests) is read back if finished, or resumed if interrupted, so an interrupted
+   comparison continues where it stopped; a run of any other recipe is trained again (never reused as if
+   it were this one). ``jobs > 1`` runs that many processes of one thread each. The comparison folder is
+   a :class:`evosparse.io.RunFolder` of kind ``compare``: locked while it runs, never mixed with other files.
 3. **Report**: ``results.csv`` (one row per run), ``table.md`` / ``table.csv`` (mean, spread over seeds) and
    the plots accuracy-vs-density and accuracy-vs-training-FLOPs (:mod:`evosparse.report.plots`).
 """
@@ -22,6 +25,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from evosparse.io import FileFormatError, RunFolder, read_manifest
 from evosparse.io.atomic import atomic_write_text
 from evosparse.train.config import STRATEGIES, TrainConfig
 
@@ -39,12 +43,22 @@ RESULT_COLUMNS = (
     "out_dir",
 )
 _DATASETS: dict[tuple[str, str | None], Any] = {}  # one load per process
+# Settings that do not change a run's numbers: a run that differs only in these is the same recipe.
+SAME_RECIPE_IGNORES = ("threads", "out_dir", "download")
+COMPARE_KIND = "compare"
+COMPARE_FILES = ("results.csv", "table.csv", "table.md", "*.png", "dense-s*", "*-d*-s*")
 
 
 def plan_runs(
     strategies: Sequence[str], densities: Sequence[float], seeds: Sequence[int], *, dense: bool = True
 ) -> list[tuple[str, float | None, int]]:
-    """(strategy, density, seed) of every run; the dense baseline has strategy "dense" and density None."""
+    """(strategy, density, seed) of every run; the dense baseline has strategy "dense" and density None.
+
+    A value given twice counts once: ``--seeds 0,0`` is one seed, not two runs of the same one.
+    """
+    strategies = list(dict.fromkeys(strategies))
+    densities = list(dict.fromkeys(float(d) for d in densities))
+    seeds = list(dict.fromkeys(int(seed) for seed in seeds))
     for name in strategies:
         if name not in STRATEGIES:
             raise ValueError(f"strategies: {name!r} is not one of {', '.join(STRATEGIES)}")
@@ -71,23 +85,76 @@ def run_config(base: TrainConfig, strategy: str, density: float | None, seed: in
 
 
 def run_one(config_values: dict[str, Any], strategy: str, density: float | None) -> dict[str, Any]:
-    """Train one configuration (or read back its finished run) and return its results row."""
+    """Train one configuration (or read back / resume its run of the same recipe) and return its results row.
+
+    The row's ``note`` says what happened: "new", "reused", "resumed" or why an earlier run was replaced.
+    """
     from evosparse.data import load_dataset
-    from evosparse.train.run import train
+    from evosparse.train.checkpoint import CheckpointError
+    from evosparse.train.run import data_digests, load_tensors, resume, train
 
     config = TrainConfig.from_dict(config_values)
     folder = Path(config.run.out_dir)
-    summary_file = folder / "summary.json"
-    if summary_file.exists():
-        summary = json.loads(summary_file.read_text())
-        history = json.loads((folder / "history.json").read_text())
-        if summary.get("finished"):
-            return _row(strategy, density, config.run.seed, summary, history[-1], folder)
     key = (config.data.dataset, config.data.data_dir)
     if key not in _DATASETS:
         _DATASETS[key] = load_dataset(config.data.dataset, data_dir=config.data.data_dir, download=config.data.download)
-    result = train(config, dataset=_DATASETS[key], overwrite=True, progress=False, log=None)
-    return _row(strategy, density, config.run.seed, result.summary, result.history[-1], folder)
+    dataset = _DATASETS[key]
+    note = "new"
+    earlier = _earlier_run(folder)
+    if earlier is not None:
+        difference = recipe_difference(earlier, config, data_digests(load_tensors(config, dataset)))
+        if difference is None:
+            summary = _finished_summary(folder)
+            if summary is not None:
+                history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+                row = _row(strategy, density, config.run.seed, summary, history[-1], folder)
+                return {**row, "note": "reused"}
+            try:
+                result = resume(
+                    folder, changes={"threads": config.run.threads}, dataset=dataset, progress=False, log=None
+                )
+            except (CheckpointError, ValueError):
+                note = "rerun: the earlier run of this recipe could not be resumed"
+            else:
+                row = _row(strategy, density, config.run.seed, result.summary, result.history[-1], folder)
+                return {**row, "note": "resumed"}
+        else:
+            note = f"rerun: the earlier run in {folder.name} had {difference}"
+    result = train(config, dataset=dataset, overwrite=True, progress=False, log=None)
+    return {**_row(strategy, density, config.run.seed, result.summary, result.history[-1], folder), "note": note}
+
+
+def _earlier_run(folder: Path) -> dict[str, Any] | None:
+    """The manifest of the train run ``folder`` holds, or None (no run, or a damaged manifest: train again)."""
+    try:
+        manifest = read_manifest(folder)
+    except FileFormatError:
+        return None
+    return manifest if manifest is not None and manifest.get("kind") == "train" else None
+
+
+def recipe_difference(manifest: dict[str, Any], config: TrainConfig, data: dict[str, str]) -> str | None:
+    """None if a manifest records ``config`` on the same data (SAME_RECIPE_IGNORES aside), else what differs."""
+    try:
+        recorded = TrainConfig.from_dict(manifest["config"]).to_flat()
+    except (TypeError, ValueError):
+        return "a config this version cannot read"
+    wanted = config.to_flat()
+    changed = [name for name in wanted if name not in SAME_RECIPE_IGNORES and recorded.get(name) != wanted[name]]
+    if changed:
+        return ", ".join(f"{name} = {recorded.get(name)!r} (now {wanted[name]!r})" for name in changed[:4])
+    if manifest.get("data") != data:
+        return "other data"
+    return None
+
+
+def _finished_summary(folder: Path) -> dict[str, Any] | None:
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        json.loads((folder / "history.json").read_text(encoding="utf-8"))[-1]
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("finished") else None
 
 
 def _row(strategy, density, seed, summary, last, folder) -> dict[str, Any]:
@@ -122,8 +189,29 @@ def compare(
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_runs(strategies, densities, seeds, dense=dense)
+    request = {
+        "base": base.to_dict(),
+        "strategies": list(dict.fromkeys(strategies)),
+        "densities": list(dict.fromkeys(float(d) for d in densities)),
+        "seeds": list(dict.fromkeys(int(s) for s in seeds)),
+        "dense": dense,
+    }
+    earlier = None
+    if out_dir.is_dir():
+        try:
+            earlier = read_manifest(out_dir)
+        except FileFormatError:
+            earlier = None
+    # Rerunning a comparison continues it: every run is reused only if its own recipe matches (run_one).
+    continuing = earlier is not None and earlier.get("kind") == COMPARE_KIND
+    with RunFolder.open(out_dir, kind=COMPARE_KIND, files=COMPARE_FILES, config=request, resume=continuing) as folder:
+        if continuing:
+            folder.update_manifest(config=request)
+        return _run_plan(base, plan, out_dir, jobs=jobs, plots=plots, log=log)
+
+
+def _run_plan(base, plan, out_dir: Path, *, jobs: int, plots: bool, log) -> list[dict[str, Any]]:
     if jobs > 1:
         base = base.replace(threads=1)
     work = [(run_config(base, s, d, seed, run_folder(out_dir, s, d, seed)).to_dict(), s, d) for s, d, seed in plan]
@@ -133,9 +221,11 @@ def compare(
         rows.append(row)
         write_reports(rows, out_dir, plots=False)
         if log is not None:
+            note = "" if row.get("note", "new") == "new" else f"  ({row['note']})"
             log(
                 f"[{len(rows)}/{len(work)}] {row['strategy']:>9} density {row['target_density']:<5g} "
                 f"seed {row['seed']}: test {100 * row['final_test_accuracy']:.2f}%  {row['train_seconds']:.0f} s"
+                f"{note}"
             )
 
     if jobs == 1:

@@ -8,6 +8,10 @@ One epoch of :meth:`Trainer.fit`:
 3. **Epoch end**: the loop records the epoch's mean training loss / accuracy and time in
    ``trainer.logs``; ``on_epoch_end`` evaluates, rewires, writes the history row and the checkpoint.
 
+**Divergence guard**: a non-finite minibatch loss (checked before its step) or non-finite weights (checked
+at the end of each epoch) raise :class:`DivergenceError`, naming the epoch and step, before the epoch's
+checkpoint is written: the last good checkpoint stays as it was.
+
 All randomness of a run lives in generators that :meth:`Trainer.state_dict` saves (the shuffling
 generator here, the model's dropout / SReLU generator, the topology strategy's, via its callback), so
 a run resumed from a checkpoint continues bit for bit as if it had never stopped.
@@ -27,6 +31,10 @@ from torch import nn
 from evosparse.prune.convert import adopt_structure
 from evosparse.train.callbacks import Callback, CallbackList
 from evosparse.train.history import History
+
+
+class DivergenceError(ValueError):
+    """Training produced a non-finite loss or non-finite weights; the run stops instead of going on with NaN."""
 
 
 class Trainer:
@@ -116,16 +124,21 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
+            self.batch_loss = loss.item()
+            if not math.isfinite(self.batch_loss):  # the divergence guard: stop before the step spreads NaN
+                raise self._diverged(f"the loss is {self.batch_loss}", step=self.step + 1)
             loss.backward()
             self.optimizer.step()
             self.step += 1
-            self.batch_loss = loss.item()
             loss_sum += self.batch_loss * y.shape[0]
             correct += int((logits.argmax(dim=1) == y).sum())
             seen += y.shape[0]
             if not self.callbacks.on_step_end():
                 keep_going = False
                 break
+        bad = next((name for name, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+        if bad is not None:
+            raise self._diverged(f"parameter {bad} holds nan or inf values", step=self.step)
         self.logs.update(
             step=self.step,
             lr=self.optimizer.param_groups[0]["lr"],
@@ -134,6 +147,13 @@ class Trainer:
             train_seconds=time.perf_counter() - start,
         )
         return keep_going
+
+    def _diverged(self, what: str, *, step: int) -> DivergenceError:
+        lr = self.optimizer.param_groups[0]["lr"]
+        return DivergenceError(
+            f"training diverged at epoch {self.epoch}, step {step}: {what}; lower the learning rate (--lr, now "
+            f"{lr:g}), or check the data for extreme values"
+        )
 
     # ---- checkpointing ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

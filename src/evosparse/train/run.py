@@ -2,14 +2,20 @@
 
 :func:`train` starts a new run:
 
-1. **Folder**: refuse a folder that already holds a run (its results are never overwritten) unless
-   ``overwrite=True``; load the data *before* creating anything, so a bad data set leaves no trace.
-2. **Build** model, optimizer and SET strategy from the config (:mod:`evosparse.train.build`).
-3. **Train** with the default callbacks; ``config.toml`` is written first, then every epoch
-   ``history.csv``, ``history.json`` and ``checkpoint.pt``, and ``summary.json`` at the end.
+1. **Data** first: a bad data set leaves no trace; its arrays' SHA-256 digests are recorded.
+2. **Folder**: :class:`evosparse.io.RunFolder` of kind ``train`` takes the folder's lock for the whole run
+   (a second run into the same folder fails at once) and refuses a folder that holds a run or foreign
+   files unless ``overwrite=True`` (and even then only a train run); the manifest ``run.json`` records the
+   config and the data digests.
+3. **Build** model, optimizer and SET strategy from the config (:mod:`evosparse.train.build`).
+4. **Train** with the default callbacks; ``config.toml`` is written first, then every epoch
+   ``history.csv``, ``history.json``, ``connectivity.npz`` and, last, ``checkpoint.pt`` (the commit point:
+   the other files are rebuilt from it on resume), and ``summary.json`` at the end. A diverging run
+   (non-finite loss or weights) stops with :class:`DivergenceError`; its last good checkpoint stays.
 
-:func:`resume` continues the run a folder holds from its checkpoint, with the config saved there, and
-ends exactly where the uninterrupted run would have (bit for bit, timings aside).
+:func:`resume` continues the run a folder holds from its checkpoint (checksum verified, run id matching
+the manifest), with the config saved there, on data whose digests match the recorded ones, and ends
+exactly where the uninterrupted run would have (bit for bit, timings aside).
 """
 
 from __future__ import annotations
@@ -25,23 +31,36 @@ import numpy as np
 import torch
 from torch import nn
 
+from evosparse.io import MANIFEST_FILE, RunFolder, RunFolderError
 from evosparse.io.atomic import atomic_write_text
+from evosparse.io.torch_files import tensor_digest
 from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed, layer_sizes
-from evosparse.train.callbacks import Callback, default_callbacks
+from evosparse.train.callbacks import Callback, CheckpointCallback, default_callbacks
 from evosparse.train.checkpoint import CheckpointError, load_checkpoint
 from evosparse.train.config import TrainConfig
 from evosparse.train.history import History
-from evosparse.train.loop import Trainer
+from evosparse.train.loop import DivergenceError, Trainer
 from evosparse.train.metrics import layer_connections
 
 CONFIG_FILE, CHECKPOINT_FILE, SUMMARY_FILE = "config.toml", "checkpoint.pt", "summary.json"
-RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, "history.csv", "history.json", SUMMARY_FILE, "connectivity.npz")
-# Settings that may differ on --resume: they do not change the numbers a run computes.
+RUN_KIND = "train"
+RUN_FILES = (
+    MANIFEST_FILE,
+    CONFIG_FILE,
+    CHECKPOINT_FILE,
+    "history.csv",
+    "history.json",
+    SUMMARY_FILE,
+    "connectivity.npz",
+)
+# What a train run folder may hold besides: the pictures 'evosparse plot degrees' writes beside the files.
+OWNED_FILES = (*RUN_FILES, "*.png")
+# Settings that may differ on --resume: they do not change the numbers a run computes (a different data
+# set under another data_dir is caught by the data digests).
 RESUMABLE_CHANGES = ("threads", "out_dir", "data_dir", "download")
 
-
-class RunError(ValueError):
-    """A run cannot start or continue as asked (its folder holds another run, nothing to resume, ...)."""
+# A run cannot start or continue as asked (its folder holds another run, is in use, nothing to resume, ...).
+RunError = RunFolderError
 
 
 @dataclass
@@ -163,20 +182,26 @@ def train(
     """
     out_dir = Path(config.run.out_dir) if config.run.out_dir is not None else default_out_dir(config)
     existing = run_files(out_dir)
-    if existing and not overwrite:
+    if existing and not overwrite:  # a quick answer before the data is loaded; RunFolder decides for good
         raise RunError(
-            f"{out_dir} already holds a run ({', '.join(existing)}); continue it with --resume, "
-            "replace it with --overwrite, or choose another --out-dir"
+            f"{out_dir} already holds a run ({', '.join(existing)}); add --resume to continue it, "
+            "--overwrite to replace it, or choose another --out-dir"
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise RunError(f"--out-dir {out_dir} is a file, not a folder; choose another --out-dir")
     config = config.replace(out_dir=str(out_dir))
     tensors = load_tensors(config, dataset)  # before touching the folder: a bad data set writes nothing
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in existing:
-        (out_dir / name).unlink()
-    atomic_write_text(out_dir / CONFIG_FILE, config.to_toml())
-    return _execute(config, out_dir, tensors, None, progress=progress, log=log, callbacks=callbacks)
+    folder = RunFolder.open(
+        out_dir,
+        kind=RUN_KIND,
+        files=OWNED_FILES,
+        config=config.to_dict(),
+        data=data_digests(tensors),
+        overwrite=overwrite,
+    )
+    with folder:
+        atomic_write_text(out_dir / CONFIG_FILE, config.to_toml())
+        return _execute(config, folder, tensors, None, progress=progress, log=log, callbacks=callbacks)
 
 
 def resume(
@@ -187,19 +212,38 @@ def resume(
     progress: bool = True,
     log: Callable[[str], object] | None = print,
     callbacks: Iterable[Callback] = (),
+    accept_data_change: bool = False,
 ) -> RunResult:
     """Continue the run in ``out_dir`` from its checkpoint, with the config saved there.
 
     ``changes`` may only set fields in RESUMABLE_CHANGES or repeat saved values: anything else would make
-    the resumed run a different experiment, so it raises :class:`RunError`.
+    the resumed run a different experiment, so it raises :class:`RunError`. The data must have the digests
+    recorded when the run started (else :class:`RunError`), unless ``accept_data_change`` (then a warning
+    goes to ``log``).
     """
     out_dir = Path(out_dir)
-    if not (out_dir / CHECKPOINT_FILE).exists() and (out_dir / CONFIG_FILE).exists():
-        raise RunError(
-            f"the run in {out_dir} stopped before its first checkpoint (end of epoch 1); nothing to resume: "
-            "start it again with --overwrite"
-        )
+    if not (out_dir / CHECKPOINT_FILE).exists():
+        if (out_dir / CONFIG_FILE).exists():
+            raise RunError(
+                f"the run in {out_dir} stopped before its first checkpoint (end of epoch 1); nothing to resume: "
+                "start it again with --overwrite"
+            )
+        load_checkpoint(out_dir / CHECKPOINT_FILE)  # raises the error that says there is nothing to resume
+    folder = RunFolder.open(out_dir, kind=RUN_KIND, files=OWNED_FILES, resume=True)
+    with folder:
+        config, checkpoint = _resumable(folder, changes)
+        tensors = load_tensors(config, dataset)
+        changed = folder.check_data(data_digests(tensors), accept=accept_data_change)
+        if changed and log is not None:
+            log(f"warning: {changed}")
+        return _execute(config, folder, tensors, checkpoint, progress=progress, log=log, callbacks=callbacks)
+
+
+def _resumable(folder: RunFolder, changes: Mapping[str, Any] | None) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config to continue with and the checkpoint (read under the folder's lock), or an error."""
+    out_dir = folder.path
     checkpoint = load_checkpoint(out_dir / CHECKPOINT_FILE)
+    folder.check_run_id(checkpoint["run_id"], out_dir / CHECKPOINT_FILE)
     try:
         saved = TrainConfig.from_dict(checkpoint["config"], source=f"the config saved in {out_dir / CHECKPOINT_FILE}")
     except (TypeError, ValueError) as error:
@@ -210,8 +254,12 @@ def resume(
             f"the run in {out_dir} already finished its {config.run.epochs} epochs; nothing to resume "
             "(start a new run with another --out-dir)"
         )
-    tensors = load_tensors(config, dataset)
-    return _execute(config, out_dir, tensors, checkpoint, progress=progress, log=log, callbacks=callbacks)
+    return config, checkpoint
+
+
+def data_digests(tensors: Tensors) -> dict[str, str]:
+    """SHA-256 of the arrays a run trains and tests on (recorded in the manifest, compared on resume)."""
+    return {name: tensor_digest(getattr(tensors, name)) for name in ("x_train", "y_train", "x_test", "y_test")}
 
 
 def _resumed_config(saved: TrainConfig, changes: dict[str, Any], out_dir: Path) -> TrainConfig:
@@ -238,6 +286,7 @@ def build_trainer(
     progress: bool = False,
     log: Callable[[str], object] | None = None,
     callbacks: Iterable[Callback] = (),
+    run_id: str | None = None,
 ) -> Trainer:
     """Model, optimizer, SET strategy and the default callbacks of ``config``, assembled into a Trainer."""
     model = build_model(config, tensors.n_features, tensors.n_classes)
@@ -253,6 +302,7 @@ def build_trainer(
         config=config.to_dict(),
         progress=progress,
         log=log,
+        run_id=run_id,
     )
     return Trainer(
         model,
@@ -268,7 +318,7 @@ def build_trainer(
 
 def _execute(
     config: TrainConfig,
-    out_dir: Path,
+    folder: RunFolder,
     tensors: Tensors,
     checkpoint: dict[str, Any] | None,
     *,
@@ -276,8 +326,10 @@ def _execute(
     log: Callable[[str], object] | None,
     callbacks: Iterable[Callback],
 ) -> RunResult:
-    start = time.perf_counter()
-    trainer = build_trainer(config, tensors, folder=out_dir, progress=progress, log=log, callbacks=callbacks)
+    start, out_dir = time.perf_counter(), folder.path
+    trainer = build_trainer(
+        config, tensors, folder=out_dir, progress=progress, log=log, callbacks=callbacks, run_id=folder.run_id
+    )
     threads = choose_threads(config, trainer.model)
     set_threads(threads)
     if checkpoint is not None:
@@ -287,7 +339,18 @@ def _execute(
             raise CheckpointError(
                 f"checkpoint in {out_dir} does not match the model of its own config ({error}); it is damaged"
             ) from None
-    trainer.fit()
+    try:
+        trainer.fit()
+    except DivergenceError as error:
+        saved = next((c.saved_epoch for c in trainer.callbacks.callbacks if isinstance(c, CheckpointCallback)), None)
+        if saved is None and checkpoint is not None:
+            saved = int(checkpoint["trainer"]["epoch"])
+        kept = (
+            f"{out_dir / CHECKPOINT_FILE} still holds epoch {saved}, the last good one"
+            if saved
+            else "no checkpoint was written"
+        )
+        raise DivergenceError(f"{error}; {kept}") from None
     summary = summarize(trainer, out_dir=out_dir, wall_seconds=time.perf_counter() - start)
     summary["threads"] = threads if threads is not None else torch.get_num_threads()
     atomic_write_text(out_dir / SUMMARY_FILE, _json(summary))
