@@ -20,7 +20,7 @@ from torch import nn
 
 from evosparse.nn import DenseMLP, SparseLinear, SparseMLP
 from evosparse.sparse.pattern import SparsePattern
-from evosparse.topology.sampling import sample_free_keys
+from evosparse.sparse.sampling import sample_free_keys
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's clamp of the SAC actor's log std
 
