@@ -18,6 +18,9 @@ Declare a config in ten lines (an RL or RBM config is declared the same way)::
         def validate(self) -> None:  # optional: rules that involve several fields
             ...
 
+Do not define ``__post_init__`` in a config (the base's normalises and checks every field): put rules
+between fields in ``validate``. Decorate every subclass with ``@dataclass(frozen=True)``.
+
 What the base gives every such class:
 
 * **Types from the annotations**: an ``int`` must be an int (not a bool), a ``float`` a finite number (an

@@ -246,3 +246,37 @@ def test_read_values_keeps_only_the_keys_of_the_file(tmp_path):
         read_values(path)
     with pytest.raises(FileNotFoundError, match="cannot read config file"):
         read_values(tmp_path / "absent.toml")
+
+
+# ---- sections and the flat names of older files -------------------------------------------------------------
+def test_sections_group_the_settings_by_component():
+    config = TrainConfig()
+    assert [f.name for f in dataclasses.fields(config)] == ["data", "model", "topology", "pruning", "optimizer", "run"]
+    assert (config.model.kind, config.optimizer.name) == ("sparse", "sgd")  # the flags --model and --optimizer
+    assert TrainConfig.from_dict({"model": {"kind": "dense"}}) == TrainConfig.from_dict({"model": "dense"})
+
+
+def test_a_flat_file_of_before_the_sections_reads_as_the_sectioned_one(tmp_path):
+    flat = {name: (list(value) if isinstance(value, tuple) else value) for name, value in UNUSUAL.to_flat().items()}
+    assert TrainConfig.from_dict(flat) == UNUSUAL
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(flat))
+    assert TrainConfig.from_file(path) == UNUSUAL
+
+
+def test_a_checkpoint_with_a_flat_config_resumes(digits, small_config):
+    """Runs saved before the sections existed hold a flat config in their checkpoint: they still resume."""
+    from evosparse.train import Callback, load_checkpoint, resume, save_checkpoint
+    from evosparse.train.run import train as train_run
+
+    class StopAfterOne(Callback):
+        def _on_epoch_end(self):
+            return self.trainer.epoch < 1
+
+    folder = small_config.run.out_dir
+    train_run(small_config, dataset=digits, progress=False, log=None, callbacks=[StopAfterOne()])
+    checkpoint = load_checkpoint(f"{folder}/checkpoint.pt")
+    flat = {name: (list(v) if isinstance(v, tuple) else v) for name, v in small_config.to_flat().items()}
+    save_checkpoint(f"{folder}/checkpoint.pt", config=flat, trainer=checkpoint["trainer"], finished=False)
+    result = resume(folder, dataset=digits, progress=False, log=None)
+    assert result.trainer.epoch == small_config.run.epochs and result.config == small_config

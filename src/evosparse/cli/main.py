@@ -18,6 +18,7 @@ traceback anyway): the flag helpers and that single error path are in :mod:`evos
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import sys
@@ -38,6 +39,10 @@ from evosparse.cli._flags import (
 )
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "CommandError", "build_parser", "main"]
+
+# The modules that add commands beside train / info / bench: each has ``register(commands, parser_class)``,
+# and ``main`` runs every handler through the one error path. A new command is one line here.
+COMMAND_MODULES = ("evosparse.cli.compare", "evosparse.cli.neat", "evosparse.cli.grid")
 
 
 # ---- train ---------------------------------------------------------------------------------------------
@@ -232,11 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="also print the results as JSON")
     bench.set_defaults(handler=command_bench)
 
-    from evosparse.cli import compare, grid, neat
-
-    compare.register(commands, Parser)
-    neat.register(commands, Parser)
-    grid.register(commands, Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands, Parser)
     return parser
 
 
