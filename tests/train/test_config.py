@@ -277,6 +277,12 @@ def test_a_checkpoint_with_a_flat_config_resumes(digits, small_config):
     train_run(small_config, dataset=digits, progress=False, log=None, callbacks=[StopAfterOne()])
     checkpoint = load_checkpoint(f"{folder}/checkpoint.pt")
     flat = {name: (list(v) if isinstance(v, tuple) else v) for name, v in small_config.to_flat().items()}
-    save_checkpoint(f"{folder}/checkpoint.pt", config=flat, trainer=checkpoint["trainer"], finished=False)
+    save_checkpoint(
+        f"{folder}/checkpoint.pt",
+        config=flat,
+        trainer=checkpoint["trainer"],
+        finished=False,
+        run_id=checkpoint["run_id"],
+    )
     result = resume(folder, dataset=digits, progress=False, log=None)
     assert result.trainer.epoch == small_config.run.epochs and result.config == small_config
