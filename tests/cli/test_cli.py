@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -162,23 +161,31 @@ def test_info_from_dataset_and_hidden(cli):
 
 
 # ---- bench -----------------------------------------------------------------------------------------------
-def test_bench_passes_its_options(cli, monkeypatch):
-    calls = []
+def bench_results(out: str) -> list[dict]:
+    """The JSON list ``--json`` prints after the tables."""
+    return json.loads(out[out.index("\n[\n") + 1 :])
 
-    def run_kernel_benchmark(sizes=((784, 1000, 128), (1000, 1000, 128)), threads=(1,), repeats=5, out=print):
-        calls.append({"sizes": sizes, "threads": threads, "repeats": repeats})
-        out("fake benchmark")
-        return [{"size": list(sizes[0]), "seconds": 0.1}]
 
-    fake = types.ModuleType("evosparse.bench.kernels")
-    fake.run_kernel_benchmark = run_kernel_benchmark
-    monkeypatch.setitem(sys.modules, "evosparse.bench.kernels", fake)
-    outcome = cli("bench", "--quick", "--threads", "1,2", "--json")
-    assert outcome.code == 0 and outcome.out.startswith("fake benchmark")
-    assert calls == [{"sizes": ((784, 1000, 128),), "threads": (1, 2), "repeats": 1}]
-    assert json.loads(outcome.out.split("\n", 1)[1]) == [{"size": [784, 1000, 128], "seconds": 0.1}]
-    cli("bench", "--repeats", "3")
-    assert calls[-1] == {"sizes": ((784, 1000, 128), (1000, 1000, 128)), "threads": (1,), "repeats": 3}
+def test_bench_quick_runs_the_real_benchmark(cli):
+    from evosparse.bench.kernels import OPS, QUICK_SIZES
+
+    outcome = cli("bench", "--quick", "--threads", "1", "--json")
+    assert outcome.code == 0, outcome.err
+    assert f"== {QUICK_SIZES[0].label}" in outcome.out and "Summary (GF/s, medians):" in outcome.out
+    results = bench_results(outcome.out)
+    assert {row["size"] for row in results} == {QUICK_SIZES[0].label}  # the one quick size
+    assert {row["threads"] for row in results} == {1}
+    assert {"ours", "dense", "torch.sparse", "scipy"} <= {row["impl"] for row in results}
+    ours = {row["op"]: row for row in results if row["impl"] == "ours"}
+    assert set(ours) == set(OPS) and all(row["ms"] > 0 and row["gflops"] > 0 for row in ours.values())
+    assert all(row["nnz"] == round(QUICK_SIZES[0].density * 1000 * 1000) for row in results)
+
+
+def test_bench_passes_thread_counts_and_repeats_through(cli):
+    outcome = cli("bench", "--quick", "--threads", "1,2", "--repeats", "2", "--json")
+    assert outcome.code == 0, outcome.err
+    assert sorted({row["threads"] for row in bench_results(outcome.out)}) == [1, 2]
+    assert cli("bench", "--quick", "--repeats", "0").code == 2
 
 
 def test_interrupted_run_says_how_to_resume_and_resumes(cli, small_run, tmp_path, monkeypatch):
@@ -215,17 +222,3 @@ def test_run_interrupted_before_its_first_checkpoint(cli, small_run, tmp_path, m
     outcome = cli("train", "--resume", "--out-dir", out_dir)
     assert outcome.code == 2 and "stopped before its first checkpoint" in outcome.err and "--overwrite" in outcome.err
     assert cli("train", *small_run, "--out-dir", out_dir, "--overwrite").code == 0
-
-
-def test_bench_quick_uses_the_benchmarks_own_quick_mode(cli, monkeypatch):
-    calls = []
-
-    def run_kernel_benchmark(sizes=((1, 2, 3),), threads=(1, 2), repeats=7, out=print, *, quick=False):
-        calls.append({"sizes": sizes, "threads": threads, "repeats": repeats, "quick": quick})
-        return []
-
-    fake = types.ModuleType("evosparse.bench.kernels")
-    fake.run_kernel_benchmark = run_kernel_benchmark
-    monkeypatch.setitem(sys.modules, "evosparse.bench.kernels", fake)
-    assert cli("bench", "--quick").code == 0
-    assert calls == [{"sizes": ((1, 2, 3),), "threads": (1, 2), "repeats": 7, "quick": True}]

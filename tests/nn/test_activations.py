@@ -67,3 +67,14 @@ def test_seeded_dropout_is_reproducible_and_inverted():
     assert torch.equal(layer(x), x)
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         SeededDropout(1.0, torch.Generator())
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), -0.5])
+def test_allrelu_alpha_must_be_finite_and_non_negative(alpha):
+    with pytest.raises(ValueError, match=rf"^alpha must be a finite number >= 0, got {alpha!r}$"):
+        AllReLU(1, alpha)
+
+
+def test_allrelu_layer_index_is_a_positive_integer():
+    with pytest.raises(ValueError, match=r"^layer_index must be >= 1 \(an integer\), got True$"):
+        AllReLU(True)

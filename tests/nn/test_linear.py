@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import BATCHES, assert_matches_dense, degenerate_layers
 
 from evosparse.nn import SparseLinear
 
@@ -59,6 +60,8 @@ def test_from_dense_errors():
         ({"in_features": 3, "out_features": 3, "density": 2.0}, "density must be in"),
         ({"in_features": 3, "out_features": 3, "weight_init": "xavier"}, "weight_init must be one of"),
         ({"in_features": 3, "out_features": 3, "backend": "cuda"}, "backend must be one of"),
+        ({"in_features": True, "out_features": 3}, "in_features must be a positive integer, got True"),
+        ({"in_features": 3, "out_features": 2.5}, "out_features must be a positive integer, got 2.5"),
     ],
 )
 def test_constructor_errors_name_the_argument(kwargs, message):
@@ -151,3 +154,26 @@ def test_resize_rejects_bad_neuron_ids():
     for bad in ([], [2, 1], [0, 4], [1, 1]):
         with pytest.raises(ValueError, match=r"keep_outputs must be sorted, distinct neuron ids in \[0, 4\)"):
             layer.resize(keep_outputs=np.array(bad, dtype=np.int64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_refused_at_construction(dtype):
+    message = rf"^dtype must be torch.float32 or torch.float64 \(the sparse kernels' types\), got {dtype}$"
+    with pytest.raises(TypeError, match=message):
+        SparseLinear(6, 4, density=0.5, dtype=dtype)
+    with pytest.raises(TypeError, match=message):
+        SparseLinear.from_dense(torch.ones(2, 3, dtype=dtype))
+    layer = SparseLinear(6, 4, density=0.5, seed=0).to(dtype)  # converted afterwards: refused when used
+    with pytest.raises(TypeError, match=message):
+        layer(torch.ones(2, 6, dtype=dtype))
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("shape", list(degenerate_layers()))
+def test_layer_matches_its_dense_twin(shape, batch, dtype, backend):
+    # Output, input gradient, weight gradient at every stored position and bias gradient, against nn.Linear.
+    layer = degenerate_layers(dtype, backend)[shape]
+    x = torch.randn(batch, layer.in_features, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    assert_matches_dense(layer, x)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from helpers import BATCHES, assert_matches_dense
 
 from evosparse.nn import DenseMLP, SparseMLP
 
@@ -8,19 +9,17 @@ from evosparse.nn import DenseMLP, SparseMLP
 def test_sparse_mlp_equals_its_dense_equivalent(activation):
     sparse = SparseMLP((12, 20, 16, 3), activation=activation, epsilon=2, seed=0).double()
     dense = DenseMLP((12, 20, 16, 3), activation=activation, seed=0).double()
-    # Same seed: SReLU parameters are identical in both; copy the sparse weights into the dense layers.
-    for s_layer, d_layer in zip(sparse.sparse_layers(), [m for m in dense.net if isinstance(m, torch.nn.Linear)]):
-        with torch.no_grad():
-            d_layer.weight.copy_(s_layer.to_dense())
-            d_layer.bias.copy_(s_layer.bias)
+    # Same seed: SReLU parameters are identical in both; the helper copies the sparse weights into the dense
+    # layers, then compares outputs and every gradient (weights at the stored positions, biases, SReLU, input).
     x = torch.randn(9, 12, dtype=torch.float64)
-    torch.testing.assert_close(sparse(x), dense(x))
-    sparse(x).square().sum().backward()
-    dense(x).square().sum().backward()
-    for s_layer, d_layer in zip(sparse.sparse_layers(), [m for m in dense.net if isinstance(m, torch.nn.Linear)]):
-        rows, cols = torch.from_numpy(s_layer.pattern.rows).long(), torch.from_numpy(s_layer.pattern.cols).long()
-        torch.testing.assert_close(s_layer.values.grad, d_layer.weight.grad[rows, cols])
-        torch.testing.assert_close(s_layer.bias.grad, d_layer.bias.grad)
+    assert_matches_dense(sparse, x, dense=dense)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_sparse_mlp_matches_its_dense_twin_in_float32(batch):
+    sparse = SparseMLP((12, 20, 16, 3), activation="srelu", epsilon=2, seed=1)
+    x = torch.randn(batch, 12, generator=torch.Generator().manual_seed(2))
+    assert_matches_dense(sparse, x)
 
 
 def test_paper_architecture_sizes():
@@ -44,3 +43,35 @@ def test_same_seed_same_model_and_dropout_masks():
         return model(torch.ones(6, 10))
 
     torch.testing.assert_close(run(), run())
+
+
+@pytest.mark.parametrize("model", [SparseMLP, DenseMLP])
+@pytest.mark.parametrize("dropout", [-0.1, float("nan"), 1.0, "0.3"])
+def test_bad_dropout_names_the_argument_and_range(model, dropout):
+    with pytest.raises(ValueError, match=rf"^dropout must be a number in \[0, 1\), got {dropout!r}$"):
+        model((4, 3, 2), dropout=dropout)
+
+
+@pytest.mark.parametrize("model", [SparseMLP, DenseMLP])
+@pytest.mark.parametrize("activation", ["allrelu", "srelu", "relu"])
+def test_nan_alpha_is_refused_whatever_the_activation(model, activation):
+    with pytest.raises(ValueError, match=r"^alpha must be a finite number >= 0, got nan$"):
+        model((4, 3, 2), activation=activation, alpha=float("nan"))
+
+
+@pytest.mark.parametrize("sizes", [(10, 5.5, 3), (10, True, 3), (10, "5", 3)])
+def test_fractional_or_boolean_sizes_are_refused(sizes):
+    with pytest.raises(ValueError, match=r"layer_sizes needs at least two positive sizes \(input, ..., output\)"):
+        SparseMLP(sizes)
+
+
+def test_per_layer_and_overall_densities_are_named_apart():
+    sizes = (784, 1000, 1000, 1000, 10)
+    overall = SparseMLP(sizes, target_density=0.05, seed=0)
+    total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert sum(layer.nnz for layer in overall.sparse_layers()) / total == pytest.approx(0.05, abs=1e-4)
+    assert overall.sparse_layers()[-1].density == 1.0  # the small output layer saturates: densities differ
+    per_layer = SparseMLP((20, 30, 10), density=0.25, seed=0)
+    assert [layer.density for layer in per_layer.sparse_layers()] == [0.25, 0.25]
+    with pytest.raises(ValueError, match="give density .per layer, got 0.1. or target_density .overall, got 0.05."):
+        SparseMLP(sizes, density=0.1, target_density=0.05)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TOLERANCES, assert_matches_dense, positions
 
 from evosparse.nn import DenseMLP, SparseMLP
 from evosparse.prune.saliency import hessian_diagonal, obd_saliency, snip_scores, weight_layers, weights_of
@@ -117,3 +118,17 @@ def test_snip_scores_are_gradient_times_weight():
     for s, layer in zip(scores, weight_layers(model)):
         torch.testing.assert_close(s, (layer.weight.grad * layer.weight).abs().detach())
     assert np.isfinite(torch.cat([s.flatten() for s in scores]).numpy()).all()
+
+
+@pytest.mark.parametrize("method", ["gauss_newton", "lecun"])
+def test_sparse_saliencies_equal_the_dense_twins_at_the_stored_positions(method):
+    model = MODELS["sparse-allrelu"]()
+    x, y = small_data()
+    twin = assert_matches_dense(model, x, loss=lambda out: F.cross_entropy(out, y))  # same function and gradients
+    pairs = list(zip(weight_layers(model), weight_layers(twin), strict=True))
+    sparse_h, dense_h = hessian_diagonal(model, x, y, method=method), hessian_diagonal(twin, x, y, method=method)
+    sparse_snip, dense_snip = snip_scores(model, x, y), snip_scores(twin, x, y)
+    for (layer, _), h, h_dense, snip, snip_dense in zip(pairs, sparse_h, dense_h, sparse_snip, dense_snip):
+        rows, cols = positions(layer)
+        torch.testing.assert_close(h, h_dense[rows, cols], **TOLERANCES[torch.float64])
+        torch.testing.assert_close(snip, snip_dense[rows, cols], **TOLERANCES[torch.float64])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import assert_matches_dense, largest_empty, weight_layers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,3 +114,33 @@ def test_rigl_needs_gradients_first():
     model = SparseMLP((6, 5, 2), density=0.4, seed=0)
     with pytest.raises(RuntimeError, match="call on_train_start first"):
         RigL(0.3).on_epoch_end(model, None, 1)
+
+
+def test_rigl_drops_nan_weights_first():
+    values = np.array([0.5, np.nan, -0.2, 0.9, np.nan, 0.1])
+    keys = np.array([0, 3, 5, 8, 10, 14], dtype=np.int64)
+    rewiring = rigl_rewiring(
+        values, keys, torch.randn(4, 4, dtype=torch.float64), torch.randn(4, 4, dtype=torch.float64), 0.34
+    )
+    np.testing.assert_array_equal(rewiring.keep, [0, 2, 3, 5])  # int(0.34 * 6) = 2 dropped: the two NaNs
+
+
+def test_rigl_grows_where_the_dense_twins_gradient_is_largest():
+    # The reference is plain dense autograd on the dense twin, not the block algorithm under test.
+    model = SparseMLP((12, 10, 3), density=0.3, seed=4).double()
+    strategy = RigL(schedule=UpdateSchedule(zeta=0.25))
+    strategy.on_train_start(model, None)
+    generator = torch.Generator().manual_seed(3)
+    x, y = (
+        torch.randn(16, 12, dtype=torch.float64, generator=generator),
+        torch.randint(0, 3, (16,), generator=generator),
+    )
+    before = [(layer.pattern.keys().copy(), layer.values.detach().numpy().copy()) for layer in model.sparse_layers()]
+    # The sparse pass of the comparison is also the training step whose gradients RigL records.
+    twin = assert_matches_dense(model, x, loss=lambda out: F.cross_entropy(out, y))
+    assert strategy.on_epoch_end(model, None, 1)
+    for layer, twin_layer, (keys, values) in zip(model.sparse_layers(), weight_layers(twin), before, strict=True):
+        n_drop = int(0.25 * keys.shape[0])
+        survivors = np.sort(np.argsort(np.abs(values), kind="stable")[n_drop:])
+        grown = largest_empty(twin_layer.weight.grad, keys[survivors], n_drop)
+        np.testing.assert_array_equal(layer.pattern.keys(), np.sort(np.concatenate([keys[survivors], grown])))

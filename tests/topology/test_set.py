@@ -171,3 +171,28 @@ def test_all_zero_layer_is_rewired_entirely():
     nnz = layer.nnz
     SET(0.3, seed=0).on_epoch_end(torch.nn.Sequential(layer), None, 1)
     assert layer.nnz == nnz and torch.all(layer.values != 0)
+
+
+def test_zeta_of_the_wrong_type_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"^zeta must be in \[0, 1\), got '0.3'$"):
+        SET(zeta="0.3")
+
+
+def test_zeta_and_a_schedule_that_disagree_are_refused():
+    # One source of truth: the schedule's zeta is the fraction; a different zeta beside it is an error.
+    with pytest.raises(ValueError, match=r"zeta \(0.5\) differs from the schedule's zeta \(0.3\)"):
+        SET(0.5, schedule=UpdateSchedule(zeta=0.3))
+    assert SET(schedule=UpdateSchedule(zeta=0.2, every=2)).zeta == 0.2
+    assert SET().zeta == 0.3
+
+
+@pytest.mark.parametrize("rule", ["set", "magnitude"])
+def test_nan_weights_are_the_weakest_and_go_first(rule):
+    values = np.array([0.9, np.nan, -0.8, 0.1, -0.05, 0.5, np.nan, -0.6, 0.2, -0.3])
+    remove = weakest_connections(values, zeta=0.2, rule=rule)
+    assert remove[[1, 6]].all()  # both NaNs, whatever the budget of each sign
+    layer = SparseLinear(10, 10, density=0.3, seed=0)
+    with torch.no_grad():
+        layer.values[:5] = float("nan")
+    SET(0.1, rule=rule, seed=0).on_epoch_end(torch.nn.Sequential(layer), None, 1)
+    assert not torch.isnan(layer.values).any() and layer.nnz == 30

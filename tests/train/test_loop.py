@@ -7,9 +7,16 @@ import pytest
 import torch
 
 from evosparse.nn import DenseMLP, SparseMLP
+from evosparse.topology import SET, UpdateSchedule
 from evosparse.train import Callback, History, TrainConfig, Trainer, evaluate
-from evosparse.train.callbacks import format_epoch
+from evosparse.train.callbacks import TopologyCallback, format_epoch
 from evosparse.train.metrics import connection_metrics
+
+
+def callback_of(trainer: Trainer, kind: type[Callback]) -> Callback:
+    """The trainer's one callback of type ``kind`` (by type, not by its place in the list)."""
+    (found,) = [callback for callback in trainer.callbacks.callbacks if isinstance(callback, kind)]
+    return found
 
 
 def weights_and_patterns(model: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -94,7 +101,7 @@ def test_step_schedule_rewires_during_epochs(make_trainer, small_config):
     # Updates at global steps 5, 10, 15, ...; none after the very last step of training.
     per_epoch = [sum(t % 5 == 0 for t in range(1, n + 1)), sum(t % 5 == 0 for t in range(n + 1, 2 * n))]
     assert trainer.history.column("rewired_fraction") == pytest.approx([0.1 * count for count in per_epoch])
-    assert trainer.callbacks.callbacks[1].strategy.n_updates == sum(per_epoch)
+    assert callback_of(trainer, TopologyCallback).strategy.n_updates == sum(per_epoch)
 
 
 def test_hooks_are_called_in_order_with_counters(make_trainer, small_config):
@@ -213,19 +220,21 @@ def test_config_is_what_builds_the_run(small_config):
     assert strategy.schedule.zeta == 0.3 and strategy.rule == "set"
     assert build_strategy(small_config.replace(model="dense")) is None
     assert build_strategy(small_config.replace(zeta=0.0)) is None
-    assert isinstance(TrainConfig(), TrainConfig)
+    # The defaults build the documented run: SET, zeta 0.3 cosine-decayed to 0 at epoch 20, every epoch.
+    default = build_strategy(TrainConfig())
+    assert type(default) is SET and default.rule == "set" and default.new_weights == "init"
+    assert default.schedule == UpdateSchedule(zeta=0.3, every=1, unit="epoch", decay="cosine", stop_after=20)
 
 
 def test_progress_bar_and_log_lines(make_trainer, small_config, capsys):
     from evosparse.train import LogCallback, ProgressBarCallback
 
     lines = []
-    trainer = make_trainer(
-        small_config.replace(epochs=2), callbacks=[ProgressBarCallback(disable=False), LogCallback(lines.append)]
-    ).fit()
+    progress = ProgressBarCallback(disable=False)
+    make_trainer(small_config.replace(epochs=2), callbacks=[progress, LogCallback(lines.append)]).fit()
     assert [line.split(" | ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert "epoch 2/2" in capsys.readouterr().err  # the tqdm bar, on stderr
-    assert trainer.callbacks.callbacks[-2].bar is None  # closed
+    assert progress.bar is None  # closed
 
 
 def test_small_models_train_on_one_thread():

@@ -237,7 +237,7 @@ def _set_threads(n: int, with_sparselab: bool) -> None:
 def run_kernel_benchmark(
     sizes: Sequence[KernelSize] = DEFAULT_SIZES,
     threads: Sequence[int] = (1, 2),
-    repeats: int = 7,
+    repeats: int | None = None,
     out: Callable[[str], object] = print,
     *,
     quick: bool = False,
@@ -249,9 +249,9 @@ def run_kernel_benchmark(
     Args:
         sizes: layers to measure (see :class:`KernelSize`); ``HUGE_SIZE`` is the 1M-neuron layer.
         threads: thread counts (for torch, our kernels and SparseLab; scipy always uses one).
-        repeats: timed rounds per measurement (the median is kept).
+        repeats: timed rounds per measurement (the median is kept); default 7, or 1 with ``quick``.
         out: where lines go (``print`` by default).
-        quick: one small size and one round: a smoke test.
+        quick: one small size (and one round unless ``repeats`` says otherwise): a smoke test.
         warm: time each call right after an untimed call of the same product (caches warm); False:
             right after the other implementations (cold caches).
         seed: seed of the patterns and inputs.
@@ -261,7 +261,10 @@ def run_kernel_benchmark(
         ``speedup`` (competitor time / ours) and ``vs_third_of_dense``.
     """
     if quick:
-        sizes, repeats = QUICK_SIZES, 1
+        sizes = QUICK_SIZES
+    repeats = (1 if quick else 7) if repeats is None else repeats
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
     kernels.warm_up()
     with_sparselab = _sparselab_available()
     out(_environment(with_sparselab) + ("; warm caches" if warm else "; cold caches"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -163,20 +162,9 @@ def command_bench(args: argparse.Namespace) -> int:
         from evosparse.bench.kernels import run_kernel_benchmark
     except ImportError as error:
         raise CommandError(f"the kernel benchmark is not available in this installation ({one_line(error)})") from None
-    parameters = inspect.signature(run_kernel_benchmark).parameters
-    kwargs: dict[str, Any] = {"out": print} if "out" in parameters else {}
+    kwargs: dict[str, Any] = {"out": print, "quick": args.quick, "repeats": args.repeats}
     if args.threads is not None:
         kwargs["threads"] = tuple(args.threads)
-    if args.repeats is not None:
-        kwargs["repeats"] = args.repeats
-    if args.quick:
-        if "quick" in parameters:
-            kwargs["quick"] = True
-        else:  # only the first configured size, measured once
-            sizes = parameters["sizes"].default if "sizes" in parameters else None
-            if isinstance(sizes, Sequence) and len(sizes) > 1:
-                kwargs["sizes"] = tuple(sizes[:1])
-            kwargs.setdefault("repeats", 1)
     results = run_kernel_benchmark(**kwargs)
     if args.json:
         print(json.dumps(results, indent=2, default=str))

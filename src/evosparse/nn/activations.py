@@ -23,6 +23,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -75,8 +77,9 @@ class AllReLU(nn.Module):
 
     def __init__(self, layer_index: int, alpha: float = 0.6) -> None:
         super().__init__()
-        if layer_index < 1:
-            raise ValueError(f"layer_index must be >= 1, got {layer_index}")
+        if isinstance(layer_index, bool) or not isinstance(layer_index, int) or layer_index < 1:
+            raise ValueError(f"layer_index must be >= 1 (an integer), got {layer_index!r}")
+        check_alpha(alpha)
         self.layer_index = layer_index
         self.alpha = alpha
         self.slope = -alpha if layer_index % 2 == 0 else alpha
@@ -89,10 +92,20 @@ class AllReLU(nn.Module):
         return f"layer_index={self.layer_index}, alpha={self.alpha}"
 
 
+def check_alpha(alpha: float) -> None:
+    """All-ReLU's slope magnitude: a finite number >= 0 (a NaN slope would turn every negative input into NaN)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not (math.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+
+
 def make_activation(
     name: str, num_features: int, layer_index: int, *, alpha: float = 0.6, generator: torch.Generator | None = None
 ) -> nn.Module:
-    """Activation module by name (one of ACTIVATIONS) for a hidden layer of ``num_features`` neurons."""
+    """Activation module by name (one of ACTIVATIONS) for a hidden layer of ``num_features`` neurons.
+
+    ``alpha`` is checked whatever the name, so that a bad value never waits for a change of activation.
+    """
+    check_alpha(alpha)
     if name == "relu":
         return nn.ReLU()
     if name == "srelu":

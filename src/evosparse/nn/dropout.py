@@ -83,8 +83,8 @@ class SeededDropout(nn.Module):
 
     def __init__(self, p: float, generator: torch.Generator) -> None:
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p!r}")
         self.p = p
         self.generator = generator
 

@@ -14,6 +14,7 @@ from evosparse.sparse.init import erdos_renyi_pattern, random_pattern
 from evosparse.sparse.pattern import SparsePattern
 
 WEIGHT_INITS = ("fan_in", "paper")
+DTYPES = (torch.float32, torch.float64)  # what the compiled kernels compute in (no float16 / bfloat16 CPU kernels)
 
 
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -42,6 +43,9 @@ class SparseLinear(nn.Module):
             with the dense fan-in, ``U(-sqrt(6 / in), sqrt(6 / in))``.
         backend: ``"auto"``, ``"numba"`` (compiled CPU kernels) or ``"torch"`` (device-agnostic).
         seed: int, ``numpy.random.Generator`` or None; drives topology and initial weights.
+        dtype: ``torch.float32`` (default dtype) or ``torch.float64``: the compiled kernels' types. Half
+            precision (float16, bfloat16) raises a TypeError here rather than failing in the forward pass.
+        device: where ``values`` and ``bias`` live.
 
     Shape:
         - Input: :math:`(*, H_{in})`; Output: :math:`(*, H_{out})`.
@@ -71,8 +75,10 @@ class SparseLinear(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int | np.integer) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        _check_dtype(dtype)
         if weight_init not in WEIGHT_INITS:
             raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
         if backend not in BACKENDS:
@@ -88,7 +94,7 @@ class SparseLinear(nn.Module):
             pattern = random_pattern(self.out_features, self.in_features, density, rng)
         else:
             pattern = erdos_renyi_pattern(self.in_features, self.out_features, epsilon, rng)
-        factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
+        factory = {"dtype": dtype, "device": device}
         self.values = nn.Parameter(torch.empty(pattern.nnz, **factory))
         self.bias = nn.Parameter(torch.empty(self.out_features, **factory)) if bias else None
         self.set_pattern(pattern)
@@ -174,6 +180,8 @@ class SparseLinear(nn.Module):
 
     # ---- forward --------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.values.dtype not in DTYPES:  # e.g. after .half(): say so rather than fail inside torch.sparse
+            _check_dtype(self.values.dtype)
         return sparse_linear(
             x, self.values, self.bias, self._pattern, backend=self.backend, index_cache=self._index_cache
         )
@@ -216,6 +224,7 @@ class SparseLinear(nn.Module):
         """A SparseLinear holding ``weight`` at the positions where ``mask`` is true (default: weight != 0)."""
         if weight.dim() != 2:
             raise ValueError(f"weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
+        _check_dtype(weight.dtype)
         mask = (weight != 0) if mask is None else mask.to(torch.bool)
         if mask.shape != weight.shape:
             raise ValueError(f"mask shape {tuple(mask.shape)} differs from weight shape {tuple(weight.shape)}")
@@ -295,3 +304,8 @@ def _renumbering(name: str, keep: np.ndarray | None, size: int) -> np.ndarray:
     new_id = np.full(size, -1, dtype=np.int64)
     new_id[keep] = np.arange(keep.shape[0])
     return new_id
+
+
+def _check_dtype(dtype: torch.dtype) -> None:
+    if dtype not in DTYPES:
+        raise TypeError(f"dtype must be torch.float32 or torch.float64 (the sparse kernels' types), got {dtype}")

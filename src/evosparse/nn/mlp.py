@@ -8,16 +8,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from evosparse.nn.activations import make_activation
+from evosparse.nn.activations import check_alpha, make_activation
 from evosparse.nn.dropout import SeededDropout
 from evosparse.nn.linear import SparseLinear
+from evosparse.sparse.init import epsilon_for_density
 
 
 def _check_sizes(layer_sizes: Sequence[int]) -> list[int]:
-    sizes = [int(s) for s in layer_sizes]
-    if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise ValueError(f"layer_sizes needs at least two positive sizes (input, ..., output), got {list(layer_sizes)}")
-    return sizes
+    sizes = list(layer_sizes)
+    integers = all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in sizes)
+    if len(sizes) < 2 or not integers or any(s <= 0 for s in sizes):
+        raise ValueError(f"layer_sizes needs at least two positive sizes (input, ..., output), got {sizes}")
+    return [int(s) for s in sizes]
+
+
+def _check_dropout(dropout: float) -> None:
+    # Checked here, not only in SeededDropout: a negative or NaN rate would otherwise skip the dropout layer.
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
 
 
 class _MLP(nn.Module):
@@ -61,7 +69,12 @@ class SparseMLP(_MLP):
             left linear, for a softmax / cross-entropy loss).
         dropout: dropout rate after each hidden activation (paper: 0.3 on Fashion-MNIST / CIFAR-10).
         epsilon: Erdos-Renyi sparsity parameter of every layer (paper: 20).
-        density: if given, the connection density of every layer instead of epsilon.
+        density: if given, the *per-layer* density: every layer keeps this fraction of its own connections
+            (as :class:`SparseLinear`'s ``density``), instead of epsilon.
+        target_density: if given, the *overall* density of the network (its connections over those of the
+            dense network): the layers are Erdos-Renyi with the epsilon that reaches it
+            (:func:`~evosparse.sparse.epsilon_for_density`; small layers saturate, so their own densities
+            differ). At most one of ``density`` and ``target_density``.
         alpha: All-ReLU slope.
         weight_init: see :class:`SparseLinear`.
         backend: see :class:`SparseLinear`.
@@ -82,12 +95,21 @@ class SparseMLP(_MLP):
         dropout: float = 0.0,
         epsilon: float = 20.0,
         density: float | None = None,
+        target_density: float | None = None,
         alpha: float = 0.6,
         weight_init: str = "fan_in",
         backend: str = "auto",
         seed: int | None = None,
     ) -> None:
         sizes = _check_sizes(layer_sizes)
+        _check_dropout(dropout)
+        check_alpha(alpha)  # before any layer is built
+        if density is not None and target_density is not None:
+            raise ValueError(
+                f"give density (per layer, got {density}) or target_density (overall, got {target_density}), not both"
+            )
+        if target_density is not None:
+            epsilon = epsilon_for_density(sizes, target_density)
         rng = np.random.default_rng(seed)
         linears = [
             SparseLinear(
@@ -96,7 +118,7 @@ class SparseMLP(_MLP):
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         ]
         super().__init__(linears, sizes, activation, dropout, alpha, seed)
-        self.epsilon, self.density = epsilon, density
+        self.epsilon, self.density, self.target_density = epsilon, density, target_density
 
     def sparse_layers(self) -> list[SparseLinear]:
         return [m for m in self.net if isinstance(m, SparseLinear)]
@@ -115,6 +137,8 @@ class DenseMLP(_MLP):
         seed: int | None = None,
     ) -> None:
         sizes = _check_sizes(layer_sizes)
+        _check_dropout(dropout)
+        check_alpha(alpha)  # before any layer is built
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
         linears = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):

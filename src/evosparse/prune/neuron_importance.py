@@ -111,7 +111,7 @@ class NeuronImportance(SET):
 
     def __init__(
         self,
-        zeta: float = 0.3,
+        zeta: float | None = None,
         *,
         neuron_fraction: float = 0.1,
         pruning: PruningSchedule | None = None,

@@ -1,5 +1,8 @@
-"""Evolution of sparse connectivity: the strategy interface, SET, RigL, the static baseline, their schedule."""
+"""Evolution of sparse connectivity: the strategy interface, drop-and-grow rewiring (SET, RigL and their
+criteria), the static baseline, their schedule."""
 
+from evosparse.topology.criteria import DROP_CRITERIA, GROW_CRITERIA, GrowCriterion, rewiring
+from evosparse.topology.drop_grow import DropAndGrow
 from evosparse.topology.rewire import Rewiring, apply_rewiring
 from evosparse.topology.rigl import RigL, rigl_rewiring
 from evosparse.topology.schedule import UpdateSchedule
@@ -8,13 +11,18 @@ from evosparse.topology.static import StaticSparse
 from evosparse.topology.strategy import TopologyStrategy, sparse_layers
 
 __all__ = [
+    "DROP_CRITERIA",
+    "GROW_CRITERIA",
     "SET",
+    "DropAndGrow",
+    "GrowCriterion",
     "Rewiring",
     "RigL",
     "StaticSparse",
     "TopologyStrategy",
     "UpdateSchedule",
     "apply_rewiring",
+    "rewiring",
     "rigl_rewiring",
     "set_rewiring",
     "sparse_layers",

@@ -49,12 +49,9 @@ from evosparse.prune.schedule import check_spacing
 from evosparse.sparse.functional import BACKENDS
 from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_zeta
 from evosparse.topology.set import NEW_WEIGHTS, REMOVAL_RULES
+from evosparse.train.strategies import DENSE_TO_SPARSE, STRATEGIES  # the one table of strategies
 
 MODELS = ("sparse", "dense")
-# Sparse from scratch (Erdos-Renyi start) and dense to sparse (dense start, pruned to the same budget).
-SPARSE_STRATEGIES = ("set", "rigl", "static", "snip", "neuron")
-DENSE_TO_SPARSE = ("magnitude", "imp", "gmp", "obd", "l1")
-STRATEGIES = SPARSE_STRATEGIES + DENSE_TO_SPARSE
 OPTIMIZERS = ("sgd", "adam")
 
 
