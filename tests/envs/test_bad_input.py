@@ -158,7 +158,10 @@ def test_episode_longer_than_the_data_names_the_file(tmp_path):
 
 # ---- through the command line ------------------------------------------------------------------------------
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main(["grid", "run", *argv])
+    try:
+        code = main(["grid", "run", *argv])
+    except SystemExit as exit_:  # argparse's own errors (a flag's type)
+        code = exit_.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -256,6 +259,7 @@ def test_plot_flags_are_checked_before_any_episode(tmp_path, capsys, monkeypatch
         (["--set", "comfort_band=nan"], "comfort_band must be"),
         (["--set", "battery_kwg=3"], "did you mean 'battery_kw'"),
         (["--set", "battery_kwh"], "--set takes FIELD=VALUE"),
+        (["--seed", "-1"], "argument --seed: a seed must be an integer >= 0, got '-1'"),
         (["--n-buildings", "5"], "--n-buildings does not apply to the building environment"),
         (["--controller", "rule:x"], "controller 'rule' takes no argument"),
         (["--controller", "smart:x"], "--controller must be one or more of"),

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from evosparse._config import Config, param
 from evosparse.cli.main import main
 from evosparse.envs import (
     CONTROLLERS,
@@ -28,7 +29,6 @@ from evosparse.envs import (
     run_episode,
     spec_of,
 )
-from evosparse.envs.config import Config, param
 from evosparse.envs.lp import ProgramBuilder
 from evosparse.envs.policies import Controller, PriceMemory
 
@@ -263,3 +263,33 @@ def test_the_test_split_is_the_grid_run_window():
     for env in (held_out, window):
         run_episode(env, make_controller("rule"), seed=0)
     np.testing.assert_array_equal(held_out.log["reward"], window.log["reward"])
+
+
+# ---- the configs on the one config base ----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["building", "microgrid", "market", "community"])
+def test_configs_round_trip_and_reject_unknown_keys(name, tmp_path):
+    config_class = ENVIRONMENTS[name].config
+    config = config_class(episode_hours=48, split="train", random_start=True)
+    assert config_class.from_toml(config.to_toml()) == config
+    assert config_class.from_json(config.to_json()) == config
+    assert config_class.from_file(config.save(tmp_path / f"{name}.toml")) == config
+    assert all(doc for doc in config_class.field_docs().values())  # every field documented
+    with pytest.raises(
+        ValueError, match=r"unknown key\(s\) in config: 'episode_hour' \(did you mean 'episode_hours'\?\)"
+    ):
+        config_class.from_dict({"episode_hour": 24})
+    with pytest.raises(ValueError, match=r"episode_hours must be an integer in \[1, 1000000\], got 1.5"):
+        config.replace(episode_hours=1.5)
+
+
+def test_building_changes_round_trip_as_tables():
+    from evosparse.envs import BuildingConfig
+
+    config = BuildingConfig(
+        changes=({"kind": "occupant", "hour": 3, "scale": 1.5}, {"kind": "battery_failure", "hour": 5})
+    )
+    assert "[[changes]]" in config.to_toml()
+    assert BuildingConfig.from_toml(config.to_toml()) == config
+    assert BuildingConfig.from_json(config.to_json()) == config
+    with pytest.raises(ValueError, match=r"unknown key\(s\) in changes: 'hours' \(did you mean 'hour'\?\)"):
+        BuildingConfig(changes=({"kind": "occupant", "hours": 3},))

@@ -21,6 +21,7 @@ import json
 import math
 from pathlib import Path
 
+from evosparse._config import check_unknown_keys
 from evosparse.cli._flags import seed_type
 
 DAYS_IN_DATA = 365  # the CityLearn 2022 year
@@ -78,12 +79,7 @@ def config_overrides(args: argparse.Namespace, config_class) -> dict:
         overrides[name] = value
     for text in args.set or ():
         name, value = _setting(text)
-        if name not in fields:
-            from difflib import get_close_matches
-
-            close = get_close_matches(name, sorted(fields), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"--set {name}: {config_class.__name__} has no field {name!r}{hint}")
+        check_unknown_keys({name: value}, [field.name for field in dataclasses.fields(config_class)], source="--set")
         overrides[name] = value
     return overrides
 
@@ -151,9 +147,13 @@ def command_run(args: argparse.Namespace) -> int:
     rows, notes = comparison.rows, comparison.notes
     if not optimum_fits:
         notes.append("gap_closed not computed: the optimum of this many building-hours is too large to solve")
-    title = (
-        f"{args.env}: days {args.start_day}..{args.start_day + args.days - 1} of the data year, seed {args.seed}"
-        + (f", {n_buildings} buildings" if n_buildings is not None else "")
+    split = getattr(env.unwrapped.config, "split", "all")
+    days = f"days {args.start_day}..{args.start_day + args.days - 1}"
+    where = "of the data year" if split == "all" else f"of its {split!r} split"
+    if getattr(env.unwrapped.config, "random_start", False):
+        days, where = f"{args.days} days from a random start day", f"in its {split!r} split"
+    title = f"{args.env}: {days} {where}, seed {args.seed}" + (
+        f", {n_buildings} buildings" if n_buildings is not None else ""
     )
     if args.json:
         clean = {

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from evosparse.envs.config import Rule, between, is_int, one_of
+from evosparse._config import Rule, between, is_int, one_of
 from evosparse.envs.data import (
     LIMIT,
     PRICE_LIMIT,

@@ -19,6 +19,7 @@ drawn at ``reset`` into :class:`BuildingEpisode`, which the perfect-foresight op
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from evosparse._config import Config, between, one_of, param, toml_value
 from evosparse.envs import base, devices
-from evosparse.envs.config import Config, between, one_of, param
 from evosparse.envs.data import BuildingData, load_ev_statistics
 
 CHANGE_KINDS = ("tariff_switch", "battery_failure", "occupant")
@@ -131,6 +132,20 @@ class BuildingConfig(Config):
         )
         object.__setattr__(self, "changes", changes)
         super().__post_init__()
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "changes": [change.to_dict() for change in self.changes]}
+
+    def to_toml(self) -> str:
+        """TOML, the changes as an array of tables (``[[changes]]``) after the settings."""
+        text = super(BuildingConfig, dataclasses.replace(self, changes=())).to_toml()
+        if not self.changes:
+            return text
+        tables = [
+            "\n[[changes]]\n" + "".join(f"{key} = {toml_value(value)}\n" for key, value in change.to_dict().items())
+            for change in self.changes
+        ]
+        return text.replace("\nchanges = []\n", "\n") + "".join(tables)
 
     def validate(self) -> None:
         if self.thermal_mass <= self.conductance:

@@ -30,8 +30,8 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from evosparse._config import Config, between, param
 from evosparse.envs import base, devices
-from evosparse.envs.config import Config, between, param
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
 

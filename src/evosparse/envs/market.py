@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from evosparse._config import Config, between, one_of, param
 from evosparse.envs import base, devices
-from evosparse.envs.config import Config, between, one_of, param
 
 STEPS_PER_HOUR = (1, 4)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from evosparse._config import Config, between, param
 from evosparse.envs import base, devices
-from evosparse.envs.config import Config, between, param
 from evosparse.envs.data import BUNDLED_BUILDINGS
 
 
