@@ -59,3 +59,15 @@ def test_comparison_folder_is_a_run_folder(small_config, tmp_path):
     assert [(r["strategy"], r["seed"]) for r in rows] == [("dense", 0), ("set", 0)]
     manifest = read_manifest(tmp_path)
     assert manifest["kind"] == "compare" and manifest["config"]["seeds"] == [0]
+
+
+def test_a_comparison_folder_of_an_earlier_version_is_continued(small_config, tmp_path):
+    from evosparse.io import read_manifest
+
+    legacy = tmp_path / "set-d0.1-s0"  # a run folder without run.json: its recipe is unknown
+    legacy.mkdir()
+    (legacy / "summary.json").write_text('{"finished": true}')
+    (tmp_path / "results.csv").write_text("strategy\n")
+    rows = compare(small_config.replace(epochs=1), ["set"], [0.1], [0], tmp_path, dense=False, plots=False, log=None)
+    assert rows[0]["note"] == "new"  # trained again, not reused
+    assert read_manifest(tmp_path)["kind"] == "compare" and read_manifest(legacy)["kind"] == "train"

@@ -39,7 +39,7 @@ def test_byte_flipped_checkpoint_is_refused(digits, small_config):
     good = open(path, "rb").read()
     original = load_checkpoint(path)
     refused = 0
-    spots = positions(len(good), 80)
+    spots = positions(len(good), 30)
     for position in spots:
         with open(path, "wb") as file:
             file.write(flipped(good, position))
@@ -282,3 +282,22 @@ def test_kill_9_and_resume_gives_the_uninterrupted_result(tmp_path):
     assert without_timings(resumed["trainer"]["history"]) == without_timings(uninterrupted["trainer"]["history"])
     history = json.loads((out / "history.json").read_text())
     assert [row["epoch"] for row in history] == list(range(1, 9))
+
+
+def test_interrupted_overwrite_never_resumes_the_old_run(digits, small_config, monkeypatch):
+    from pathlib import Path
+
+    train_run(small_config, dataset=digits, **quiet(callbacks=[StopAfter(1)]))
+    real_unlink = Path.unlink
+
+    def killed(self, *args, **kwargs):
+        if self.name == "checkpoint.pt":
+            raise KeyboardInterrupt  # after the new run.json, before the old checkpoint is gone
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(small_config.replace(lr=0.3), dataset=digits, overwrite=True, **quiet())
+    monkeypatch.undo()
+    with pytest.raises(RunFolderError, match="belongs to another run"):
+        resume(small_config.run.out_dir, dataset=digits, **quiet())

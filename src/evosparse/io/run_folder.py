@@ -22,6 +22,17 @@ or overwrite:
      record the run id they belong to (:meth:`check_run_id`), so an ``--overwrite`` interrupted at any
      point can never let ``--resume`` continue the old run.
 
+Use (what ``evosparse train`` and ``neat run`` do; an RL or RBM run the same way)::
+
+    folder = RunFolder.open(out_dir, kind="rl", files=("checkpoint.pt", "history.csv", "summary.json"),
+                            config=config.to_dict(), resume=args.resume, overwrite=args.overwrite)
+    with folder:                                   # the lock is held until the block ends
+        if args.resume:
+            state = load_torch(out_dir / "checkpoint.pt", format="my-rl-checkpoint")
+            folder.check_run_id(state["run_id"], out_dir / "checkpoint.pt")
+        ...                                        # train; save checkpoints with {"run_id": folder.run_id}
+        folder.write_set({"summary.json": ..., "checkpoint.pt": ...}, last=["checkpoint.pt"])
+
 Writes go through :mod:`evosparse.io.atomic` (temporary file, fsync, rename, fsync of the folder), with
 the user's umask; :meth:`write_set` replaces several result files together, the checkpoint last, so the
 checkpoint is the commit point from which the other files are rebuilt on resume.
@@ -199,6 +210,7 @@ class RunFolder:
         overwrite: bool = False,
         check: Callable[[Any], None] | None = None,
         accept_data_change: bool = False,
+        adopt: bool = False,
     ) -> RunFolder:
         """Lock ``path`` and start a new run of ``kind`` with ``config`` there, or resume / overwrite one.
 
@@ -209,6 +221,9 @@ class RunFolder:
             resume: continue the run the folder holds; ``check(saved_config)`` raises if the request does
                 not fit it. overwrite: replace the run the folder holds.
             accept_data_change: on resume, continue even if the data files changed (a warning is recorded).
+            adopt: a folder holding only files of this kind but no manifest (an earlier evosparse wrote it)
+                becomes a new run of this kind with its files kept (``compare``, whose runs decide reuse
+                one by one); without it such a folder is refused like any run.
 
         Raises:
             RunFolderError: the folder is in use, holds another run, foreign files, or nothing to resume.
@@ -231,7 +246,9 @@ class RunFolder:
                     path.rmdir()
             raise
         try:
-            folder = cls._decide(path, kind, files, config, data, resume, overwrite, check, accept_data_change, lock)
+            folder = cls._decide(
+                path, kind, files, config, data, resume, overwrite, check, accept_data_change, adopt, lock
+            )
         except BaseException:
             lock.release()
             if created:
@@ -241,7 +258,7 @@ class RunFolder:
         return folder
 
     @classmethod
-    def _decide(cls, path, kind, files, config, data, resume, overwrite, check, accept_data_change, lock):
+    def _decide(cls, path, kind, files, config, data, resume, overwrite, check, accept_data_change, adopt, lock):
         try:
             manifest = read_manifest(path)
         except FileFormatError as error:
@@ -280,6 +297,8 @@ class RunFolder:
                 f"{path} holds a {manifest['kind']} run; a {kind} run never resumes or replaces it: "
                 "choose another --out-dir"
             )
+        if adopt and manifest is None:
+            owned = []  # kept: the new manifest adopts them
         if (manifest is not None or owned) and not overwrite:
             raise RunFolderError(
                 f"{path} already holds a run ({held}); add --resume to continue it, --overwrite to replace it, "

@@ -205,7 +205,9 @@ def compare(
             earlier = None
     # Rerunning a comparison continues it: every run is reused only if its own recipe matches (run_one).
     continuing = earlier is not None and earlier.get("kind") == COMPARE_KIND
-    with RunFolder.open(out_dir, kind=COMPARE_KIND, files=COMPARE_FILES, config=request, resume=continuing) as folder:
+    with RunFolder.open(
+        out_dir, kind=COMPARE_KIND, files=COMPARE_FILES, config=request, resume=continuing, adopt=True
+    ) as folder:
         if continuing:
             folder.update_manifest(config=request)
         return _run_plan(base, plan, out_dir, jobs=jobs, plots=plots, log=log)

@@ -243,7 +243,10 @@ def _resumable(folder: RunFolder, changes: Mapping[str, Any] | None) -> tuple[Tr
     """The config to continue with and the checkpoint (read under the folder's lock), or an error."""
     out_dir = folder.path
     checkpoint = load_checkpoint(out_dir / CHECKPOINT_FILE)
-    folder.check_run_id(checkpoint["run_id"], out_dir / CHECKPOINT_FILE)
+    # Every checkpoint a run folder's run writes carries its run id; one written by save_checkpoint alone
+    # (no id) is taken as this run's. An id of another run is an earlier run's file: never resumed.
+    if checkpoint["run_id"] is not None:
+        folder.check_run_id(checkpoint["run_id"], out_dir / CHECKPOINT_FILE)
     try:
         saved = TrainConfig.from_dict(checkpoint["config"], source=f"the config saved in {out_dir / CHECKPOINT_FILE}")
     except (TypeError, ValueError) as error:
