@@ -14,7 +14,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "set_mlp.py"
 
 @pytest.mark.usefixtures("one_thread")
 def test_set_mlp_example_follows_the_paper_recipe_on_digits(monkeypatch, capsys):
-    argv = ["--dataset", "digits", "--hidden", "64,64", "--epochs", "3", "--batch-size", "32", "--lr", "0.05"]
+    argv = ["--dataset", "digits", "--hidden", "64,64", "--epsilon", "5", "--epochs", "3", "--max-train", "600"]
+    argv += ["--batch-size", "32", "--lr", "0.05"]
     monkeypatch.setattr(sys, "argv", [str(SCRIPT), *argv, "--json"])
     runpy.run_path(str(SCRIPT), run_name="__main__")  # the script itself, top to bottom, argparse included
     lines = capsys.readouterr().out.strip().splitlines()

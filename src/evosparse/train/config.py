@@ -49,7 +49,7 @@ from evosparse.prune.schedule import check_spacing
 from evosparse.sparse.functional import BACKENDS
 from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_zeta
 from evosparse.topology.set import NEW_WEIGHTS, REMOVAL_RULES
-from evosparse.train.strategies import DENSE_TO_SPARSE, STRATEGIES  # the one table of strategies
+from evosparse.train.strategies import DENSE_TO_SPARSE, SPARSE_STRATEGIES, STRATEGIES  # the one table
 
 MODELS = ("sparse", "dense")
 OPTIMIZERS = ("sgd", "adam")
@@ -107,8 +107,8 @@ class TopologyConfig(Config):
 
     strategy: str = param(
         "set",
-        "connectivity method: set, rigl, static, snip, neuron (sparse from scratch); "
-        "magnitude, imp, gmp, obd, l1 (dense start, pruned to the same per-layer budget)",
+        f"connectivity method: {', '.join(SPARSE_STRATEGIES)} (sparse from scratch); "
+        f"{', '.join(DENSE_TO_SPARSE)} (dense start, pruned to the same per-layer budget)",
         rule=one_of(STRATEGIES),
     )
     zeta: float = param(

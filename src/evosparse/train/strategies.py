@@ -225,7 +225,10 @@ def strategy_spec(name: str) -> StrategySpec:
     return REGISTRY[name]
 
 
-def describe() -> str:
-    """The table as text, one strategy a line (for ``--help`` and the docs)."""
-    width = max(len(name) for name in REGISTRY)
-    return "\n".join(f"{name:<{width}}  {spec.summary}" for name, spec in REGISTRY.items())
+def markdown_table() -> str:
+    """The table as the README shows it (a test keeps the README's copy equal to this)."""
+    rows = ["| strategy | what | starts | settings it reads |", "|---|---|---|---|"]
+    for name, spec in REGISTRY.items():
+        start = "dense" if spec.starts_dense else "sparse"
+        rows.append(f"| `{name}` | {spec.summary} | {start} | {', '.join(spec.settings) or '-'} |")
+    return "\n".join(rows)
