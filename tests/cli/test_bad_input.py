@@ -167,3 +167,28 @@ def test_flat_and_sectioned_config_files_give_the_same_run(cli, tmp_path):
     nested.write_text('[model]\nkind = "dense"\nhidden = [16]\n[optimizer]\nlr = 0.2\n[run]\nepochs = 3\n')
     printed = [cli("train", "--config", path, "--print-config").out for path in (flat, nested)]
     assert printed[0] == printed[1] and "[model]" in printed[0] and 'kind = "dense"' in printed[0]
+
+
+# ---- --accept-data-change --------------------------------------------------------------------------------
+def test_accept_data_change_only_goes_with_resume(cli, small_run, tmp_path):
+    outcome = cli("train", *small_run, "--out-dir", tmp_path / "run", "--accept-data-change")
+    assert_clean_error(outcome, "--accept-data-change goes with --resume")
+    assert not (tmp_path / "run").exists()
+
+
+def test_accept_data_change_reaches_resume(cli, small_run, tmp_path):
+    # An interrupted run (stopped after epoch 1 of 3) resumed through the CLI with the flag: same data, so no
+    # warning, and the run finishes (exit 0) -- the flag reaches `resume` and changes nothing else.
+    from train.test_checkpoint import StopAfter
+
+    from evosparse.cli.main import build_parser, train_changes
+    from evosparse.train import TrainConfig
+    from evosparse.train import train as train_run
+
+    args = build_parser().parse_args(["train", *small_run, "--out-dir", str(tmp_path / "run")])
+    config = TrainConfig.from_dict(train_changes(args), source="test")
+    train_run(config, progress=False, log=None, callbacks=[StopAfter(1)])
+    outcome = cli("train", "--resume", "--out-dir", tmp_path / "run", "--accept-data-change", "--quiet")
+    assert outcome.code == 0, outcome.err
+    assert "warning" not in outcome.err
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 1 + 3  # header + 3 epochs

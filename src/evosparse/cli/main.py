@@ -64,7 +64,13 @@ def command_train(args: argparse.Namespace) -> int:
         if args.print_config:
             raise CommandError("--print-config shows a new run's settings; a resumed run uses the ones in its folder")
         args.out_dir = changes["out_dir"]
-        result = resume(changes["out_dir"], changes=changes, progress=progress, log=log)
+        result = resume(
+            changes["out_dir"],
+            changes=changes,
+            progress=progress,
+            log=log,
+            accept_data_change=args.accept_data_change,
+        )
     else:
         config = TrainConfig.from_dict(changes, source="the command line")
         if args.print_config:
@@ -72,6 +78,8 @@ def command_train(args: argparse.Namespace) -> int:
             return 0
         if config.run.out_dir is None:
             config = config.replace(out_dir=str(default_out_dir(config)))
+        if args.accept_data_change:
+            raise CommandError("--accept-data-change goes with --resume (a new run records its data)")
         args.out_dir = config.run.out_dir  # for the message if the run is interrupted
         result = run_training(config, overwrite=args.overwrite, progress=progress, log=log)
     print(format_summary(result.summary))
@@ -190,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", metavar="FILE", help="TOML (or .json) config file; flags override it")
     train.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out-dir")
+    train.add_argument(
+        "--accept-data-change",
+        action="store_true",
+        help="with --resume: continue although the data differ from the checksums the run recorded (warns)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
     add_config_flags(train, TrainConfig, title="TrainConfig")
