@@ -348,7 +348,7 @@ def check_unknown_keys(values: Mapping[str, Any], valid: Iterable[str], *, sourc
 
 
 def toml_value(value: Any) -> str:
-    """A Python value as a TOML value (bool, int, float, str, list/tuple of those)."""
+    """A Python value as a TOML value (bool, int, float, str, list/tuple of those, dict as an inline table)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -359,6 +359,8 @@ def toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # an inline table; TOML has no null, so a None item is left out
+        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items() if item is not None) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -88,6 +89,18 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,256, got {text!r}") from None
 
 
+def parse_table(text: str) -> dict:
+    """'{"reward_delay": "daily"}' -> {"reward_delay": "daily"}: a JSON object (keyword arguments of an environment)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        example = """'{"reward_delay": "daily"}'"""
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as {example}, got {text!r}")
+    return value
+
+
 def parse_numbers(text: str) -> tuple[float, ...]:
     """'0.01,0.05' -> (0.01, 0.05); an empty list or item is an error."""
     parts = [part.strip() for part in text.split(",")]
@@ -126,13 +139,15 @@ def _optional(parse):
     return parse_or_none
 
 
-def _field_parser(leaf) -> tuple[Any, str | None, bool]:
+def field_parser(leaf) -> tuple[Any, str | None, bool]:
     """(type callable, metavar, is_flag) of a config setting, from its annotation and rule."""
     base = leaf.base_type
     if base is bool:
         return None, None, True
     if base is tuple:
         return parse_sizes, "N,N,...", False
+    if base is dict:
+        return parse_table, "JSON", False
     parse = {int: int, float: float, str: str}[base]
     metavar = {int: "INT", float: "FLOAT", str: "TEXT"}[base]
     rule = leaf.field.metadata.get("rule")
@@ -163,7 +178,7 @@ def add_config_flags(
         if isinstance(default, tuple):
             default = ",".join(map(str, default))
         doc = f"{leaf.doc} [{default}]".replace("%", "%%")
-        parse, metavar, is_flag = _field_parser(leaf)
+        parse, metavar, is_flag = field_parser(leaf)
         flag = "--" + leaf.flat.replace("_", "-")
         if is_flag:
             groups[section].add_argument(

@@ -19,69 +19,27 @@ import argparse
 import dataclasses
 import json
 import sys
-import types
-import typing
 from pathlib import Path
 from typing import Any
+
+from evosparse.cli._flags import add_config_flags, field_parser
 
 RUN_ONLY = ("agent",)  # RunConfig fields that are not flags (the agent's settings are flags of their own)
 
 
-# ---- flags from the config dataclasses ----------------------------------------------------------------------------
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,256, got {text!r}") from None
-
-
-def _table(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        example = """'{"reward_delay": "daily"}'"""
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as {example}, got {text!r}")
-    return value
-
-
-def _flag_type(annotation: Any) -> tuple[Any, str, bool]:
-    """(parse, metavar, is_boolean_flag) of a config field's type."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    optional = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
-    base = args[0] if optional else annotation
-    if base is bool:
-        return None, "", True
-    if typing.get_origin(base) is tuple:
-        return _sizes, "N,N,...", False
-    if base is dict:
-        return _table, "JSON", False
-    parse = {int: int, float: float, str: str}[base]
-    metavar = {int: "INT", float: "FLOAT", str: "TEXT"}[base]
-    if not optional:
-        return parse, metavar, False
-
-    def parse_or_none(text: str):
-        return None if text.strip().lower() in ("none", "null") else parse(text)
-
-    parse_or_none.__name__ = parse.__name__
-    return parse_or_none, metavar + "|none", False
-
-
+# ---- flags of the algorithms' configs ------------------------------------------------------------------------------
+# The run's flags come from add_config_flags (cli/_flags.py). The agent's flags span three configs (DQN, TD3,
+# SAC) whose defaults and fields differ: one flag per name, its help listing each algorithm's default.
 def agent_fields() -> dict[str, tuple[dict[str, Any], Any, list[str]]]:
-    """Every algorithm config field: name -> (doc and default per algorithm, type, algorithms that have it)."""
+    """Every algorithm config field: name -> (doc and default per algorithm, its setting, algorithms that have it)."""
     from evosparse.rl import ALGORITHMS, AlgoConfig
 
     shared = {field.name: field.metadata.get("doc", "") for field in dataclasses.fields(AlgoConfig)}
     fields: dict[str, tuple[dict[str, Any], Any, list[str]]] = {}
     for name, entry in ALGORITHMS.items():
-        hints = typing.get_type_hints(entry.config_class)
-        for field in dataclasses.fields(entry.config_class):
-            info, _, owners = fields.setdefault(
-                field.name, ({"doc": shared.get(field.name, field.metadata.get("doc", ""))}, hints[field.name], [])
-            )
-            info[name] = field.default
+        for leaf in entry.config_class.leaves():
+            info, _, owners = fields.setdefault(leaf.flat, ({"doc": shared.get(leaf.flat, leaf.doc)}, leaf, []))
+            info[name] = leaf.field.default
             owners.append(name)
     return fields
 
@@ -91,7 +49,7 @@ def _default_text(value: Any) -> str:
 
 
 def _add_flags(group, fields) -> None:
-    for name, (info, annotation, algorithms) in fields.items():
+    for name, (info, leaf, algorithms) in fields.items():
         defaults = {algo: _default_text(info[algo]) for algo in algorithms}
         if len(set(defaults.values())) == 1:
             default = next(iter(defaults.values()))
@@ -99,7 +57,7 @@ def _add_flags(group, fields) -> None:
             default = ", ".join(f"{algo} {value}" for algo, value in defaults.items())
         owners = "" if len(algorithms) == 3 else f" ({', '.join(algorithms)} only)"
         doc = f"{info['doc']}{owners} [{default}]".replace("%", "%%")
-        parse, metavar, boolean = _flag_type(annotation)
+        parse, metavar, boolean = field_parser(leaf)
         flag = "--" + name.replace("_", "-")
         if boolean:
             action = argparse.BooleanOptionalAction
@@ -108,28 +66,12 @@ def _add_flags(group, fields) -> None:
             group.add_argument(flag, dest=name, type=parse, metavar=metavar, default=argparse.SUPPRESS, help=doc)
 
 
-def _run_fields() -> dict[str, tuple[dataclasses.Field, Any, list[str]]]:
-    from evosparse.rl.run import RunConfig
-
-    hints = typing.get_type_hints(RunConfig)
-    everyone = ["dqn", "td3", "sac"]
-    return {
-        field.name: (
-            {"doc": field.metadata["doc"], **dict.fromkeys(everyone, field.default)},
-            hints[field.name],
-            everyone,
-        )
-        for field in dataclasses.fields(RunConfig)
-        if field.name not in RUN_ONLY
-    }
-
-
 def split_values(values: dict[str, Any], *, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(run settings, agent settings) of a flat mapping of settings; a key of neither is an error."""
     from evosparse._config import check_unknown_keys
     from evosparse.rl.run import RunConfig
 
-    run_names, agent_names = RunConfig.field_names(), agent_fields()
+    run_names, agent_names = RunConfig.flat_names(), agent_fields()
     check_unknown_keys(values, [*run_names, *agent_names], source=source)
     run = {key: value for key, value in values.items() if key in run_names}
     agent = {key: value for key, value in values.items() if key in agent_names}
@@ -158,7 +100,7 @@ def command_train(args: argparse.Namespace) -> int:
         raise ValueError("--resume continues a run and --overwrite replaces it; give one of them")
     file_run = read_config_values(args.config) if args.config else {}
     file_agent = file_run.pop("agent", None) or {}
-    flags = {name: getattr(args, name) for name in [*_run_fields(), *agent_fields()] if hasattr(args, name)}
+    flags = {name: getattr(args, name) for name in [*RunConfig.flat_names(), *agent_fields()] if hasattr(args, name)}
     flag_run, flag_agent = split_values(flags, source="the command line")
     out_dir = getattr(args, "out_dir", None)
     if args.resume:
@@ -242,6 +184,7 @@ def register(commands, parser_class=argparse.ArgumentParser) -> None:
     ``agent:RUN_DIR`` controller to ``evosparse grid run``."""
     from evosparse.rl import ALGORITHMS, STRATEGIES
     from evosparse.rl.grid import register_agent_controller
+    from evosparse.rl.run import RunConfig
 
     register_agent_controller()
 
@@ -266,12 +209,10 @@ def register(commands, parser_class=argparse.ArgumentParser) -> None:
     train.add_argument("--out-dir", dest="out_dir", default=argparse.SUPPRESS, help="run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no evaluation lines")
     train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
-    run_group = train.add_argument_group("run settings (RunConfig; default in brackets)")
-    run_fields = _run_fields()
-    _add_flags(run_group, run_fields)
-    for action in run_group._group_actions:
-        if action.dest == "algo":
-            action.choices, action.metavar = tuple(ALGORITHMS), "{" + ",".join(ALGORITHMS) + "}"
+    add_config_flags(train, RunConfig, skip=RUN_ONLY, title="run")
+    for action in train._actions:
+        if action.dest == "algo":  # a usage error before any work, like --strategy's
+            action.choices = tuple(ALGORITHMS)
     agent_group = train.add_argument_group("agent settings (DQNConfig / TD3Config / SACConfig; default in brackets)")
     _add_flags(agent_group, agent_fields())
     for action in agent_group._group_actions:

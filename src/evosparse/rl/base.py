@@ -123,8 +123,8 @@ class BaseAlgorithm:
         self._vector_steps = 0
         self.n_updates = 0
         self.n_episodes = 0
-        self._target_timesteps = 0  # num_timesteps at the end of the current learn() call
-        self._learn_start = 0  # num_timesteps at the start of the current learn() call
+        self._target_timesteps = 0  # num_timesteps where the schedules end (see learn's schedule_horizon)
+        self._learn_start = 0  # num_timesteps where the schedules start
         self._last_obs: np.ndarray | None = None
         self._seeded_reset = False
         self._episode_return = np.zeros(self.n_envs)
@@ -191,15 +191,31 @@ class BaseAlgorithm:
 
     # ---- the loop -----------------------------------------------------------------------------------------------
     def learn(
-        self, total_timesteps: int, callback: BaseCallback | list | None = None, progress_bar: bool = False
+        self,
+        total_timesteps: int,
+        callback: BaseCallback | list | None = None,
+        progress_bar: bool = False,
+        *,
+        schedule_horizon: int | None = None,
     ) -> BaseAlgorithm:
-        """Run ``total_timesteps`` more environment steps (all environments together) with updates."""
+        """Run ``total_timesteps`` more environment steps (all environments together) with updates.
+
+        Schedules that run over a ``learn`` call (DQN's epsilon decay) span this call by default, as in SB3.
+        ``schedule_horizon=N`` makes them span steps 0 to N instead, whatever this call's share: a run split
+        into several calls (segments between evaluations, a resume) passes its total steps, so every call
+        follows the schedule of one uninterrupted ``learn(N)``.
+        """
         if not (is_int(total_timesteps) and total_timesteps >= 0):
             raise ValueError(f"total_timesteps must be an integer >= 0, got {total_timesteps!r}")
+        if schedule_horizon is not None and not (is_int(schedule_horizon) and schedule_horizon >= 1):
+            raise ValueError(f"schedule_horizon must be an integer >= 1 or None, got {schedule_horizon!r}")
         callback = as_callback(callback)
         callback.init_callback(self)
-        self._learn_start = self.num_timesteps
-        self._target_timesteps = self.num_timesteps + total_timesteps
+        end = self.num_timesteps + total_timesteps
+        if schedule_horizon is None:
+            self._learn_start, self._target_timesteps = self.num_timesteps, end
+        else:
+            self._learn_start, self._target_timesteps = 0, schedule_horizon
         if self._last_obs is None:
             self._last_obs = self.envs.reset(seed=None if self._seeded_reset else self.seed)
             self._seeded_reset = True
@@ -211,7 +227,7 @@ class BaseAlgorithm:
         config = self.config
         callback.on_training_start()
         try:
-            while self.num_timesteps < self._target_timesteps:
+            while self.num_timesteps < end:
                 keep_going = self._collect_step(callback)
                 if bar is not None:
                     bar.update(self.n_envs)

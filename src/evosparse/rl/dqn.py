@@ -94,7 +94,7 @@ class DQN(BaseAlgorithm):
 
     @property
     def exploration_rate(self) -> float:
-        """Epsilon now: linear decay over the first exploration_fraction of the current learn() budget."""
+        """Epsilon now: linear decay over the first exploration_fraction of the schedule (see ``learn``)."""
         config = self.config
         budget = max(1, self._target_timesteps - self._learn_start)
         progress = min(1.0, (self.num_timesteps - self._learn_start) / (config.exploration_fraction * budget))

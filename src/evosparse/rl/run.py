@@ -22,8 +22,8 @@ random generators and the environment's simulator state (see :mod:`evosparse.rl.
 
 from __future__ import annotations
 
+import copy
 import csv
-import dataclasses
 import hashlib
 import io
 import json
@@ -38,7 +38,17 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from evosparse._config import check_unknown_keys, is_int, is_real, param, toml_value
+from evosparse._config import (
+    Config,
+    Rule,
+    at_least,
+    check_unknown_keys,
+    one_of,
+    param,
+    positive,
+    read_text,
+    toml_value,
+)
 from evosparse.io import RunFolder, dump_arrays, dump_json, file_sha256, load_arrays, load_json
 from evosparse.io.errors import FileFormatError
 from evosparse.rl.callbacks import BaseCallback
@@ -46,6 +56,10 @@ from evosparse.rl.evaluation import evaluate_policy
 from evosparse.rl.networks import count_weights
 from evosparse.rl.registry import ALGORITHMS, algorithm_class
 from evosparse.rl.wrappers import DelayedReward, DynamicsChange
+
+# One DivergenceError and one set_threads for training and RL runs (rl sits above train: see test_layers).
+from evosparse.train.loop import DivergenceError
+from evosparse.train.run import set_threads
 
 try:  # Python 3.11+
     import tomllib
@@ -59,71 +73,67 @@ RUN_FILES = (
     CHECKPOINT_JSON, CHECKPOINT_ARRAYS, CHECKPOINT_TENSORS,
 )  # fmt: skip
 CHECKPOINT_FORMAT = "evosparse.rl.checkpoint"
-_OPTIONAL_NUMBERS = ("change_at_step", "gravity", "threads")
 # Settings that may differ on resume: they do not change what the run computes up to its end.
 RESUMABLE_CHANGES = ("total_steps", "threads")
 
 
-class DivergenceError(ValueError):
-    """A loss or a weight became NaN or infinite: the run stops, its last good checkpoint stays."""
+def _table(value: Any) -> bool:
+    return value is None or isinstance(value, Mapping)
+
+
+# A free-form table: keyword arguments of gymnasium.make, or the settings of the algorithm that ``algo``
+# chooses. No fixed Config class can declare these, so they are plain dicts, checked in validate().
+TABLE = Rule(_table, "a table of settings (a dict)")
+TABLES = ("env_kwargs", "eval_env_kwargs", "agent")
 
 
 # ---- the config ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Config):
     """Everything an RL run depends on: environment, algorithm settings, budget, evaluation and checkpoints.
 
     ``agent`` holds the fields of the algorithm's config (:class:`evosparse.rl.DQNConfig`, ``TD3Config``,
     ``SACConfig``) that differ from their defaults; it is validated by that class.
     """
 
-    env: str = param("Pendulum-v1", "gymnasium id of the environment (evosparse/... for the smart grid)")
-    algo: str = param("sac", "algorithm: dqn, td3 or sac")
-    total_steps: int = param(100_000, "environment steps of training")
-    seed: int = param(0, "seed of the agent (networks, exploration, replay) and of the first training reset")
-    env_kwargs: dict = param(None, "keyword arguments of gymnasium.make for the training environment")
-    eval_env_kwargs: dict = param(None, "keyword arguments for the evaluation environment, over env_kwargs")
-    eval_every: int = param(5_000, "environment steps between evaluations")
-    eval_episodes: int = param(10, "episodes per evaluation (deterministic policy)")
-    eval_seed: int = param(1_000_000, "seed of the first evaluation episode (episode i: eval_seed + i)")
-    checkpoint_every: int = param(10_000, "environment steps between checkpoints (and one at the end)")
-    reward_every: int = param(1, "pay the reward every this many steps of an episode (1: no delay)")
-    change_at_step: int | None = param(None, "MuJoCo: training step of a sudden change of dynamics (None: none)")
-    body_mass_scale: float = param(1.0, "MuJoCo change: factor on every body's mass and inertia")
+    env: str = param(
+        "Pendulum-v1",
+        "gymnasium id of the environment (evosparse/... for the smart grid)",
+        rule=Rule(
+            lambda value: isinstance(value, str) and bool(value.strip()),
+            "a gymnasium environment id such as Pendulum-v1",
+        ),
+    )
+    algo: str = param("sac", "algorithm: dqn, td3 or sac", rule=one_of(ALGORITHMS))
+    total_steps: int = param(100_000, "environment steps of training", rule=at_least(1))
+    seed: int = param(
+        0, "seed of the agent (networks, exploration, replay) and of the first training reset", rule=at_least(0)
+    )
+    env_kwargs: dict = param(None, "keyword arguments of gymnasium.make for the training environment", rule=TABLE)
+    eval_env_kwargs: dict = param(None, "keyword arguments for the evaluation environment, over env_kwargs", rule=TABLE)
+    eval_every: int = param(5_000, "environment steps between evaluations", rule=at_least(1))
+    eval_episodes: int = param(10, "episodes per evaluation (deterministic policy)", rule=at_least(1))
+    eval_seed: int = param(
+        1_000_000, "seed of the first evaluation episode (episode i: eval_seed + i)", rule=at_least(0)
+    )
+    checkpoint_every: int = param(
+        10_000, "environment steps between checkpoints (and one at the end)", rule=at_least(1)
+    )
+    reward_every: int = param(1, "pay the reward every this many steps of an episode (1: no delay)", rule=at_least(1))
+    change_at_step: int | None = param(
+        None, "MuJoCo: training step of a sudden change of dynamics (None: none)", rule=at_least(0)
+    )
+    body_mass_scale: float = param(1.0, "MuJoCo change: factor on every body's mass and inertia", rule=positive)
     gravity: float | None = param(None, "MuJoCo change: new gravity (z component, e.g. -4.9; None: unchanged)")
-    friction_scale: float = param(1.0, "MuJoCo change: factor on every geom's friction")
-    threads: int | None = param(1, "torch CPU threads (None: leave torch's default)")
-    agent: dict = param(None, "settings of the algorithm's config (learning_rate, strategy, actor_density, ...)")
+    friction_scale: float = param(1.0, "MuJoCo change: factor on every geom's friction", rule=positive)
+    threads: int | None = param(1, "torch CPU threads (None: leave torch's default)", rule=at_least(1))
+    agent: dict = param(
+        None, "settings of the algorithm's config (learning_rate, strategy, actor_density, ...)", rule=TABLE
+    )
 
-    def __post_init__(self) -> None:
-        for name in ("env_kwargs", "eval_env_kwargs", "agent"):
-            value = getattr(self, name)
-            if value is None:
-                object.__setattr__(self, name, {})
-            elif not isinstance(value, Mapping):
-                raise ValueError(f"{name} must be a table of settings (a dict), got {value!r}")
-            else:
-                object.__setattr__(self, name, dict(value))
-        if not (isinstance(self.env, str) and self.env.strip()):
-            raise ValueError(f"env must be a gymnasium environment id such as Pendulum-v1, got {self.env!r}")
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}; got {self.algo!r}")
-        for name, low in (("total_steps", 1), ("eval_every", 1), ("eval_episodes", 1), ("checkpoint_every", 1),
-                          ("reward_every", 1), ("seed", 0), ("eval_seed", 0)):  # fmt: skip
-            value = getattr(self, name)
-            if not (is_int(value) and value >= low):
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.threads is not None and not (is_int(self.threads) and self.threads >= 1):
-            raise ValueError(f"threads must be an integer >= 1 or None, got {self.threads!r}")
-        if self.change_at_step is not None and not (is_int(self.change_at_step) and self.change_at_step >= 0):
-            raise ValueError(f"change_at_step must be an integer >= 0 or None, got {self.change_at_step!r}")
-        for name in ("body_mass_scale", "friction_scale"):
-            value = getattr(self, name)
-            if not (is_real(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-            object.__setattr__(self, name, float(value))
-        if self.gravity is not None and not is_real(self.gravity):
-            raise ValueError(f"gravity must be a finite number or None, got {self.gravity!r}")
+    def validate(self) -> None:
+        for name in TABLES:  # None (the default) is the empty table; a copy, so the caller's dict may change
+            object.__setattr__(self, name, dict(getattr(self, name) or {}))
         changes = self.body_mass_scale != 1.0 or self.friction_scale != 1.0 or self.gravity is not None
         if changes and self.change_at_step is None:
             raise ValueError("body_mass_scale, gravity and friction_scale need change_at_step (when the change comes)")
@@ -136,57 +146,21 @@ class RunConfig:
         config_class = ALGORITHMS[self.algo].config_class
         return config_class.from_dict(self.agent, source=f"the {self.algo} settings ([agent])")
 
-    # ---- serialisation --------------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> RunConfig:
-        check_unknown_keys(values, cls.field_names(), source=source)
-        # TOML has no null: optional numbers set to None are written as "none".
-        return cls(
-            **{key: None if key in _OPTIONAL_NUMBERS and value == "none" else value for key, value in values.items()}
-        )
-
-    def replace(self, **changes: Any) -> RunConfig:
-        check_unknown_keys(changes, self.field_names(), source="RunConfig changes")
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def field_docs(cls) -> dict[str, str]:
-        return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
-
     def to_toml(self) -> str:
-        """TOML: the run's fields, then ``[env_kwargs]``, ``[eval_env_kwargs]`` and ``[agent]`` tables.
+        """TOML: the run's settings (by the base), then ``[env_kwargs]``, ``[eval_env_kwargs]`` and ``[agent]``.
 
-        TOML has no null: a field set to None is left out (its default is None).
+        The base writes a section's fixed fields; these free-form tables it leaves to this adapter. A None
+        item is left out (TOML has no null).
         """
-        tables = ("env_kwargs", "eval_env_kwargs", "agent")
-        lines = [
-            f"{name} = {_toml('none' if value is None else value)}"
-            for name, value in self.to_dict().items()
-            if name not in tables and (value is not None or name in _OPTIONAL_NUMBERS)
-        ]
-        for name in tables:
-            values = getattr(self, name)
+        scalars = copy.copy(self)  # no validation: the tables as None, which the base writes as a comment
+        for name in TABLES:
+            object.__setattr__(scalars, name, None)
+        lines = [super(RunConfig, scalars).to_toml().rstrip("\n")]
+        for name in TABLES:
+            values = {key: value for key, value in getattr(self, name).items() if value is not None}
             if values:
-                lines += ["", f"[{name}]"] + [
-                    f"{key} = {_toml(value)}" for key, value in values.items() if value is not None
-                ]
+                lines += ["", f"[{name}]"] + [f"{key} = {toml_value(value)}" for key, value in values.items()]
         return "\n".join(lines) + "\n"
-
-
-def _toml(value: Any) -> str:
-    """A value as TOML, with inline tables for dicts (the building environment's ``changes``)."""
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items() if item is not None) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    return toml_value(value)
 
 
 def read_config_values(path: str | Path) -> dict[str, Any]:
@@ -197,14 +171,14 @@ def read_config_values(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} not found")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     kind = "JSON" if path.suffix == ".json" else "TOML"
     try:
         values = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
         raise ValueError(f"config file {path} is not valid {kind}: {' '.join(str(error).split())}") from None
     agent_names = {name for entry in ALGORITHMS.values() for name in entry.config_class.field_names()}
-    check_unknown_keys(values, [*RunConfig.field_names(), *sorted(agent_names)], source=f"config file {path}")
+    check_unknown_keys(values, [*RunConfig.flat_names(), *sorted(agent_names)], source=f"config file {path}")
     flat = {key: values.pop(key) for key in list(values) if key in agent_names}
     if flat:
         values["agent"] = {**flat, **(values.get("agent") or {})}
@@ -364,13 +338,13 @@ class RunResult:
 class _SegmentCallback(BaseCallback):
     """Runs one segment of the run inside ``agent.learn``; stops it after ``end`` steps (that step's update done).
 
-    The agent counts schedules over a ``learn`` call (DQN's epsilon): every segment presents the whole run
-    (steps 0 to ``total_steps``) as that call, so segments and resumes follow the uninterrupted run exactly.
+    The segment's ``learn`` call gets ``schedule_horizon=total_steps``, so schedules (DQN's epsilon) span the
+    whole run and segments and resumes follow the uninterrupted run exactly.
     """
 
-    def __init__(self, end: int, total: int, *, check_every: int, bar=None, extra: Iterable[BaseCallback] = ()):
+    def __init__(self, end: int, *, check_every: int, bar=None, extra: Iterable[BaseCallback] = ()):
         super().__init__()
-        self.end, self.total, self.check_every, self.bar = end, total, check_every, bar
+        self.end, self.check_every, self.bar = end, check_every, bar
         self.extra = list(extra)
         self.episodes: list[float] = []
         self.diverged: str | None = None
@@ -380,7 +354,6 @@ class _SegmentCallback(BaseCallback):
             callback.init_callback(self.model)
 
     def _on_training_start(self) -> None:
-        self.model._learn_start, self.model._target_timesteps = 0, self.total
         for callback in self.extra:
             callback.on_training_start()
 
@@ -421,15 +394,6 @@ def non_finite(agent) -> str | None:
     return None
 
 
-def set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    from evosparse.sparse import set_num_threads
-
-    torch.set_num_threads(threads)
-    set_num_threads(threads)
-
-
 def _history_csv(history: list[dict[str, Any]]) -> bytes:
     columns: list[str] = []
     for row in history:
@@ -454,7 +418,7 @@ def _check_resume(config: RunConfig) -> Callable[[Any], None]:
     def check(saved: Any) -> None:
         saved_config = RunConfig.from_dict(saved, source="the saved run config")
         different = [
-            name for name in RunConfig.field_names()
+            name for name in RunConfig.flat_names()
             if name not in RESUMABLE_CHANGES and getattr(saved_config, name) != getattr(config, name)
         ]  # fmt: skip
         if different:
@@ -533,9 +497,9 @@ def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks) -
                 (start // config.eval_every + 1) * config.eval_every,
                 (start // config.checkpoint_every + 1) * config.checkpoint_every,
             )
-            segment = _SegmentCallback(end, config.total_steps, check_every=1000, bar=bar, extra=user_callbacks)
+            segment = _SegmentCallback(end, check_every=1000, bar=bar, extra=user_callbacks)
             updates_before, began = agent.n_updates, time.perf_counter()
-            agent.learn(end - start, callback=segment)
+            agent.learn(end - start, callback=segment, schedule_horizon=config.total_steps)
             extra["train_seconds"] += time.perf_counter() - began
             per_update, per_action = update_flops(agent)
             extra["flops"] += (agent.n_updates - updates_before) * per_update + (
