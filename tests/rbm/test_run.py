@@ -117,3 +117,13 @@ def test_coil20_reference_shapes():
     data = load_data(RBMConfig(data_dir=str(shared_data_path()), download=False))
     assert data.x_train.shape == (960, 1024) and data.x_test.shape == (480, 1024)
     assert data.feature_shape == (32, 32) and 0 <= data.x_train.min() and data.x_train.max() <= 1
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    assert main(["plot", "samples", str(tmp_path)]) == 2
+    assert "checkpoint.npz" in capsys.readouterr().err
+    assert main(["rbm", "train", "--resume"]) == 2
+    assert "--resume needs --out-dir" in capsys.readouterr().err
+    assert main(["rbm", "train", "--dataset", "digits", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--out-dir", str(tmp_path / "x"), "--resume", "--overwrite"]) == 2  # fmt: skip
+    assert "give one of them" in capsys.readouterr().err
