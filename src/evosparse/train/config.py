@@ -224,7 +224,9 @@ class RunConfig(Config):
     epochs: int = param(30, "training epochs (paper, MNIST: 1000)", rule=at_least(1))
     seed: int = param(0, "seed of weights, topology, dropout, data order and rewiring", rule=at_least(0))
     threads: int | None = param(
-        None, "CPU threads of torch and the sparse kernels (None: 1 for a small model, else all)", rule=at_least(1)
+        None,
+        "CPU threads of torch and the sparse kernels (None: $EVOSPARSE_THREADS, else 1 for a small model, else all)",
+        rule=at_least(1),
     )
     out_dir: str | None = param(None, "folder of history, checkpoint, config (None: runs/<dataset>-<model>-s<seed>)")
 
