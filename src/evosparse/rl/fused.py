@@ -31,6 +31,8 @@ forward hooks (RigL's gradient probe records the layers' inputs and output gradi
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 from torch import nn
@@ -73,10 +75,10 @@ class _LayerPlan:
 class _MLPPlan:
     """The layers and activation of one MLP, or None if it cannot take the fast path."""
 
-    __slots__ = ("mlp", "blocks", "layers", "activation")
+    __slots__ = ("blocks", "layers", "activation")
 
     def __init__(self, mlp: nn.Module) -> None:
-        self.mlp, self.blocks = mlp, tuple(mlp.net)
+        self.blocks = tuple(mlp.net)  # no reference to ``mlp`` itself: the plan cache is keyed weakly by it
         self.layers: list[_LayerPlan] = []
         self.activation = None
         linears, activations = self.blocks[0::2], self.blocks[1::2]
@@ -90,20 +92,21 @@ class _MLPPlan:
         self.activation = names.pop() if names else "relu"
         self.layers = [_LayerPlan(layer) for layer in linears]
 
-    def current(self) -> bool:
-        return tuple(self.mlp.net) == self.blocks and all(layer.current() for layer in self.layers)
+    def current(self, mlp: nn.Module) -> bool:
+        return tuple(mlp.net) == self.blocks and all(layer.current() for layer in self.layers)
 
 
-_PLANS: dict[int, _MLPPlan] = {}
+_PLANS: weakref.WeakKeyDictionary[nn.Module, _MLPPlan] = weakref.WeakKeyDictionary()
 
 
 def _plan(mlp: nn.Module) -> _MLPPlan | None:
-    plan = _PLANS.get(id(mlp))
-    if plan is None or plan.mlp is not mlp or not plan.current():
-        if len(_PLANS) > 256:  # networks of agents gone: forget them
-            _PLANS.clear()
-        plan = _PLANS[id(mlp)] = _MLPPlan(mlp) if isinstance(mlp, DenseMLP | SparseMLP) else None
-    return plan if plan is not None and plan.layers else None
+    """The network's plan, rebuilt when a layer or a pattern was replaced; None if it has no fast path."""
+    if not isinstance(mlp, DenseMLP | SparseMLP):
+        return None
+    plan = _PLANS.get(mlp)
+    if plan is None or not plan.current(mlp):
+        plan = _PLANS[mlp] = _MLPPlan(mlp)
+    return plan if plan.layers else None
 
 
 def run_mlps(mlps: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
