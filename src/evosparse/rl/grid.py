@@ -109,9 +109,18 @@ class AgentController(Controller):
 
 
 def agent_controller(argument: str | None, *, seed: int = 0) -> AgentController:
-    """The ``agent:RUN_DIR`` controller factory (the seed is the run's own; the episode's comes from grid run)."""
+    """The ``agent:RUN_DIR`` controller factory (the seed is the run's own; the episode's comes from grid run):
+    a community run (:mod:`evosparse.rl.community`) or a single-agent run."""
     if argument is None:
         raise ValueError("controller 'agent' needs the run folder: agent:RUN_DIR")
+    from evosparse.io import read_manifest
+
+    path = Path(argument)
+    manifest = read_manifest(path) if path.is_dir() else None
+    if manifest is not None and manifest.get("kind") == "rl-community":
+        from evosparse.rl.community import CommunityController
+
+        return CommunityController(path)
     return AgentController(argument)
 
 
