@@ -42,7 +42,8 @@ def test_buildings_as_a_vector_env_shapes_and_autoreset():
     assert env.num_envs == 4 and env.single_observation_space.shape == (F + 2,)
     observations, _ = env.reset(seed=0)
     assert observations.shape == (4, F + 2)
-    np.testing.assert_array_equal(observations[:, F:], np.stack([env.core.load_scale, env.core.pv_kw], 1).astype(np.float32))
+    traits = np.stack([env.core.load_scale, env.core.pv_kw], 1).astype(np.float32)
+    np.testing.assert_array_equal(observations[:, F:], traits)
     _, rewards, terminated, truncated, info = env.step(np.zeros((4, 1), dtype=np.float32))
     assert rewards.shape == (4,) and not terminated.any() and not truncated.any() and info == {}
     observations, _, _, truncated, info = env.step(np.zeros((4, 1), dtype=np.float32))
