@@ -129,3 +129,18 @@ def test_bad_input_errors(tmp_path, capsys):
     assert code == 2 and "trained on 3 buildings; this community has 4" in err and err.count("\n") == 1
     code = main(["grid", "run", "building", "--days", "1", "--controller", f"agent:{folder}"])
     assert code == 2 and "is a community run; this environment is BuildingEnergyEnv" in capsys.readouterr().err
+
+
+def test_the_cli_trains_a_community_run_and_rejects_bad_flags(tmp_path, capsys):
+    folder = tmp_path / "cli"
+    flags = ["--mode", "independent", "--n-buildings", "2", "--episode-days", "1", "--total-hours", "12",
+             "--eval-every", "12", "--actor-hidden", "8", "--critic-hidden", "8", "--learning-starts", "6",
+             "--batch-size", "4", "--out-dir", str(folder), "--quiet"]  # fmt: skip
+    assert main(["rl", "community", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "independent sac dense on 2 buildings" in out and f"agent:{folder}" in out
+    assert json.loads((folder / "summary.json").read_text())["updates"] == 2 * (12 - 6)
+    code = main(["rl", "community", *flags[:-3], "--exploration-fraction", "0.2", "--out-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--exploration-fraction is a setting of dqn, not of --algo sac" in err
+    assert err.count("\n") == 1 and not (tmp_path / "x").exists()
