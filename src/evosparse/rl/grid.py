@@ -11,6 +11,8 @@ on the held-out month (``split="test"``), never trained on it.
 * :class:`AgentController`: a trained run's agent as a yardstick controller; registered as ``agent``, so
   ``evosparse grid run building --controller none,rule,optimal,agent:RUN_DIR`` reports the share of the gap
   to the optimum the agent closes. The environments never import the agents: this module registers it.
+  A community run (:mod:`evosparse.rl.community`: a shared policy or independent learners) plays through the
+  same ``agent:RUN_DIR``.
 """
 
 from __future__ import annotations
