@@ -171,6 +171,8 @@ def command_table(args: argparse.Namespace) -> None:
                 folder = run_dir(args.out_dir, variant, kind, seed)
                 if _finished(folder):
                     agents[f"{kind} s{seed}"] = folder
+                elif (folder / "checkpoint.json").is_file():  # an unfinished run plays its last checkpoint
+                    agents[f"{kind} s{seed} (unfinished)"] = folder
         env = test_environment(variant)
         names = ["none", "rule", "optimal", *(f"agent:{folder}" for folder in agents.values())]
         comparison = compare_controllers(env, names, seed=0)
@@ -192,12 +194,16 @@ def command_table(args: argparse.Namespace) -> None:
                     moved = recovery(comparison.logs, name, CHANGE_TEST_DAY)
                     days = moved["recovery_days"]
                     cells += [f"{moved['before']:.1%}", f"{moved['after']:.1%}", "-" if days is None else str(days)]
-            if name.startswith("agent:"):
+            if name.startswith("agent:") and _finished(Path(name[6:])):
                 summary = json.loads((Path(name[6:]) / "summary.json").read_text())
                 stored = sum(count["weights"] for count in summary["parameters"].values())
                 dense = sum(count["dense_weights"] for count in summary["parameters"].values())
                 seconds = summary["train_seconds"]
                 cells += [f"{stored:,} ({stored / dense:.0%})", f"{summary['steps']:,}", f"{seconds:.0f}"]
+            elif name.startswith("agent:"):
+                record = json.loads((Path(name[6:]) / "checkpoint.json").read_text())["data"]
+                seconds = record["extra"]["train_seconds"]
+                cells += ["-", f"{record['num_timesteps']:,}", f"{seconds:.0f}"]
             else:
                 cells += ["", "", ""]
             lines.append("| " + " | ".join(cells) + " |")
