@@ -175,9 +175,9 @@ _SPECS = [
         folder="cifar10",
         files=(
             RemoteFile(
-                "cifar-10-python.tar.gz",
-                ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-                "md5:c58f30108f718f92721af3b95e74349a",
+                "cifar-10-binary.tar.gz",
+                ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+                "md5:c32a1d4ab5d03f1284b67883e8d87530",
             ),
         ),
         loader=_load_cifar10,
