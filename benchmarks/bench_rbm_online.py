@@ -33,14 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from evosparse.data import load_dataset
-from evosparse.rbm import (
-    RBM,
-    ContrastiveDivergence,
-    ais_log_partition,
-    log_likelihood,
-    make_pattern,
-    reconstruction_error,
-)
+from evosparse.rbm import RBM, ContrastiveDivergence, make_pattern
 from evosparse.rbm.online import OnlineConfig, OnlineLearner, stream_order
 from evosparse.sparse import set_num_threads
 
@@ -61,9 +54,9 @@ def binary_data(name: str, *, data_dir: str | None, max_train: int, seed: int):
     return (x_train > threshold).astype(np.float32), y_train, (x_test > threshold).astype(np.float32)
 
 
-def run_one(x_train, y_train, x_test, *, method: str, order: str, args) -> dict:
+def build(n_visible: int, method: str, n_stream: int, args) -> OnlineLearner:
+    """The RBM, its CD-1 learner and the online learner of ``method`` (the settings of the module doc)."""
     seed = args.seed
-    n_visible = x_train.shape[1]
     pattern = None if args.topology == "dense" else make_pattern(args.topology, n_visible, args.hidden,
                                                                  epsilon=args.epsilon, rng=seed)  # fmt: skip
     rbm = RBM(n_visible, args.hidden, pattern=pattern, init_std=0.01, seed=seed)
@@ -71,8 +64,16 @@ def run_one(x_train, y_train, x_test, *, method: str, order: str, args) -> dict:
     settings = {"method": "er" if method == "er_all" else method, "n_new": 10, "n_replay": 10,
                 "updates": args.updates, "gibbs_steps": 10}  # fmt: skip
     if method == "er_all":
-        settings["buffer_size"] = len(x_train)
-    online = OnlineLearner(rbm, learner, OnlineConfig(**settings), seed=seed + 2)
+        settings["buffer_size"] = n_stream
+    return OnlineLearner(rbm, learner, OnlineConfig(**settings), seed=seed + 2)
+
+
+def run_one(x_train, y_train, x_test, *, method: str, order: str, args) -> dict:
+    from evosparse.rbm import ais_log_partition, log_likelihood, reconstruction_error
+
+    seed = args.seed
+    online = build(x_train.shape[1], method, len(x_train), args)
+    rbm = online.rbm
     stream = x_train[stream_order(y_train, order, np.random.default_rng(seed + 3))]
     curve = []
     every = max(1, len(stream) // 10 // 10)  # ten points on the learning curve
@@ -124,6 +125,26 @@ def command_run(args) -> None:
                     flush=True,
                 )
                 target.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def command_speed(args) -> None:
+    """Time per step and memory of each method on the first ``--steps`` steps of a random-order stream."""
+    set_num_threads(args.threads)
+    x_train, y_train, _ = binary_data(args.datasets.split(",")[0], data_dir=args.data_dir,
+                                      max_train=args.steps * 10, seed=args.seed)  # fmt: skip
+    stream = x_train[stream_order(y_train, "random", np.random.default_rng(args.seed))]
+    print(f"# {args.datasets.split(',')[0]}: {x_train.shape[1]} visible, {args.hidden} hidden, {args.topology}, "
+          f"{args.updates} CD-1 updates per step of 10 new + 10 replayed; {len(stream) // 10} steps")  # fmt: skip
+    for method in args.methods.split(","):
+        online = build(x_train.shape[1], method, len(stream), args)
+        online.fit_stream(stream)
+        step = np.asarray(online.step_seconds[5:]) * 1e3  # the first steps compile and fill the buffers
+        memory = online.memory_bytes()
+        print(
+            f"{method:>7}: step median {np.median(step):.3f} ms, mean {step.mean():.3f} ms; memory: model "
+            f"{memory['model']:,} B, momentum {memory['momentum']:,} B, replay {memory['replay']:,} B",
+            flush=True,
+        )
 
 
 def table(out_dir: Path) -> str:
@@ -205,11 +226,22 @@ def main(argv=None) -> int:
     run.add_argument("--ais-betas", type=int, default=3000)
     run.add_argument("--threads", type=int, default=1)
     run.add_argument("--seed", type=int, default=0)
+    speed = commands.add_parser("speed")
+    speed.add_argument("--datasets", default="mnist")
+    speed.add_argument("--methods", default=",".join(METHODS))
+    speed.add_argument("--data-dir", default=os.environ.get("EVOSPARSE_TEST_DATA"))
+    speed.add_argument("--steps", type=int, default=300)
+    for flag, kind, default in (("--hidden", int, 100), ("--topology", str, "dense"), ("--epsilon", float, 10.0),
+                                ("--lr", float, 0.05), ("--updates", int, 5), ("--threads", int, 1),
+                                ("--seed", int, 0)):  # fmt: skip
+        speed.add_argument(flag, type=kind, default=default)
     show = commands.add_parser("table")
     show.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
     if args.command == "run":
         command_run(args)
+    elif args.command == "speed":
+        command_speed(args)
     else:
         print(table(Path(args.out_dir)))
     return 0
