@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "evosparse.cli.neat",
     "evosparse.cli.grid",
     "evosparse.cli.rl",
+    "evosparse.cli.rbm",
     "evosparse.cli.rbm_forecast",
 )
 

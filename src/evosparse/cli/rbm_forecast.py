@@ -95,7 +95,7 @@ def add_forecast_command(subcommands, parser_class) -> None:
 
 
 def register(commands, parser_class) -> None:
-    """``evosparse rbm`` with its ``forecast`` subcommand."""
-    rbm = commands.add_parser("rbm", help="restricted Boltzmann machines: forecasting with (F)CRBMs")
-    subcommands = rbm.add_subparsers(dest="rbm_command", metavar="RBM_COMMAND", required=True)
-    add_forecast_command(subcommands, parser_class)
+    """``evosparse rbm forecast`` (the ``rbm`` command itself is :mod:`evosparse.cli.rbm`'s)."""
+    from evosparse.cli.rbm import rbm_commands
+
+    add_forecast_command(rbm_commands(commands, parser_class), parser_class)
