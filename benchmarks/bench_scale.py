@@ -105,7 +105,7 @@ def main() -> None:
     output_lr = args.lr * min(1.0, 1000.0 / output.in_features)
     others = [p for p in model.parameters() if all(p is not q for q in output.parameters())]
     # fused: weight decay, momentum and the update in one pass over each parameter (torch's CPU kernel), not
-    # four passes with a temporary of the gradient's size: ~1 s less per epoch at 54M connections.
+    # four passes with a temporary of the gradient's size (BENCHMARKS.md section 3).
     optimizer = torch.optim.SGD(
         [{"params": others}, {"params": list(output.parameters()), "lr": output_lr}],
         lr=args.lr,
