@@ -6,7 +6,6 @@ import gzip
 import io
 import pickle
 import shutil
-import struct
 import tarfile
 from pathlib import Path
 
@@ -104,92 +103,69 @@ def test_corrupt_file_through_load_dataset_names_it(tmp_path):
 
 
 # ---- CIFAR-10 --------------------------------------------------------------------------------------------
-def _int(value: int) -> bytes:
-    return b"J" + struct.pack("<i", value)  # BININT
-
-
-def _str(value: bytes) -> bytes:
-    return b"T" + struct.pack("<i", len(value)) + value  # BINSTRING: a Python 2 str
-
-
-def python2_pickle(data: np.ndarray, labels: list[int]) -> bytes:
-    """``{'data': data, 'labels': labels}`` as Python 2's cPickle (protocol 2) wrote the CIFAR-10 batches.
-
-    The array is ``numpy.core.multiarray._reconstruct(ndarray, (0,), 'b')`` then ``__setstate__((1, shape,
-    dtype('u1'), False, raw_bytes))``, with every string a Python 2 ``str``: what Python 3 reads with latin1.
-    """
-    uint8 = b"cnumpy\ndtype\n" + _str(b"u1") + _int(0) + _int(1) + b"\x87R"  # dtype('u1', 0, 1)
-    uint8 += b"(" + _int(3) + _str(b"|") + b"NNN" + _int(-1) + _int(-1) + _int(0) + b"tb"  # its state
-    array = b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + _int(0) + b"\x85" + _str(b"b")
-    array += b"\x87R(" + _int(1) + _int(data.shape[0]) + _int(data.shape[1]) + b"\x86" + uint8
-    array += b"\x89" + _str(data.tobytes()) + b"tb"
-    label_list = b"](" + b"".join(_int(label) for label in labels) + b"e"
-    return b"\x80\x02}(" + _str(b"data") + array + _str(b"labels") + label_list + b"u."
-
-
-def cifar_batch(n: int, first_label: int) -> tuple[np.ndarray, list[int]]:
-    """``n`` images as (n, 3072) uint8 rows of R, G, B planes (image i: 10i red, 10i+1 green, 10i+2 blue)."""
-    data = np.zeros((n, 3072), np.uint8)
+def cifar_batch(n: int, first_label: int) -> bytes:
+    """``n`` binary records: a label byte, then R, G, B planes (image i: 10i red, 10i+1 green, 10i+2 blue)."""
+    records = np.zeros((n, 3073), np.uint8)
     for i in range(n):
-        data[i, :1024], data[i, 1024:2048], data[i, 2048:] = 10 * i, 10 * i + 1, 10 * i + 2
-    return data, [(first_label + i) % 10 for i in range(n)]
+        records[i, 0] = (first_label + i) % 10
+        records[i, 1:1025], records[i, 1025:2049], records[i, 2049:] = 10 * i, 10 * i + 1, 10 * i + 2
+    return records.tobytes()
 
 
-def write_cifar_archive(path: Path, batches: dict[str, object], *, protocol: int | None = None) -> Path:
-    """A tar.gz with ``cifar-10-batches-py/<name>`` members: (data, labels) batches pickled the Python 2 way
-    (``protocol=None``) or with a Python 3 protocol; other objects pickled as they are."""
+def write_cifar_archive(path: Path, batches: dict[str, bytes], folder: str = "cifar-10-batches-bin") -> Path:
+    """A tar.gz with ``<folder>/<name>`` members holding ``batches``' bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as archive:
-        for name, content in batches.items():
-            if isinstance(content, tuple) and protocol is None:
-                payload = python2_pickle(*content)
-            elif isinstance(content, tuple):
-                payload = pickle.dumps({"batch_label": name, "labels": content[1], "data": content[0]}, protocol)
-            else:
-                payload = pickle.dumps(content, protocol=2)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+        for name, payload in batches.items():
+            info = tarfile.TarInfo(f"{folder}/{name}")
             info.size = len(payload)
             archive.addfile(info, io.BytesIO(payload))
     return path
 
 
-def synthetic_cifar(path: Path, *, protocol: int | None = None) -> Path:
-    batches: dict[str, object] = {f"data_batch_{b}": cifar_batch(3, first_label=3 * (b - 1)) for b in range(1, 6)}
-    batches["test_batch"] = cifar_batch(2, first_label=7)
-    batches["batches.meta"] = {"label_names": [f"class{i}" for i in range(10)]}
-    return write_cifar_archive(path, batches, protocol=protocol)
+def synthetic_cifar(path: Path) -> Path:
+    batches = {f"data_batch_{b}.bin": cifar_batch(3, first_label=3 * (b - 1)) for b in range(1, 6)}
+    batches["test_batch.bin"] = cifar_batch(2, first_label=7)
+    batches["batches.meta.txt"] = "\n".join(f"class{i}" for i in range(10)).encode()
+    return write_cifar_archive(path, batches)
 
 
-@pytest.mark.parametrize("protocol", [None, 2, 5], ids=["python2", "protocol2", "protocol5"])
-def test_cifar10_archive_parser(tmp_path, protocol):
-    archive = synthetic_cifar(tmp_path / "cifar-10-python.tar.gz", protocol=protocol)
+def test_cifar10_archive_parser(tmp_path):
+    archive = synthetic_cifar(tmp_path / "cifar-10-binary.tar.gz")
     x_train, y_train, x_test, y_test = read_cifar10_archive(archive)
     assert x_train.shape == (15, 3, 32, 32) and x_train.dtype == np.uint8 and x_test.shape == (2, 3, 32, 32)
     assert y_train.tolist() == [i % 10 for i in range(15)] and y_test.tolist() == [7, 8]
-    # Row layout: 1024 red, then green, then blue values -> channel axis first.
+    # Record layout: 1024 red, then green, then blue values -> channel axis first.
     assert np.all(x_train[4, 0] == 10) and np.all(x_train[4, 1] == 11) and np.all(x_train[4, 2] == 12)
 
 
 def test_cifar10_loader_flattens_to_3072_features(tmp_path):
-    synthetic_cifar(tmp_path / "cifar10" / "cifar-10-python.tar.gz")
+    synthetic_cifar(tmp_path / "cifar10" / "cifar-10-binary.tar.gz")
     ds = load_dataset("cifar10", data_dir=tmp_path, download=False)
     assert ds.x_train.shape == (15, 3072) and ds.feature_shape == (3, 32, 32) and ds.n_classes == 10
     assert ds.x_train[1, 0] == np.float32(10 / 255) and ds.x_train[1, 1024] == np.float32(11 / 255)
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
 
 
-def test_cifar10_archive_without_all_batches_is_corrupt(tmp_path):
-    path = write_cifar_archive(tmp_path / "c.tar.gz", {"data_batch_1": cifar_batch(1, 0)})
-    with pytest.raises(CorruptFileError, match=r"lacks the CIFAR-10 batches \['data_batch_2'"):
+def test_cifar10_archive_without_all_batches_or_damaged_is_corrupt(tmp_path):
+    path = write_cifar_archive(tmp_path / "c.tar.gz", {"data_batch_1.bin": cifar_batch(1, 0)})
+    with pytest.raises(CorruptFileError, match=r"lacks the CIFAR-10 batches \['data_batch_2.bin'"):
         read_cifar10_archive(path)
     not_a_tar = tmp_path / "not.tar.gz"
     not_a_tar.write_bytes(b"plain text")
     with pytest.raises(CorruptFileError, match=rf"{not_a_tar} is not a valid CIFAR-10 archive"):
         read_cifar10_archive(not_a_tar)
+    batches = {f"data_batch_{b}.bin": cifar_batch(2, 0) for b in range(1, 6)}
+    batches["test_batch.bin"] = cifar_batch(2, 0)[:-1]  # a truncated record
+    with pytest.raises(CorruptFileError, match=r"test_batch.bin has 6145 bytes, not a multiple of the 3073-byte"):
+        read_cifar10_archive(write_cifar_archive(tmp_path / "short.tar.gz", batches))
+    batches["test_batch.bin"] = b"\x0c" + cifar_batch(1, 0)[1:]  # label 12
+    with pytest.raises(CorruptFileError, match=r"test_batch.bin record 0 has label 12, not 0-9"):
+        read_cifar10_archive(write_cifar_archive(tmp_path / "label.tar.gz", batches))
 
 
 class _Payload:
-    """Unpickling this would delete a folder: the loader must refuse it."""
+    """Unpickling this would delete a folder: the loader must never unpickle anything."""
 
     def __init__(self, victim: Path) -> None:
         self.victim = victim
@@ -198,14 +174,19 @@ class _Payload:
         return shutil.rmtree, (str(self.victim),)
 
 
-def test_cifar10_refuses_pickles_that_run_code(tmp_path):
+def test_cifar10_python_version_is_refused_and_never_unpickled(tmp_path):
     victim = tmp_path / "victim"
     victim.mkdir()
-    batches: dict[str, object] = {f"data_batch_{b}": cifar_batch(1, 0) for b in range(1, 6)}
-    batches["test_batch"] = {"data": _Payload(victim), "labels": [0]}
-    path = write_cifar_archive(tmp_path / "evil.tar.gz", batches)
-    with pytest.raises(CorruptFileError, match=r"refusing to load shutil\.rmtree"):
+    batches = {f"data_batch_{b}": pickle.dumps({"data": _Payload(victim), "labels": [0]}) for b in range(1, 6)}
+    batches["test_batch"] = pickle.dumps({"data": _Payload(victim), "labels": [0]})
+    path = write_cifar_archive(tmp_path / "cifar-10-python.tar.gz", batches, folder="cifar-10-batches-py")
+    with pytest.raises(CorruptFileError, match=r"CIFAR-10 python version \(pickled batches\), which evosparse never"):
         read_cifar10_archive(path)
+    assert victim.is_dir()
+    # the same pickles renamed as binary batches are read as bytes, never run
+    renamed = write_cifar_archive(tmp_path / "evil.tar.gz", {f"{name}.bin": data for name, data in batches.items()})
+    with pytest.raises(CorruptFileError, match="not a multiple of the 3073-byte record"):
+        read_cifar10_archive(renamed)
     assert victim.is_dir()
 
 

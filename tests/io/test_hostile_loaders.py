@@ -88,11 +88,15 @@ def test_cifar_archive_with_a_code_payload_is_refused(tmp_path):
 
     marker = tmp_path / "pwned"
     payload = pickle_bytes(marker, wrap=False)
-    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as archive:
-        for name in (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH):
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(payload)
-            archive.addfile(info, io.BytesIO(payload))
-    with pytest.raises(CorruptFileError, match="refusing to load posix.system"):
-        read_cifar10_archive(tmp_path / "cifar-10-python.tar.gz")
-    assert not marker.exists()
+    for folder, names, error in (
+        ("cifar-10-batches-bin", (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH), "not a multiple of the 3073-byte"),
+        ("cifar-10-batches-py", ("data_batch_1", "test_batch"), "which evosparse never loads"),
+    ):
+        with tarfile.open(tmp_path / f"{folder}.tar.gz", "w:gz") as archive:
+            for name in names:
+                info = tarfile.TarInfo(f"{folder}/{name}")
+                info.size = len(payload)
+                archive.addfile(info, io.BytesIO(payload))
+        with pytest.raises(CorruptFileError, match=error):
+            read_cifar10_archive(tmp_path / f"{folder}.tar.gz")
+        assert not marker.exists()

@@ -238,3 +238,13 @@ def cap_threads(args: argparse.Namespace, threads: int | None, *, name: str = "-
 def note(args: argparse.Namespace, text: str) -> None:
     """A remark for the user, printed on stderr once the command succeeded (an error line stays the only line)."""
     args.notes = [*getattr(args, "notes", []), text]
+
+
+def subcommands(commands, name: str, parser_class, *, dest: str, help: str, description: str):
+    """The sub-command parsers of command ``name`` (``evosparse plot``, ``evosparse rbm``, ...), created here if
+    no other command module created it yet, so that several modules can each add their own sub-commands."""
+    parser = commands.choices.get(name)
+    if parser is None:
+        parser = commands.add_parser(name, help=help, description=description)
+        return parser.add_subparsers(dest=dest, metavar="COMMAND", required=True, parser_class=parser_class)
+    return next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))

@@ -41,7 +41,13 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "CommandError", "build_parser",
 
 # The modules that add commands beside train / info / bench: each has ``register(commands, parser_class)``,
 # and ``main`` runs every handler through the one error path. A new command is one line here.
-COMMAND_MODULES = ("evosparse.cli.compare", "evosparse.cli.neat", "evosparse.cli.grid", "evosparse.cli.rl")
+COMMAND_MODULES = (
+    "evosparse.cli.compare",
+    "evosparse.cli.neat",
+    "evosparse.cli.grid",
+    "evosparse.cli.rl",
+    "evosparse.cli.rbm",
+)
 
 
 # ---- train ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Parsers for the published file formats: IDX (MNIST), MATLAB .mat (scikit-feature), UCI text, CIFAR pickles.
+"""Parsers for the published file formats: IDX (MNIST), MATLAB .mat (scikit-feature), UCI text, CIFAR-10 binary records.
 
 Each parser returns raw arrays exactly as stored (no scaling, labels as published) and turns any
 parsing failure into a :class:`CorruptFileError` that names the file.
@@ -7,8 +7,6 @@ parsing failure into a :class:`CorruptFileError` that names the file.
 from __future__ import annotations
 
 import gzip
-import io
-import pickle
 import tarfile
 import warnings
 import zlib
@@ -34,7 +32,6 @@ _PARSE_ERRORS = (
     IndexError,
     zlib.error,
     tarfile.TarError,
-    pickle.UnpicklingError,
     scipy.io.matlab.MatReadError,
 )
 
@@ -141,51 +138,42 @@ def read_higgs_sample(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return table[:, 1:], table[:, 0].astype(np.int64)
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles only plain containers and numpy arrays: a crafted file cannot run code."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),  # written by Python 2 / NumPy 1 (the CIFAR files)
-        ("numpy._core.multiarray", "_reconstruct"),  # written by NumPy 2
-        ("numpy._core.numeric", "_frombuffer"),  # NumPy 2, pickle protocol 5
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),  # Python 3, protocol 2: how raw bytes are spelled
-    }
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
-        return super().find_class(module, name)
-
-
-CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-CIFAR10_TEST_BATCH = "test_batch"
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR10_TEST_BATCH = "test_batch.bin"
+_CIFAR10_RECORD = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green and 1024 blue bytes
 
 
 def read_cifar10_archive(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``cifar-10-python.tar.gz`` as ``(x_train, y_train, x_test, y_test)``, images (n, 3, 32, 32) uint8.
+    """``cifar-10-binary.tar.gz`` as ``(x_train, y_train, x_test, y_test)``, images (n, 3, 32, 32) uint8.
 
-    The archive holds ``cifar-10-batches-py/data_batch_1..5`` and ``test_batch``: pickled dicts whose
-    ``data`` is an (n, 3072) uint8 array (1024 red, then 1024 green, then 1024 blue values, row-major)
-    and ``labels`` a list of n class indices. They are read straight from the archive, not extracted.
+    The binary version, not the python one: its batches are fixed-length records (a label byte, then the
+    image's red, green and blue planes, row-major), so nothing is ever unpickled. The archive holds
+    ``cifar-10-batches-bin/data_batch_1..5.bin`` and ``test_batch.bin``, read straight from it, not extracted.
     """
     path = Path(path)
     with _naming(path, "CIFAR-10 archive"), tarfile.open(path, "r:*") as archive:
         batches = {Path(member.name).name: member for member in archive.getmembers() if member.isfile()}
+        if "data_batch_1" in batches and "data_batch_1.bin" not in batches:
+            raise CorruptFileError(
+                f"{path} is the CIFAR-10 python version (pickled batches), which evosparse never loads; "
+                "use the binary version cifar-10-binary.tar.gz"
+            )
         missing = [name for name in (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH) if name not in batches]
         if missing:
             raise CorruptFileError(f"{path} lacks the CIFAR-10 batches {missing}")
 
         def read_batch(name: str) -> tuple[np.ndarray, np.ndarray]:
-            stream = archive.extractfile(batches[name])
-            # latin1 is how NumPy arrays pickled by Python 2 must be read (numpy.load docs).
-            batch = _ArrayUnpickler(io.BytesIO(stream.read()), encoding="latin1").load()
-            images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            labels = np.asarray(batch["labels"], dtype=np.int64)
-            if images.shape[0] != labels.shape[0]:
-                raise CorruptFileError(f"{path}: batch {name} has {images.shape[0]} images, {labels.shape[0]} labels")
-            return images, labels
+            raw = np.frombuffer(archive.extractfile(batches[name]).read(), dtype=np.uint8)
+            if raw.size == 0 or raw.size % _CIFAR10_RECORD:
+                raise CorruptFileError(
+                    f"{path}: batch {name} has {raw.size} bytes, not a multiple of the {_CIFAR10_RECORD}-byte record"
+                )
+            records = raw.reshape(-1, _CIFAR10_RECORD)
+            labels = records[:, 0].astype(np.int64)
+            if labels.max() > 9:
+                row = int(np.argmax(labels > 9))
+                raise CorruptFileError(f"{path}: batch {name} record {row} has label {labels[row]}, not 0-9")
+            return records[:, 1:].reshape(-1, 3, 32, 32).copy(), labels
 
         train = [read_batch(name) for name in CIFAR10_TRAIN_BATCHES]
         x_test, y_test = read_batch(CIFAR10_TEST_BATCH)

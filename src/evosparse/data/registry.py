@@ -103,6 +103,15 @@ def _load_mat(paths: tuple[Path, ...], seed: int) -> Split:
     return split_arrays(x, y, seed=seed)
 
 
+def _load_coil20(paths: tuple[Path, ...], seed: int) -> Split:
+    x, y = read_mat(paths[0])
+    if x.shape[1] != 32 * 32:
+        raise CorruptFileError(f"{paths[0]}: COIL20 images have 1024 pixels (32 x 32), got {x.shape[1]}")
+    # Each row holds a 32x32 image in MATLAB's column-major order: transposed, the rows come out upright.
+    images = x.reshape(-1, 32, 32).transpose(0, 2, 1)
+    return split_arrays(images, y, seed=seed)
+
+
 # ---- the catalogue ----------------------------------------------------------------------------------
 def _idx_files(base_urls: tuple[str, ...], md5s: dict[str, str]) -> tuple[RemoteFile, ...]:
     return tuple(RemoteFile(name, tuple(base + name for base in base_urls), f"md5:{md5}") for name, md5 in md5s.items())
@@ -175,9 +184,9 @@ _SPECS = [
         folder="cifar10",
         files=(
             RemoteFile(
-                "cifar-10-python.tar.gz",
-                ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-                "md5:c58f30108f718f92721af3b95e74349a",
+                "cifar-10-binary.tar.gz",
+                ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+                "md5:c32a1d4ab5d03f1284b67883e8d87530",
             ),
         ),
         loader=_load_cifar10,
@@ -207,6 +216,23 @@ _SPECS = [
             RemoteFile(name, (_HIGGS_URL + name,), f"sha256:{digest}") for name, digest in _HIGGS_SHA256.items()
         ),
         loader=_load_higgs_sample,
+    ),
+    DatasetSpec(
+        name="coil20",
+        description="COIL-20 object images 32x32 in [0, 1] (20 objects x 72 poses), 1440 x 1024, 20 classes; "
+        "stratified seeded 2/3 - 1/3 split (960 / 480, the SET-RBM reference's proportions)",
+        citation="Nene, Nayar and Murase, 'Columbia Object Image Library (COIL-20)', tech. report CUCS-005-96 "
+        "(1996); file from scikit-feature (Li et al. 2017)",
+        folder="coil20",
+        files=(
+            RemoteFile(
+                scikit_feature.COIL20[0],
+                (scikit_feature.URL.format(file=scikit_feature.COIL20[0]),),
+                scikit_feature.COIL20[1],
+            ),
+        ),  # fmt: skip
+        loader=_load_coil20,
+        pixel_max=1.0,
     ),
     *(
         DatasetSpec(

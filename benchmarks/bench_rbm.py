@@ -1,0 +1,177 @@
+"""Sparse RBMs on COIL20, the SET-RBM reference setting: quality of SET / FixProb / dense, and time per epoch.
+
+The reference setting (Mocanu et al. 2018, code SET-RBM-Sparse-Python-Data-Structures): 200 hidden units,
+epsilon 10, zeta 0.3, CD-1 (its "Markov chain of length 2"), lr 0.1, weight decay 2e-7, batch 10, 1000
+epochs; its result files end at test reconstruction error 0.01359 (SET-RBM) and 0.02663 (FixProb).
+
+Two parts:
+
+* ``table RUN_DIR...``: the runs of ``evosparse rbm train`` (one per topology, the reference setting) side by
+  side: final / best test reconstruction error, connections, seconds per epoch, against the reference.
+  Made by (nice'd, in the background, outside the tree)::
+
+      evosparse rbm train --topology set --epochs 1000 --threads 1 --out-dir /work/rbm_runs/coil20/set
+      (and fixprob, dense)
+      python benchmarks/bench_rbm.py table /work/rbm_runs/coil20/{set,fixprob,dense}
+
+* ``speed``: seconds per training epoch (960 COIL20 images, batch 10) of evosparse's SET-RBM (CD pass +
+  rewiring), FixProb and dense RBMs against scikit-learn's ``BernoulliRBM`` (dense, CD-1 = PCD with one
+  step, 200 components) at the same threads; ``--reference PYTHON`` also times the reference code run by
+  another interpreter (it needs numpy < 2 and its Cython module)::
+
+      /work/bin/bench-slot python benchmarks/bench_rbm.py speed --epochs 5 --threads 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REFERENCE_RESULT = {"set": 0.01359, "fixprob": 0.02663}  # last line of Results/set_rbm.txt, rbm_fixprob.txt
+SETTING = {"hidden": 200, "epsilon": 10.0, "zeta": 0.3, "cd_steps": 1, "lr": 0.1, "weight_decay": 2e-7,
+           "batch_size": 10}  # fmt: skip
+
+
+def command_table(args: argparse.Namespace) -> None:
+    from evosparse.rbm import load_run
+
+    print("| topology | epochs | connections | final test error | best test error (epoch) | reference (1000 ep.) "
+          "| s / epoch (median) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for folder in map(Path, args.runs):
+        config, rbm, state = load_run(folder)
+        history = state["history"]
+        best = min(history, key=lambda row: row["test_reconstruction_error"])
+        seconds = statistics.median(row["train_seconds"] + row["topology_seconds"] for row in history)
+        reference = REFERENCE_RESULT.get(config.topology)
+        print(f"| {config.topology} | {state['epoch']} | {history[0]['nnz']:,} -> {rbm.nnz:,} | "
+              f"{history[-1]['test_reconstruction_error']:.5f} | {best['test_reconstruction_error']:.5f} "
+              f"({best['epoch']}) | {reference if reference is not None else '-'} | {seconds:.3f} |")  # fmt: skip
+        for epoch in args.at:
+            if epoch <= len(history):
+                row = history[epoch - 1]
+                print(f"|   at epoch {epoch} | | {row['nnz']:,} | {row['test_reconstruction_error']:.5f} | | | |")
+
+
+def _coil20(data_dir: str):
+    from evosparse.data import load_dataset
+
+    return load_dataset("coil20", data_dir=data_dir, download=False)
+
+
+def _time_evosparse(topology: str, x: np.ndarray, epochs: int, seed: int) -> list[float]:
+    from evosparse.rbm import RBM, ContrastiveDivergence, evolve, make_pattern
+
+    pattern = make_pattern(topology, x.shape[1], SETTING["hidden"], epsilon=SETTING["epsilon"],
+                           visible_shape=(32, 32), rng=seed)  # fmt: skip
+    rbm = RBM(x.shape[1], SETTING["hidden"], pattern=pattern, seed=seed)
+    learner = ContrastiveDivergence(lr=SETTING["lr"], k=SETTING["cd_steps"], weight_decay=SETTING["weight_decay"],
+                                    seed=seed)  # fmt: skip
+    rng = np.random.default_rng(seed)
+    learner.epoch(rbm, x[:100], batch_size=SETTING["batch_size"], rng=rng)  # warm-up: kernels loaded, caches hot
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        learner.epoch(rbm, x, batch_size=SETTING["batch_size"], rng=rng)
+        if topology == "set":
+            learner.remap(evolve(rbm, zeta=SETTING["zeta"], rng=rng))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _time_sklearn(x: np.ndarray, epochs: int, seed: int) -> list[float]:
+    """``BernoulliRBM.fit`` with ``n_iter=1``: one shuffled pass of CD-1 (PCD) updates; the input checks and the
+    initial weights it redoes each call cost well under 1% of the pass."""
+    from sklearn.neural_network import BernoulliRBM
+
+    model = BernoulliRBM(n_components=SETTING["hidden"], learning_rate=SETTING["lr"],
+                         batch_size=SETTING["batch_size"], n_iter=1, random_state=seed)  # fmt: skip
+    model.fit(x[:100])  # warm-up
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.fit(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def command_speed(args: argparse.Namespace) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from evosparse.sparse import set_num_threads
+
+    dataset = _coil20(args.data_dir)
+    x = np.ascontiguousarray(dataset.x_train, dtype=np.float32)
+    x64 = x.astype(np.float64)  # scikit-learn computes in float64 for float64 input; give it what it prefers
+    results = {}
+    for threads in args.threads:
+        set_num_threads(threads)
+        with threadpool_limits(threads):
+            for name in ("set", "fixprob", "dense"):
+                results[(name, threads)] = _time_evosparse(name, x, args.epochs, args.seed)
+            results[("sklearn BernoulliRBM", threads)] = _time_sklearn(x64, args.epochs, args.seed)
+    if args.reference:
+        results[("reference SET-RBM (Cython)", 1)] = _time_reference(args)
+    print(f"# COIL20 train set {x.shape}, batch {SETTING['batch_size']}, {SETTING['hidden']} hidden, "
+          f"{args.epochs} timed epochs after a warm-up; seconds per epoch (median [min, max])")  # fmt: skip
+    print("| model | threads | s / epoch | min | max |")
+    print("|---|---|---|---|---|")
+    for (name, threads), times in results.items():
+        print(f"| {name} | {threads} | {statistics.median(times):.3f} | {min(times):.3f} | {max(times):.3f} |")
+    if args.json:
+        print(json.dumps({f"{n}@{t}": v for (n, t), v in results.items()}))
+
+
+def _time_reference(args: argparse.Namespace) -> list[float]:
+    """Time the reference SET_RBM.fit in another interpreter (numpy < 2, Cython module on its path)."""
+    script = f"""
+import sys, time, numpy as np, scipy.io as sio
+sys.path.insert(0, {args.reference_dir!r})
+import set_rbm_sparse_data_structures as ref
+np.random.seed(0)
+X = sio.loadmat({str(Path(args.data_dir) / "coil20" / "COIL20.mat")!r})['X'].astype('float64')
+idx = np.random.permutation(X.shape[0]); xtr, xte = X[idx[:960]], X[idx[960:]]
+model = ref.SET_RBM(xtr.shape[1], noHiddens=200, epsilon=10)
+times = []
+for epoch in range({args.epochs} + 1):
+    t = time.perf_counter()
+    model.fit(xtr, xte, batch_size=10, epochs=2, lengthMarkovChain=2, weight_decay=2e-7, learning_rate=0.1,
+              zeta=0.3, testing=False)
+    times.append((time.perf_counter() - t) / 2)
+print("TIMES", times[1:])
+"""
+    output = subprocess.run([args.reference, "-c", script], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("TIMES"))
+    return [float(v) for v in line.removeprefix("TIMES").strip(" []").split(",")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    table = sub.add_parser("table", help="side-by-side table of finished runs")
+    table.add_argument("runs", nargs="+", help="run folders of 'evosparse rbm train'")
+    table.add_argument("--at", type=lambda s: [int(v) for v in s.split(",")], default=[],
+                       help="also the test error at these epochs, e.g. 100,500")  # fmt: skip
+    table.set_defaults(handler=command_table)
+    speed = sub.add_parser("speed", help="seconds per epoch against scikit-learn (and the reference code)")
+    speed.add_argument("--data-dir", default="../shared/data")
+    speed.add_argument("--epochs", type=int, default=5)
+    speed.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")], default=[1])
+    speed.add_argument("--seed", type=int, default=0)
+    speed.add_argument("--reference", metavar="PYTHON", help="interpreter of a venv able to run the reference code")
+    speed.add_argument("--reference-dir", default="", help="folder holding the reference code and its Cython module")
+    speed.add_argument("--json", action="store_true")
+    speed.set_defaults(handler=command_speed)
+    args = parser.parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
