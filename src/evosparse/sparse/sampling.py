@@ -63,11 +63,28 @@ def _sorted_unique(keys: np.ndarray) -> np.ndarray:
 
 
 def _contains(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Boolean mask: which queries are in ``sorted_keys`` (binary search, no re-sorting of the keys)."""
+    """Boolean mask: which of the sorted ``queries`` are in ``sorted_keys``.
+
+    One merge pass of the two sorted arrays when there are many queries (sequential reads), a binary
+    search per query when they are few compared with the keys.
+    """
     if sorted_keys.shape[0] == 0:
         return np.zeros(queries.shape[0], dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_keys, queries), sorted_keys.shape[0] - 1)
-    return sorted_keys[pos] == queries
+    if queries.shape[0] * 16 < sorted_keys.shape[0]:
+        pos = np.minimum(np.searchsorted(sorted_keys, queries), sorted_keys.shape[0] - 1)
+        return sorted_keys[pos] == queries
+    return _merge_contains(sorted_keys, queries)
+
+
+@njit(cache=True, nogil=True)
+def _merge_contains(sorted_keys, queries):  # pragma: no cover - compiled
+    found = np.zeros(queries.shape[0], dtype=np.bool_)
+    k = 0
+    for i in range(queries.shape[0]):
+        while k < sorted_keys.shape[0] and sorted_keys[k] < queries[i]:
+            k += 1
+        found[i] = k < sorted_keys.shape[0] and sorted_keys[k] == queries[i]
+    return found
 
 
 _CHUNK = 1 << 20  # draws per chunk when sampling a pattern: bounds the int64 temporaries to 8 MiB
