@@ -2,6 +2,7 @@
 densities x seeds x environments.
 
     python benchmarks/bench_rl.py speed [--steps 2000] [--threads 2,1] [--tasks sac,td3,dqn] [--densities 0.5,0.1]
+        [--busy]
     python benchmarks/bench_rl.py returns --out-dir DIR --envs CartPole-v1 --algos dqn --strategies dense,set
         [--densities 0.5,0.1] [--seeds 0,1,2] [--steps 50000] [--eval-every 5000] [--sb3] [--set FIELD=VALUE ...]
 
@@ -9,7 +10,9 @@ densities x seeds x environments.
    steps after ``learning_starts`` (the warm-up of random actions is not timed), for SAC on Pendulum-v1, TD3
    on HalfCheetah-v5 and DQN on CartPole-v1: ours dense, ours sparse (SET) at each density, and SB3 with the
    same hyperparameters and network sizes (our config's defaults: 256-256 for SAC / TD3, 64-64 for DQN).
-   Both run in this process, one after the other, at each thread count; the table gives ours / SB3.
+   Both run in this process, one after the other, at each thread count; the table gives ours / SB3 and, for
+   the sparse agents, sparse / our dense. ``--busy`` starts one competing busy process (``yes > /dev/null``)
+   for the whole measurement and stops it at the end: the "busy machine" variant.
 2. **returns**: every combination trained through :func:`evosparse.rl.run.train_rl` into
    ``DIR/runs/<env>-<algo>-<strategy>-<density>-s<seed>`` (finished runs are reused, interrupted ones resumed:
    the runner can be stopped and started again), then ``DIR/results.csv`` (one row per run) and
@@ -124,7 +127,24 @@ def measure_speed(algo: str, env_id: str, *, steps: int, strategy: str, density:
 
 
 def command_speed(args: argparse.Namespace) -> None:
-    print(f"training steps/s after {WARMUP} warm-up steps, {args.steps} timed steps; torch {torch.__version__}")
+    import os
+    import subprocess
+
+    busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if args.busy else None
+    try:
+        print(
+            f"training steps/s after {WARMUP} warm-up steps, {args.steps} timed steps; torch {torch.__version__}; "
+            f"{'one busy process' if busy else 'no busy process'}; load {os.getloadavg()[0]:.2f}"
+        )
+        _speed_table(args)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    print(f"load at the end {os.getloadavg()[0]:.2f}")
+
+
+def _speed_table(args: argparse.Namespace) -> None:
     for threads in args.threads:
         set_threads(threads)
         for algo in args.tasks:
@@ -137,9 +157,12 @@ def command_speed(args: argparse.Namespace) -> None:
             for density in args.densities:
                 rate = measure_speed(algo, env_id, steps=args.steps, strategy="set", density=density, sb3=False)
                 rows.append((f"ours SET {density:g}", rate))
+            dense_rate = rows[1][1]
             for name, rate in rows:
-                ratio = rate / sb3_rate
-                print(f"{threads} thr  {algo.upper():4} {env_id:15} {name:16} {rate:8.1f} steps/s  {ratio:5.2f}x SB3")
+                ratio = f"{rate / sb3_rate:5.2f}x SB3"
+                if name.startswith("ours SET"):
+                    ratio += f"  {rate / dense_rate:5.2f}x our dense"
+                print(f"{threads} thr  {algo.upper():4} {env_id:15} {name:16} {rate:8.1f} steps/s  {ratio}")
             sys.stdout.flush()
 
 
@@ -298,6 +321,7 @@ def main() -> None:
     speed.add_argument("--threads", type=lambda t: [int(x) for x in t.split(",")], default=[2, 1])
     speed.add_argument("--tasks", type=lambda t: t.split(","), default=["sac", "td3", "dqn"])
     speed.add_argument("--densities", type=lambda t: [float(x) for x in t.split(",")], default=[0.5, 0.1])
+    speed.add_argument("--busy", action="store_true", help="run one competing busy process (yes > /dev/null)")
     speed.set_defaults(handler=command_speed)
     returns = sub.add_parser("returns", help="returns over algorithms x strategies x densities x seeds x envs")
     returns.add_argument("--out-dir", required=True)

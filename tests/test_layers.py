@@ -2,10 +2,11 @@
 
 The core is one strict order, each layer standing only on those before it:
 
-    _config, io  <  sparse  <  nn  <  topology  <  prune  <  train  <  cli
+    _config, _threading, io  <  sparse  <  nn  <  topology  <  prune  <  train  <  cli
 
-``_config`` and ``io`` are the base modules (the one config base; safe serialisation and run folders) and
-import nothing of evosparse. The packages beside the core say what they stand on (``ALLOWED`` below):
+``_config``, ``_threading`` and ``io`` are the base modules (the one config base; the OpenMP settings made
+at import; safe serialisation and run folders) and import nothing of evosparse. The packages beside the
+core say what they stand on (``ALLOWED`` below):
 
 * ``data`` (data sets) and ``envs`` (smart-grid environments) know no learning code: an environment
   knows no agent;
@@ -33,11 +34,12 @@ import evosparse
 
 PACKAGE_DIR = Path(evosparse.__file__).resolve().parent
 ROOT = "evosparse"
-BASE = frozenset({"_config", "io"})
+BASE = frozenset({"_config", "_threading", "io"})
 CORE = ("sparse", "nn", "topology", "prune", "train", "cli")
 # Package -> the other packages it may import (its own modules are always allowed).
 ALLOWED: dict[str, frozenset[str]] = {
     "_config": frozenset(),
+    "_threading": frozenset(),
     "io": frozenset(),
     "sparse": BASE,
     "nn": BASE | {"sparse"},
@@ -49,7 +51,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "neat": BASE | {"data", "envs"},
     "report": BASE | {"sparse", "nn", "topology", "prune", "data"},
     "rl": BASE | {"sparse", "nn", "topology", "prune", "train", "data", "envs"},
-    "rbm": BASE | {"sparse", "nn", "topology", "prune", "train", "data"},
+    "rbm": BASE | {"sparse", "nn", "topology", "prune", "train", "data", "envs"},
     "bench": BASE | {"sparse", "nn", "topology", "prune", "train", "data"},
 }
 EVERYTHING = frozenset(ALLOWED) | {"cli", ROOT}

@@ -4,6 +4,8 @@
 ``evosparse.train.train``, exported here as :func:`run_training` so that it does not hide the subpackage.
 """
 
+# First: sets OpenMP's wait policy before torch and Numba load their runtimes (see evosparse._threading).
+from evosparse import _threading  # noqa: F401
 from evosparse.nn import DenseMLP, SparseLinear, SparseMLP
 from evosparse.topology import SET, TopologyStrategy, UpdateSchedule
 from evosparse.train import TrainConfig

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from evosparse.cli.main import main
 from evosparse.envs import BuildingEnergyEnv
@@ -93,3 +94,45 @@ def test_agent_controller_errors(tmp_path, capsys):
                        agent={"critic_hidden": [4], "learning_starts": 100}), cartpole, log=None)  # fmt: skip
     code, _, err = _grid_run(capsys, "building", "--controller", f"agent:{cartpole}", "--days", "1")
     assert code == 2 and "was trained on CartPole-v1 with observations of shape (4,)" in err
+
+
+def test_a_building_agent_resumes_mid_episode_exactly(tmp_path):
+    """The building environment saves its episode (the draw's generator state, devices, log), so a checkpoint
+    taken mid-episode continues that episode: learn(2n) == learn(n) + save + load + learn(n)."""
+    import gymnasium as gym
+
+    from evosparse.rl import SAC, BaseAlgorithm
+    from evosparse.rl.wrappers import DelayedReward
+
+    def make():
+        env = gym.make("evosparse/BuildingEnergy-v0", split="train", random_start=True, episode_hours=48)
+        return DelayedReward(env, every=5)
+
+    options = {"actor_hidden": [8], "critic_hidden": [8], "learning_starts": 20, "batch_size": 8}
+    straight = SAC(make(), seed=4, **options).learn(60)
+    first = SAC(make(), seed=4, **options).learn(30)  # hour 30 of a 48-hour episode
+    assert first.envs.state()[0]["exact"]
+    first.save(tmp_path / "agent")
+    resumed = BaseAlgorithm.load(tmp_path / "agent", env=make())
+    np.testing.assert_array_equal(resumed._last_obs, first._last_obs)
+    resumed.learn(30)
+    for name, network in straight.networks.items():
+        for key, value in network.state_dict().items():
+            assert torch.equal(value, resumed.networks[name].state_dict()[key]), f"{name}.{key}"
+    assert np.array_equal(straight.buffer.rewards, resumed.buffer.rewards)
+    np.testing.assert_array_equal(straight._last_obs, resumed._last_obs)
+    unwrapped = resumed.env.unwrapped
+    np.testing.assert_array_equal(unwrapped.log["reward"], straight.env.unwrapped.log["reward"])
+
+
+def test_a_wrapper_does_not_make_an_unsavable_environment_resumable():
+    """A wrapper's counters alone (DelayedReward) do not restore the episode of an environment without state."""
+    import gymnasium as gym
+
+    from evosparse.rl.envs import EnvBatch
+    from evosparse.rl.wrappers import DelayedReward
+
+    batch = EnvBatch(DelayedReward(gym.make("evosparse/IntradayMarket-v0", episode_hours=24), every=3))
+    batch.reset(seed=0)
+    meta, _ = batch.state()
+    assert meta["members"][0]["custom"] and not meta["exact"]

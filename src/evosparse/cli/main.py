@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "evosparse.cli.grid",
     "evosparse.cli.rl",
     "evosparse.cli.rbm",
+    "evosparse.cli.rbm_forecast",
 )
 
 
@@ -61,6 +62,8 @@ def command_train(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise CommandError("--resume continues a run and --overwrite replaces it; give one of them")
     changes = train_changes(args)
+    if hasattr(args, "data") and hasattr(args, "dataset"):
+        raise CommandError("--data FILE trains on your own file and --dataset NAME on a registered one; give one")
     progress = not args.quiet and sys.stderr.isatty()
     log = None if args.quiet else (lambda line: tqdm.write(line, file=sys.stdout))
 

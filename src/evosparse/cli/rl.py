@@ -3,6 +3,8 @@
     evosparse rl train --env ID --algo {dqn,td3,sac} [--strategy {dense,static,set,rigl,gmp}]
         [--actor-density D] [--critic-density D] [--total-steps N] [--seed S] [--out-dir DIR]
         [--resume | --overwrite] [--config FILE.toml] [--<run or agent setting> VALUE ...] [--quiet]
+    evosparse rl community --mode {shared,independent} [--algo {sac,td3}] [--n-buildings 10] [--total-hours N]
+        [--out-dir DIR] [--resume | --overwrite] [--<community run or agent setting> VALUE ...] [--quiet]
     evosparse rl eval RUN [--episodes N] [--seed S] [--json]
     evosparse plot returns RUN [RUN ...] [--out FILE.png] [--group-seeds]
 
@@ -134,6 +136,38 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_community(args: argparse.Namespace) -> int:
+    from evosparse.rl.community import CommunityRunConfig, read_community_config, train_community
+
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces it; give one of them")
+    run_names = [name for name in CommunityRunConfig.flat_names() if name != "agent"]
+    run = {name: getattr(args, name) for name in run_names if hasattr(args, name)}
+    agent = {name: getattr(args, name) for name in agent_fields() if hasattr(args, name)}
+    out_dir = getattr(args, "out_dir", None)
+    if args.resume:
+        if out_dir is None:
+            raise ValueError("--resume needs --out-dir, the folder of the run to continue")
+        saved = read_community_config(out_dir)
+        run, agent = {**saved.to_dict(), **run}, {**saved.agent, **agent}
+    _check_agent_keys(run.get("algo", "sac"), agent)
+    config = CommunityRunConfig.from_dict({**run, "agent": agent}, source="the command line")
+    if out_dir is None:
+        strategy = config.algo_config().strategy
+        out_dir = Path("runs") / "rl" / f"community-{config.mode}-{config.algo}-{strategy}-s{config.seed}"
+    args.out_dir = str(out_dir)  # for the message if the run is interrupted
+    result = train_community(config, out_dir, resume=args.resume, overwrite=args.overwrite,
+                             log=None if args.quiet else print)  # fmt: skip
+    summary = result.summary
+    weights = ", ".join(f"{name} {count['weights']:,}/{count['dense_weights']:,}"
+                        for name, count in summary["parameters"].items())  # fmt: skip
+    print(f"{config.mode} {config.algo} {summary['strategy']} on {config.n_buildings} buildings: held-out month "
+          f"return {summary['final_return']:.2f} after {summary['steps']:,} hours; weights {weights}")  # fmt: skip
+    print(f"run folder: {out_dir} (evosparse grid run community --n-buildings {config.n_buildings} "
+          f"--controller none,rule,agent:{out_dir})")  # fmt: skip
+    return 0
+
+
 def command_eval(args: argparse.Namespace) -> int:
     from evosparse.rl.evaluation import evaluate_policy
     from evosparse.rl.run import load_agent, make_run_env, read_run_config, set_threads
@@ -219,6 +253,30 @@ def register(commands, parser_class=argparse.ArgumentParser) -> None:
         if action.dest == "strategy":
             action.choices, action.metavar = STRATEGIES, "{" + ",".join(STRATEGIES) + "}"
     train.set_defaults(handler=command_train, func=command_train, resume_hint="rl train --resume")
+
+    from evosparse.rl.community import CommunityRunConfig
+
+    community = sub.add_parser(
+        "community",
+        help="train the energy community's buildings: one shared policy or independent learners",
+        description="Train SAC or TD3 learners for the energy community over random start days of the first "
+        "eleven months, evaluated on the held-out last month: --mode shared (one policy for every building, a "
+        "batch row per building) or independent (one learner per building). Writes a run folder like 'rl train' "
+        "(--resume continues it); play it with 'evosparse grid run community --controller agent:RUN'. Agent "
+        "settings that count steps count hours of one building.",
+    )
+    community.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its checkpoint")
+    community.add_argument("--overwrite", action="store_true", help="replace the run in --out-dir")
+    community.add_argument("--out-dir", dest="out_dir", default=argparse.SUPPRESS,
+                           help="run folder [runs/rl/community-<mode>-<algo>-<strategy>-s<seed>]")  # fmt: skip
+    community.add_argument("--quiet", action="store_true", help="no evaluation lines")
+    add_config_flags(community, CommunityRunConfig, skip=("agent",), title="community run")
+    community_agent = community.add_argument_group("agent settings (TD3Config / SACConfig; default in brackets)")
+    _add_flags(community_agent, agent_fields())
+    for action in community_agent._group_actions:
+        if action.dest == "strategy":
+            action.choices, action.metavar = STRATEGIES, "{" + ",".join(STRATEGIES) + "}"
+    community.set_defaults(handler=command_community, func=command_community, resume_hint="rl community --resume")
 
     evaluate = sub.add_parser(
         "eval",

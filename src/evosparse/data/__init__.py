@@ -2,11 +2,14 @@
 
 ``load_dataset(name)`` returns a :class:`Dataset` of flat float32 features and int64 labels, reading files
 from ``data_dir`` or the cache and downloading (with checksum verification) what is missing.
+``load_file(path)`` reads your own ``.npz`` / ``.csv`` / ``.parquet`` / ``.mat`` file into the same
+:class:`Dataset` (:mod:`evosparse.data.files`).
 """
 
 from evosparse.data.dataset import Dataset
 from evosparse.data.download import RemoteFile, default_cache_dir
 from evosparse.data.errors import CorruptFileError, DatasetNotFoundError
+from evosparse.data.files import load_file
 from evosparse.data.registry import DATASETS, DatasetSpec, load_dataset
 
 __all__ = [
@@ -18,4 +21,5 @@ __all__ = [
     "RemoteFile",
     "default_cache_dir",
     "load_dataset",
+    "load_file",
 ]

@@ -19,6 +19,7 @@ drawn at ``reset`` into :class:`BuildingEpisode`, which the perfect-foresight op
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -330,6 +331,12 @@ class BuildingEnergyEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self._draw_state = copy.deepcopy(self.np_random.bit_generator.state)  # the episode is drawn from this
+        self._start_episode()
+        return self._observation(), {}
+
+    def _start_episode(self) -> None:
+        """Draw the episode's series from ``self.np_random`` and set the devices to their initial state."""
         config = self.config
         self.episode = episode = self._draw_episode(self.np_random)
         # Python lists: indexing them and float arithmetic is several times faster than numpy scalars.
@@ -346,7 +353,34 @@ class BuildingEnergyEnv(gym.Env):
         self.clipped_actions = 0
         n = episode.n
         self.log = {name: np.zeros(n) for name in LOG_NAMES}
-        return self._observation(), {}
+
+    # ---- resumable state (read by the RL agents' checkpoints, evosparse.rl.envs) --------------------------------
+    def get_resume_state(self) -> dict:
+        """The episode in progress as JSON data: the generator state its series were drawn from (they are drawn
+        again on resume, not stored), the devices' state and the log so far."""
+        if self.episode is None:
+            return {"draw_state": None}
+        t = self._t
+        return {
+            "draw_state": self._draw_state, "t": t, "soc": self._soc, "deviation": self._deviation,
+            "ev_remaining": list(self._ev_remaining), "job_remaining": list(self._job_remaining),
+            "pending_reward": self._pending_reward, "clipped_actions": self.clipped_actions,
+            "log": {name: values[:t].tolist() for name, values in self.log.items()},
+        }  # fmt: skip
+
+    def set_resume_state(self, state: dict) -> None:
+        """Continue the episode of :meth:`get_resume_state` (on an environment with the same config)."""
+        if state["draw_state"] is None:
+            return
+        current = copy.deepcopy(self.np_random.bit_generator.state)
+        self.np_random.bit_generator.state, self._draw_state = state["draw_state"], state["draw_state"]
+        self._start_episode()
+        self.np_random.bit_generator.state = current
+        self._t, self._soc, self._deviation = int(state["t"]), float(state["soc"]), float(state["deviation"])
+        self._ev_remaining, self._job_remaining = list(state["ev_remaining"]), list(state["job_remaining"])
+        self._pending_reward, self.clipped_actions = float(state["pending_reward"]), int(state["clipped_actions"])
+        for name, values in state["log"].items():
+            self.log[name][: len(values)] = values
 
     def _observation(self) -> np.ndarray:
         series, t, config = self._series, self._t, self.config

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from evosparse.rl.base import BaseAlgorithm, polyak_update
 from evosparse.rl.config import DQNConfig
+from evosparse.rl.fused import run_mlp
 
 
 def dqn_targets(
@@ -105,7 +106,7 @@ class DQN(BaseAlgorithm):
     # ---- acting -------------------------------------------------------------------------------------------------
     def _greedy(self, obs: torch.Tensor) -> np.ndarray:
         """Stored-form actions (0-based, one per head) maximising each head's Q-values."""
-        return self.heads(self.q_net(obs)).argmax(2).numpy()
+        return self.heads(run_mlp(self.q_net, obs)).argmax(2).numpy()
 
     def _to_env(self, stored: np.ndarray) -> np.ndarray:
         space = self.action_space
@@ -143,11 +144,11 @@ class DQN(BaseAlgorithm):
 
         # ---- targets: double DQN, per head
         with torch.no_grad():
-            next_q_online = self.heads(self.q_net(next_obs)) if config.double_q else None
-            targets = dqn_targets(returns, discounts, self.heads(self.q_target(next_obs)), next_q_online)
+            next_q_online = self.heads(run_mlp(self.q_net, next_obs)) if config.double_q else None
+            targets = dqn_targets(returns, discounts, self.heads(run_mlp(self.q_target, next_obs)), next_q_online)
 
         # ---- loss: Huber on every head's chosen action
-        q = self.heads(self.q_net(obs)).gather(2, actions).squeeze(2)
+        q = self.heads(run_mlp(self.q_net, obs)).gather(2, actions).squeeze(2)
         loss = F.smooth_l1_loss(q, targets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

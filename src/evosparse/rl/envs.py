@@ -9,8 +9,8 @@ the same step (``autoreset_mode=SAME_STEP``: the final observation is in ``info[
 random generator, the time-limit counter, the last observation, and the simulator state of MuJoCo
 environments (``qpos``, ``qvel``, ``act``, ``qacc_warmstart``, ``time``) and of classic-control ones (their
 ``state`` attribute). Any wrapper or environment may add its own by defining ``get_resume_state()`` (a
-JSON-able dict) and ``set_resume_state(state)``. An environment whose state cannot be captured resumes
-from a fresh reset (``state()["exact"]`` is False).
+JSON-able dict) and ``set_resume_state(state)`` (the building environment does). An environment whose own
+state cannot be captured resumes from a fresh reset (``state()["exact"]`` is False), whatever its wrappers save.
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ class EnvBatch:
             elif isinstance(getattr(unwrapped, "state", None), np.ndarray | tuple | list):
                 arrays[f"{i}/state"] = np.array(unwrapped.state, copy=True)
                 meta["steps_beyond_terminated"] = getattr(unwrapped, "steps_beyond_terminated", None)
-            elif not meta["custom"]:
-                exact = False
+            elif not hasattr(type(unwrapped), "get_resume_state"):
+                exact = False  # wrappers' counters alone do not bring back the environment's episode
             metas.append(meta)
         return {"exact": exact, "members": metas}, arrays
 

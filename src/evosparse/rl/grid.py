@@ -11,6 +11,8 @@ on the held-out month (``split="test"``), never trained on it.
 * :class:`AgentController`: a trained run's agent as a yardstick controller; registered as ``agent``, so
   ``evosparse grid run building --controller none,rule,optimal,agent:RUN_DIR`` reports the share of the gap
   to the optimum the agent closes. The environments never import the agents: this module registers it.
+  A community run (:mod:`evosparse.rl.community`: a shared policy or independent learners) plays through the
+  same ``agent:RUN_DIR``.
 """
 
 from __future__ import annotations
@@ -109,9 +111,18 @@ class AgentController(Controller):
 
 
 def agent_controller(argument: str | None, *, seed: int = 0) -> AgentController:
-    """The ``agent:RUN_DIR`` controller factory (the seed is the run's own; the episode's comes from grid run)."""
+    """The ``agent:RUN_DIR`` controller factory (the seed is the run's own; the episode's comes from grid run):
+    a community run (:mod:`evosparse.rl.community`) or a single-agent run."""
     if argument is None:
         raise ValueError("controller 'agent' needs the run folder: agent:RUN_DIR")
+    from evosparse.io import read_manifest
+
+    path = Path(argument)
+    manifest = read_manifest(path) if path.is_dir() else None
+    if manifest is not None and manifest.get("kind") == "rl-community":
+        from evosparse.rl.community import CommunityController
+
+        return CommunityController(path)
     return AgentController(argument)
 
 

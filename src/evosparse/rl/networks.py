@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from evosparse.nn import DenseMLP, SparseLinear, SparseMLP
+from evosparse.rl.fused import run_mlp, run_mlps
 from evosparse.sparse.pattern import SparsePattern
 from evosparse.sparse.sampling import sample_free_keys
 
@@ -117,7 +118,7 @@ class DeterministicActor(nn.Module):
         self.mlp = mlp
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.mlp(obs))
+        return torch.tanh(run_mlp(self.mlp, obs))
 
 
 class SquashedGaussianActor(nn.Module):
@@ -134,7 +135,7 @@ class SquashedGaussianActor(nn.Module):
 
     def forward(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(action, log-probability); ``noise`` None gives the deterministic action tanh(mu) and no log-prob."""
-        out = self.mlp(obs)
+        out = run_mlp(self.mlp, obs)
         mean, log_std = out[:, : self.action_dim], out[:, self.action_dim :]
         if noise is None:
             return torch.tanh(mean), None
@@ -153,9 +154,9 @@ class TwinCritic(nn.Module):
         self.q1, self.q2 = q1, q2
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, actions], dim=1)
-        return torch.stack([self.q1(x).squeeze(1), self.q2(x).squeeze(1)])
+        # One autograd node for both critics (rl.fused); each has one output, so the result is (2, batch).
+        return run_mlps([self.q1, self.q2], torch.cat([obs, actions], dim=1))
 
     def first(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q_1 only (TD3's actor loss)."""
-        return self.q1(torch.cat([obs, actions], dim=1)).squeeze(1)
+        return run_mlps([self.q1], torch.cat([obs, actions], dim=1))[0]

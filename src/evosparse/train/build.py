@@ -8,10 +8,13 @@ dense, is read from the one table of strategies (:mod:`evosparse.train.strategie
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
 
+from evosparse.nn.linear import SparseLinear
 from evosparse.nn.mlp import DenseMLP, SparseMLP
 from evosparse.sparse.init import epsilon_for_density, network_nnz
 from evosparse.topology.strategy import TopologyStrategy
@@ -61,12 +64,51 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Modu
     )
 
 
+def output_layer(model: nn.Module) -> nn.Module:
+    """The last weight layer (``SparseLinear`` or ``nn.Linear``) of ``model``: the readout."""
+    layers = [m for m in model.modules() if isinstance(m, SparseLinear | nn.Linear)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no SparseLinear or nn.Linear layer")
+    return layers[-1]
+
+
+def output_lr_scale(config: TrainConfig, model: nn.Module) -> float:
+    """Factor of the output layer's learning rate: ``min(1, output_lr_fan_in / fan-in)`` (1 if the rule is off).
+
+    Why: each logit sums ``fan-in`` hidden activations (fan-in = the output layer's connections per output
+    neuron, nnz / n_out: an Erdos-Renyi readout of a wide layer is dense or nearly so), and one SGD step
+    moves a logit by about ``lr * fan-in * E[h^2]``. With one rate for every layer, a 600,000-neuron last
+    hidden layer moves the logits 600x more per step than the 1000-neuron layers the SET recipe was tuned
+    on, and training diverges in its first steps (BENCHMARKS.md, section 3). Scaling the readout's rate
+    by 1 / fan-in is the width rule of muP (Yang et al. 2021, "Tensor Programs V", the output layer's
+    row of their Table 3); the reference fan-in 1000 keeps every network of the papers' sizes (hidden
+    layers up to 1000 neurons) exactly as before, so the rule only acts where it is needed.
+    """
+    reference = config.optimizer.output_lr_fan_in
+    if reference is None:
+        return 1.0
+    layer = output_layer(model)
+    nnz = layer.nnz if isinstance(layer, SparseLinear) else layer.weight.numel()
+    fan_in = nnz / max(layer.out_features, 1)
+    return min(1.0, reference / fan_in) if fan_in > 0 else 1.0
+
+
 def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD with momentum and weight decay (the SET recipe) or Adam, on all of ``model.parameters()``."""
+    """SGD with momentum and weight decay (the SET recipe) or Adam, on all of ``model.parameters()``.
+
+    The output layer gets its own parameter group with ``lr * output_lr_scale(...)`` when that factor is
+    below 1 (one group otherwise, so runs of the papers' sizes have the optimizer they always had).
+    """
+    scale = output_lr_scale(config, model)
+    parameters: list | Iterator[nn.Parameter] = model.parameters()
+    if scale < 1.0:
+        readout = list(output_layer(model).parameters())
+        others = [p for p in model.parameters() if all(p is not q for q in readout)]
+        parameters = [{"params": others}, {"params": readout, "lr": config.optimizer.lr * scale}]
     if config.optimizer.name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay)
+        return torch.optim.Adam(parameters, lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay)
     return torch.optim.SGD(
-        model.parameters(),
+        parameters,
         lr=config.optimizer.lr,
         momentum=config.optimizer.momentum,
         weight_decay=config.optimizer.weight_decay,

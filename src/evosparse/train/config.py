@@ -61,8 +61,24 @@ class DataConfig(Config):
 
     dataset: str = param("digits", "data set name, see evosparse.data.DATASETS ('digits' needs no download)")
     data_dir: str | None = param(None, "folder holding the data set files (None: the loader's default)")
+    file: str | None = param(
+        None,
+        "your own data file instead of --dataset: .npz, .csv, .tsv, .parquet or .mat (see evosparse.data.files)",
+        flag="data",
+    )
+    label_column: str | None = param(
+        None, "--data tables: the label column's name or number from 1 (None: label / y / target / class, else last)"
+    )
     data_seed: int = param(0, "seed of the train/test split, for data sets that come without one", rule=at_least(0))
     download: bool = param(True, "download missing data files (False: fail unless they are in data_dir or the cache)")
+
+    def validate(self) -> None:
+        if self.label_column is not None and self.file is None:
+            raise ValueError(f"label_column ({self.label_column!r}) applies to a --data table; give data=FILE")
+        if self.file is not None:
+            from evosparse.data.files import file_format
+
+            file_format(self.file)  # the suffix, checked before anything runs
 
 
 @dataclass(frozen=True)
@@ -187,6 +203,11 @@ class OptimizerConfig(Config):
     nesterov: bool = param(False, "Nesterov momentum (SGD only)")
     weight_decay: float = param(0.0002, "L2 weight decay (paper: 0.0002)", rule=between(0, math.inf, high_open=True))
     batch_size: int = param(32, "minibatch size (paper: 100)", rule=at_least(1))
+    output_lr_fan_in: int | None = param(
+        1000,
+        "the output layer's lr is scaled by min(1, this / its connections per output neuron) (None: off)",
+        rule=at_least(1),
+    )
 
     def validate(self) -> None:
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
@@ -203,7 +224,9 @@ class RunConfig(Config):
     epochs: int = param(30, "training epochs (paper, MNIST: 1000)", rule=at_least(1))
     seed: int = param(0, "seed of weights, topology, dropout, data order and rewiring", rule=at_least(0))
     threads: int | None = param(
-        None, "CPU threads of torch and the sparse kernels (None: 1 for a small model, else all)", rule=at_least(1)
+        None,
+        "CPU threads of torch and the sparse kernels (None: $EVOSPARSE_THREADS, else 1 for a small model, else all)",
+        rule=at_least(1),
     )
     out_dir: str | None = param(None, "folder of history, checkpoint, config (None: runs/<dataset>-<model>-s<seed>)")
 

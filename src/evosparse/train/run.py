@@ -21,6 +21,7 @@ exactly where the uninterrupted run would have (bit for bit, timings aside).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from evosparse._threading import threads_from_environment
 from evosparse.io import MANIFEST_FILE, RunFolder, RunFolderError
 from evosparse.io.atomic import atomic_write_text
+from evosparse.io.digest import file_sha256
 from evosparse.io.torch_files import tensor_digest
 from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed, layer_sizes
 from evosparse.train.callbacks import Callback, CheckpointCallback, default_callbacks
@@ -56,8 +59,8 @@ RUN_FILES = (
 # What a train run folder may hold besides: the pictures 'evosparse plot degrees' writes beside the files.
 OWNED_FILES = (*RUN_FILES, "*.png")
 # Settings that may differ on --resume: they do not change the numbers a run computes (a different data
-# set under another data_dir is caught by the data digests).
-RESUMABLE_CHANGES = ("threads", "out_dir", "data_dir", "download")
+# set under another data_dir, or a moved --data file that is not the same file, is caught by the data digests).
+RESUMABLE_CHANGES = ("threads", "out_dir", "data_dir", "download", "data")
 
 # A run cannot start or continue as asked (its folder holds another run, is in use, nothing to resume, ...).
 RunError = RunFolderError
@@ -90,7 +93,7 @@ def run_files(folder: str | Path) -> list[str]:
 
 def default_out_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
     """``runs/<dataset>-<model>-s<seed>``, or the first of ``...-2``, ``...-3``, ... that holds no run."""
-    base = Path(root) / f"{config.data.dataset}-{config.model.kind}-s{config.run.seed}"
+    base = Path(root) / f"{data_name(config)}-{config.model.kind}-s{config.run.seed}"
     candidate, number = base, 1
     while run_files(candidate):
         number += 1
@@ -105,9 +108,13 @@ SMALL_STEP = 3_000_000
 
 
 def choose_threads(config: TrainConfig, model: nn.Module) -> int | None:
-    """``config.run.threads``, or if None: 1 for a small model (see SMALL_STEP), else None (all cores)."""
+    """``config.run.threads``, else ``EVOSPARSE_THREADS``, else 1 for a small model (see SMALL_STEP), else None
+    (all cores). More threads than cores are capped to the cores (they only slow down)."""
     if config.run.threads is not None:
         return config.run.threads
+    from_environment = threads_from_environment()
+    if from_environment is not None:
+        return min(from_environment, os.cpu_count() or 1)
     work = sum(nnz for nnz, _ in layer_connections(model)) * config.optimizer.batch_size
     return 1 if work < SMALL_STEP else None
 
@@ -135,8 +142,23 @@ class Tensors:
     n_classes: int
 
 
+def data_name(config: TrainConfig) -> str:
+    """The data's short name: the registered data set's, or the ``--data`` file's name without its suffix."""
+    if config.data.file is None:
+        return config.data.dataset
+    from evosparse.data.files import file_format
+
+    name = Path(config.data.file).name
+    return name[: -len(file_format(name))] or "data"
+
+
 def load_tensors(config: TrainConfig, dataset: Any = None) -> Tensors:
-    """Load ``config.data.dataset`` with :func:`evosparse.data.load_dataset` (or use ``dataset``) as tensors."""
+    """Load ``config.data.file`` (:func:`evosparse.data.files.load_file`) or ``config.data.dataset``
+    (:func:`evosparse.data.load_dataset`), or use ``dataset``, as tensors."""
+    if dataset is None and config.data.file is not None:
+        from evosparse.data.files import load_file
+
+        dataset = load_file(config.data.file, label_column=config.data.label_column, seed=config.data.data_seed)
     if dataset is None:
         from evosparse.data import DATASETS, load_dataset
 
@@ -196,10 +218,12 @@ def train(
         kind=RUN_KIND,
         files=OWNED_FILES,
         config=config.to_dict(),
-        data=data_digests(tensors),
+        data=data_digests(tensors, config if dataset is None else None),
         overwrite=overwrite,
     )
     with folder:
+        if config.data.file is not None and dataset is None:
+            folder.update_manifest(data_file=str(Path(config.data.file).resolve()))
         atomic_write_text(out_dir / CONFIG_FILE, config.to_toml())
         return _execute(config, folder, tensors, None, progress=progress, log=log, callbacks=callbacks)
 
@@ -232,8 +256,12 @@ def resume(
     folder = RunFolder.open(out_dir, kind=RUN_KIND, files=OWNED_FILES, resume=True)
     with folder:
         config, checkpoint = _resumable(folder, changes)
+        if dataset is None and not accept_data_change:
+            _check_data_file(folder, config)  # before reading it: a clear message about the file itself
         tensors = load_tensors(config, dataset)
-        changed = folder.check_data(data_digests(tensors), accept=accept_data_change)
+        changed = folder.check_data(
+            data_digests(tensors, config if dataset is None else None), accept=accept_data_change
+        )
         if changed and log is not None:
             log(f"warning: {changed}")
         return _execute(config, folder, tensors, checkpoint, progress=progress, log=log, callbacks=callbacks)
@@ -260,9 +288,32 @@ def _resumable(folder: RunFolder, changes: Mapping[str, Any] | None) -> tuple[Tr
     return config, checkpoint
 
 
-def data_digests(tensors: Tensors) -> dict[str, str]:
-    """SHA-256 of the arrays a run trains and tests on (recorded in the manifest, compared on resume)."""
-    return {name: tensor_digest(getattr(tensors, name)) for name in ("x_train", "y_train", "x_test", "y_test")}
+def data_digests(tensors: Tensors, config: TrainConfig | None = None) -> dict[str, str]:
+    """SHA-256 of the arrays a run trains and tests on, and of the ``--data`` file's bytes if ``config`` has one
+    (``file_sha256``); recorded in the manifest, compared on resume."""
+    digests = {name: tensor_digest(getattr(tensors, name)) for name in ("x_train", "y_train", "x_test", "y_test")}
+    if config is not None and config.data.file is not None:
+        digests["file_sha256"] = file_sha256(config.data.file)
+    return digests
+
+
+def _check_data_file(folder: RunFolder, config: TrainConfig) -> None:
+    """A resumed ``--data`` run: its file must still be there with the SHA-256 the run recorded."""
+    recorded = (folder.manifest.get("data") or {}).get("file_sha256")
+    if config.data.file is None or recorded is None:
+        return
+    path = Path(config.data.file)
+    where = folder.manifest.get("data_file", str(path))
+    if not path.is_file():
+        raise RunError(
+            f"the run in {folder.path} trained on {where}, which is gone; give its new place with --data FILE"
+        )
+    if file_sha256(path) != recorded:
+        raise RunError(
+            f"the data file {path} changed since the run in {folder.path} started (SHA-256 {recorded[:12]}... "
+            "recorded in its run.json); resuming would train on other data: restore the file, or add "
+            "--accept-data-change"
+        )
 
 
 def _resumed_config(saved: TrainConfig, changes: dict[str, Any], out_dir: Path) -> TrainConfig:

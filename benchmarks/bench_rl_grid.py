@@ -1,0 +1,251 @@
+"""The grid results table: RL agents against the rule controller on the held-out month, as a share of the gap
+between no control and the perfect-foresight optimum.
+
+    python benchmarks/bench_rl_grid.py train --out-dir DIR [--variants building-day_ahead,...] [--kinds dense,sparse]
+        [--steps 8000] [--seeds 0] [--eval-every 2000]
+    python benchmarks/bench_rl_grid.py table --out-dir DIR [--variants ...] [--kinds ...] [--seeds 0]
+
+1. **train**: every (variant, kind, seed) is trained into ``DIR/runs/<variant>-<kind>-s<seed>`` on the training
+   split (random start days of the first eleven months) and evaluated on the held-out last month
+   (:func:`evosparse.rl.grid.grid_run_config`; the community through :mod:`evosparse.rl.community`).
+   Finished runs are reused and interrupted ones resumed, so the runner can be stopped and started again.
+2. **table**: for each variant, the environment of ``evosparse grid run`` on the held-out month (seed 0) plays
+   none / rule / optimal and every finished agent (the ``agent:RUN_DIR`` controller); the table gives each
+   one's total cost and share of the gap closed, the weights of the agent's networks against the dense
+   ones, and its training steps and time. The sudden-change variant also splits the month at the change:
+   gap closed before and after it, and the days until the agent's three-day gap closed is back at its level
+   before the change.
+
+Variants (``VARIANTS``): the building with day-ahead and with tariff prices, with the reward settled once a day
+(``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each
+training week, day 15 of the held-out month); the intraday market; the community with one shared policy and
+with independent learners. Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense weights),
+``dqn`` (DQN with 5 levels per device, building only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from evosparse.envs.controllers import compare_controllers
+from evosparse.envs.metrics import gap_closed
+from evosparse.envs.registry import get_spec
+from evosparse.rl.grid import grid_run_config, register_agent_controller, split_kwargs
+from evosparse.rl.run import train_rl
+
+CHANGE_TRAIN_HOUR, CHANGE_TEST_DAY = 84, 15
+COMMUNITY_BUILDINGS = 5  # independent learners cost one update per building-hour: 5 buildings fit the budget
+TARIFF_SWITCH = {"kind": "tariff_switch"}
+# name -> (environment, settings of both splits, settings of the held-out month only)
+VARIANTS = {
+    "building-day_ahead": ("building", {"price_signal": "day_ahead"}, {}),
+    "building-tariff": ("building", {"price_signal": "tariff"}, {}),
+    "building-delayed": ("building", {"reward_delay": "daily"}, {}),
+    "building-change": (
+        "building",
+        {"changes": [{**TARIFF_SWITCH, "hour": CHANGE_TRAIN_HOUR}]},
+        {"changes": [{**TARIFF_SWITCH, "hour": 24 * CHANGE_TEST_DAY}]},
+    ),
+    "market": ("market", {}, {}),
+    "community-shared": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
+    "community-independent": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
+}
+NETWORK = {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "batch_size": 128, "learning_starts": 1000}
+KINDS = {
+    "dense": {"algo": "sac", "agent": {"strategy": "dense"}},
+    "sparse": {"algo": "sac", "agent": {"strategy": "set", "actor_density": 0.2, "critic_density": 0.2}},
+    "dqn": {"algo": "dqn", "agent": {"critic_hidden": [64, 64], "learning_starts": 1000}, "levels": 5},
+}
+
+
+def run_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int):
+    """The RunConfig of one single-agent run (building and market variants)."""
+    env, both, test_only = VARIANTS[variant]
+    spec = KINDS[kind]
+    if spec["algo"] == "dqn" and env != "building":
+        raise ValueError(f"kind dqn applies to the building variants only, got {variant!r}")
+    agent = {**NETWORK, **spec["agent"]} if spec["algo"] == "sac" else dict(spec["agent"])
+    agent["buffer_size"] = steps
+    env_kwargs = dict(both)
+    if "levels" in spec:
+        env_kwargs["discrete_levels"] = spec["levels"]
+    config = grid_run_config(
+        env, algo=spec["algo"], env_kwargs=env_kwargs, total_steps=steps, seed=seed, eval_every=eval_every,
+        checkpoint_every=eval_every, agent=agent,
+    )  # fmt: skip
+    if test_only:
+        config = config.replace(eval_env_kwargs={**config.eval_env_kwargs, **test_only})
+    return config
+
+
+def community_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int):
+    from evosparse.rl.community import CommunityRunConfig
+
+    spec = KINDS[kind]
+    if spec["algo"] != "sac":
+        raise ValueError(f"the community variants train SAC (kinds dense, sparse), got kind {kind!r}")
+    settings = dict(VARIANTS[variant][1])
+    return CommunityRunConfig(
+        mode=variant.split("-")[1], n_buildings=settings.pop("n_buildings"), env=settings, total_hours=steps,
+        seed=seed, eval_every=eval_every, checkpoint_every=eval_every,
+        agent={**NETWORK, **spec["agent"], "buffer_size": steps},
+    )  # fmt: skip
+
+
+def run_dir(out_dir: Path, variant: str, kind: str, seed: int) -> Path:
+    return out_dir / "runs" / f"{variant}-{kind}-s{seed}"
+
+
+def _finished(folder: Path) -> bool:
+    return (folder / "summary.json").is_file()
+
+
+def command_train(args: argparse.Namespace) -> None:
+    for variant in args.variants:
+        for kind in args.kinds:
+            if KINDS[kind]["algo"] == "dqn" and not variant.startswith("building"):
+                continue
+            for seed in args.seeds:
+                folder = run_dir(args.out_dir, variant, kind, seed)
+                if _finished(folder):
+                    print(f"{folder.name}: finished, reused", flush=True)
+                    continue
+                resume = (folder / "checkpoint.json").is_file()
+                began = time.perf_counter()
+                print(f"{folder.name}: {'resuming' if resume else 'training'} ({args.steps} steps)", flush=True)
+                if variant.startswith("community"):
+                    from evosparse.rl.community import train_community
+
+                    config = community_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
+                    train_community(config, folder, resume=resume, overwrite=not resume and folder.exists())
+                else:
+                    config = run_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
+                    train_rl(config, folder, resume=resume, overwrite=not resume and folder.exists())
+                print(f"{folder.name}: done in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def test_environment(variant: str):
+    """The held-out month of ``variant`` as ``evosparse grid run`` plays it."""
+    env, both, test_only = VARIANTS[variant]
+    settings = {**both, **split_kwargs()[1], **test_only}
+    settings.pop("reward_delay", None)  # costs are the same; the yardsticks read the undelayed log
+    spec = get_spec(env)
+    return spec.env(spec.config.from_dict(settings, source=variant) if settings else None)
+
+
+def _daily_cost(log: dict[str, np.ndarray]) -> np.ndarray:
+    cost = -log["reward"]
+    return cost[: len(cost) // 24 * 24].reshape(-1, 24).sum(axis=1)
+
+
+def recovery(logs: dict, name: str, change_day: int) -> dict[str, float | int | None]:
+    """Gap closed before / after the change, and the days after it until the three-day gap closed of ``name``
+    is back at its level before the change (None: not within the month)."""
+    none, best, own = (_daily_cost(logs[key]) for key in ("none", "optimal", name))
+
+    def share(days: slice) -> float:
+        return gap_closed(own[days].sum(), no_control=none[days].sum(), optimum=best[days].sum())
+
+    before = share(slice(0, change_day))
+    back = None
+    for day in range(change_day, len(own) - 2):
+        if share(slice(day, day + 3)) >= before:
+            back = day - change_day
+            break
+    return {"before": before, "after": share(slice(change_day, len(own))), "recovery_days": back}
+
+
+def command_table(args: argparse.Namespace) -> None:
+    register_agent_controller()
+    lines = []
+    for variant in args.variants:
+        agents = {}
+        for kind in args.kinds:
+            for seed in args.seeds:
+                folder = run_dir(args.out_dir, variant, kind, seed)
+                if _finished(folder):
+                    agents[f"{kind} s{seed}"] = folder
+                elif (folder / "checkpoint.json").is_file():  # an unfinished run plays its last checkpoint
+                    agents[f"{kind} s{seed} (unfinished)"] = folder
+        env = test_environment(variant)
+        names = ["none", "rule", "optimal", *(f"agent:{folder}" for folder in agents.values())]
+        comparison = compare_controllers(env, names, seed=0)
+        lines += ["", f"### {variant}", ""]
+        change = variant == "building-change"
+        header = "| controller | total cost | gap closed |" + (
+            " before change | after | recovery days |" if change else ""
+        )
+        lines += [header + " weights (of dense) | steps | train s |", "|" + "---|" * (header.count("|") + 2)]
+        for label, name in [("none", "none"), ("rule", "rule"), ("optimal", "optimal")] + [
+            (label, f"agent:{folder}") for label, folder in agents.items()
+        ]:
+            row = comparison.rows[name]
+            cells = [label, f"{row['total_cost']:.2f}", f"{row['gap_closed']:.1%}"]
+            if change:
+                if name in ("none", "optimal"):
+                    cells += ["", "", ""]
+                else:
+                    moved = recovery(comparison.logs, name, CHANGE_TEST_DAY)
+                    days = moved["recovery_days"]
+                    cells += [f"{moved['before']:.1%}", f"{moved['after']:.1%}", "-" if days is None else str(days)]
+            if name.startswith("agent:") and _finished(Path(name[6:])):
+                summary = json.loads((Path(name[6:]) / "summary.json").read_text())
+                stored = sum(count["weights"] for count in summary["parameters"].values())
+                dense = sum(count["dense_weights"] for count in summary["parameters"].values())
+                seconds = summary["train_seconds"]
+                cells += [f"{stored:,} ({stored / dense:.0%})", f"{summary['steps']:,}", f"{seconds:.0f}"]
+            elif name.startswith("agent:"):
+                record = json.loads((Path(name[6:]) / "checkpoint.json").read_text())["data"]
+                seconds = record["extra"]["train_seconds"]
+                cells += ["-", f"{record['num_timesteps']:,}", f"{seconds:.0f}"]
+            else:
+                cells += ["", "", ""]
+            lines.append("| " + " | ".join(cells) + " |")
+        print("\n".join(lines[-(len(names) + 4) :]), flush=True)
+    if args.out:
+        Path(args.out).write_text("\n".join(lines).lstrip() + "\n")
+
+
+def _list(choices):
+    def parse(text: str) -> list[str]:
+        values = [value.strip() for value in text.split(",") if value.strip()]
+        unknown = [value for value in values if value not in choices]
+        if unknown or not values:
+            raise argparse.ArgumentTypeError(f"must be a comma-separated list of {', '.join(choices)}, got {text!r}")
+        return values
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("train", "table"):
+        command = sub.add_parser(name)
+        command.add_argument("--out-dir", type=Path, required=True)
+        command.add_argument("--variants", type=_list(VARIANTS), default=list(VARIANTS))
+        command.add_argument("--kinds", type=_list(KINDS), default=["dense", "sparse"])
+        command.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[0])
+        if name == "train":
+            command.add_argument("--steps", type=int, default=8000, help="training steps (community: hours)")
+            command.add_argument("--eval-every", type=int, default=2000)
+        else:
+            command.add_argument("--out", help="also write the markdown tables to this file")
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        import torch
+
+        torch.set_num_threads(1)
+        command_train(args)
+    else:
+        command_table(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
