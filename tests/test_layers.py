@@ -51,7 +51,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "neat": BASE | {"data", "envs"},
     "report": BASE | {"sparse", "nn", "topology", "prune", "data"},
     "rl": BASE | {"sparse", "nn", "topology", "prune", "train", "data", "envs"},
-    "rbm": BASE | {"sparse", "nn", "topology", "prune", "train", "data"},
+    "rbm": BASE | {"sparse", "nn", "topology", "prune", "train", "data", "envs"},
     "bench": BASE | {"sparse", "nn", "topology", "prune", "train", "data"},
 }
 EVERYTHING = frozenset(ALLOWED) | {"cli", ROOT}

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -145,6 +146,8 @@ def field_parser(leaf) -> tuple[Any, str | None, bool]:
     if base is bool:
         return None, None, True
     if base is tuple:
+        if str in typing.get_args(leaf.hint) or any(str in typing.get_args(a) for a in typing.get_args(leaf.hint)):
+            return parse_names, "NAME,NAME,...", False  # tuple[str, ...], e.g. the forecasters to compare
         return parse_sizes, "N,N,...", False
     if base is dict:
         return parse_table, "JSON", False

@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "evosparse.cli.grid",
     "evosparse.cli.rl",
     "evosparse.cli.rbm",
+    "evosparse.cli.rbm_forecast",
 )
 
 

@@ -336,3 +336,14 @@ def load_ev_statistics(directory: str | Path | None = None, location: str = "pri
         connection_hours=column("distribution-of-connection-time.csv", location),
         energy_kwh=column("distribution-of-energy-demand.csv", location),
     )
+
+
+# ---- pymgrid loads --------------------------------------------------------------------------------------
+def load_pymgrid_load(path: str | Path) -> np.ndarray:
+    """Hourly load (kW) of one pymgrid building file (``load/<RefBldg...>.csv``: one column, a header).
+
+    pymgrid ships the US DOE commercial reference buildings' TMY3 profiles, 8760 hours each; the first
+    column is read whatever its header, every cell checked (a finite number in [0, 1e6]).
+    """
+    table = read_table(path, min_rows=1)
+    return table.numbers(table.header[0], low=0.0)

@@ -16,10 +16,16 @@ Public names (what the CLI, the run folders, online learning and forecasting bui
   :func:`ais_log_partition` (:class:`AISResult`), :func:`log_likelihood`.
 * Runs: :class:`RBMConfig`, :func:`train_rbm`, :func:`load_run`, :func:`format_summary`; pictures:
   :func:`plot_samples`, :func:`plot_filters`, :func:`plot_history`.
+* Online learning (:mod:`evosparse.rbm.online`): :class:`OnlineLearner` with :class:`OnlineConfig` -- plain
+  online CD, experience replay, OCD_GR (generative replay); :func:`stream_order`.
+* Forecasting: :class:`CRBM`, :class:`FCRBM` (:mod:`evosparse.rbm.crbm`, weights as :class:`Connections`,
+  dense or sparse with SET), and the comparison with baselines in :mod:`evosparse.rbm.forecast`.
 """
 
 from evosparse.rbm.cd import ContrastiveDivergence
 from evosparse.rbm.config import RBMConfig
+from evosparse.rbm.connections import Connections
+from evosparse.rbm.crbm import CRBM, FCRBM, ConditionalRBM, ConditionalRBMConfig, build_conditional_rbm
 from evosparse.rbm.evaluation import (
     AISResult,
     LikelihoodResult,
@@ -30,12 +36,22 @@ from evosparse.rbm.evaluation import (
     reconstruction_error,
 )
 from evosparse.rbm.model import RBM, VISIBLE_TYPES, full_pattern
+from evosparse.rbm.online import OnlineConfig, OnlineLearner, stream_order
 from evosparse.rbm.plots import plot_filters, plot_history, plot_samples
 from evosparse.rbm.run import RBMRunResult, format_summary, load_run, train_rbm
 from evosparse.rbm.topology import RBM_TOPOLOGIES, TOPOLOGY_NAMES, RBMTopology, evolve, make_pattern
 from evosparse.rbm.xbm import power_law_degrees, xbm_pattern
 
 __all__ = [
+    "CRBM",
+    "FCRBM",
+    "ConditionalRBM",
+    "ConditionalRBMConfig",
+    "Connections",
+    "OnlineConfig",
+    "OnlineLearner",
+    "build_conditional_rbm",
+    "stream_order",
     "RBM",
     "RBM_TOPOLOGIES",
     "TOPOLOGY_NAMES",
