@@ -39,25 +39,33 @@ SETTING = {"hidden": 200, "epsilon": 10.0, "zeta": 0.3, "cd_steps": 1, "lr": 0.1
            "batch_size": 10}  # fmt: skip
 
 
+REFERENCE_FILES = {"set": "set_rbm.txt", "fixprob": "rbm_fixprob.txt"}  # the reference's Results/ folder
+
+
+def _reference_curve(folder: str | None, topology: str) -> np.ndarray | None:
+    """Test reconstruction error per epoch of the reference's result file (column 2), if the folder is given."""
+    if folder is None or topology not in REFERENCE_FILES:
+        return None
+    return np.loadtxt(Path(folder) / REFERENCE_FILES[topology])[:, 1]
+
+
 def command_table(args: argparse.Namespace) -> None:
     from evosparse.rbm import load_run
 
-    print("| topology | epochs | connections | final test error | best test error (epoch) | reference (1000 ep.) "
-          "| s / epoch (median) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| topology | epoch | connections | test reconstruction error | reference, same epoch | reference, epoch 1000 |"
+    )
+    print("|---|---|---|---|---|---|")
     for folder in map(Path, args.runs):
         config, rbm, state = load_run(folder)
         history = state["history"]
-        best = min(history, key=lambda row: row["test_reconstruction_error"])
-        seconds = statistics.median(row["train_seconds"] + row["topology_seconds"] for row in history)
-        reference = REFERENCE_RESULT.get(config.topology)
-        print(f"| {config.topology} | {state['epoch']} | {history[0]['nnz']:,} -> {rbm.nnz:,} | "
-              f"{history[-1]['test_reconstruction_error']:.5f} | {best['test_reconstruction_error']:.5f} "
-              f"({best['epoch']}) | {reference if reference is not None else '-'} | {seconds:.3f} |")  # fmt: skip
-        for epoch in args.at:
-            if epoch <= len(history):
-                row = history[epoch - 1]
-                print(f"|   at epoch {epoch} | | {row['nnz']:,} | {row['test_reconstruction_error']:.5f} | | | |")
+        curve = _reference_curve(args.reference_results, config.topology)
+        final = REFERENCE_RESULT.get(config.topology, "-")
+        for epoch in [*[e for e in args.at if e < len(history)], len(history)]:
+            row = history[epoch - 1]
+            reference = f"{curve[epoch - 1]:.5f}" if curve is not None else "-"
+            print(f"| {config.topology} | {epoch} | {row['nnz']:,} | {row['test_reconstruction_error']:.5f} | "
+                  f"{reference} | {final} |")  # fmt: skip
 
 
 def _coil20(data_dir: str):
@@ -118,7 +126,9 @@ def command_speed(args: argparse.Namespace) -> None:
                 results[(name, threads)] = _time_evosparse(name, x, args.epochs, args.seed)
             results[("sklearn BernoulliRBM", threads)] = _time_sklearn(x64, args.epochs, args.seed)
     if args.reference:
-        results[("reference SET-RBM (Cython)", 1)] = _time_reference(args)
+        total, cd_only = _time_reference(args)
+        results[("reference SET-RBM (SciPy + Cython, float64), CD + rewiring", 1)] = total
+        results[("reference SET-RBM, CD pass only", 1)] = cd_only
     print(f"# COIL20 train set {x.shape}, batch {SETTING['batch_size']}, {SETTING['hidden']} hidden, "
           f"{args.epochs} timed epochs after a warm-up; seconds per epoch (median [min, max])")  # fmt: skip
     print("| model | threads | s / epoch | min | max |")
@@ -129,27 +139,38 @@ def command_speed(args: argparse.Namespace) -> None:
         print(json.dumps({f"{n}@{t}": v for (n, t), v in results.items()}))
 
 
-def _time_reference(args: argparse.Namespace) -> list[float]:
+def _time_reference(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """Time the reference SET_RBM.fit in another interpreter (numpy < 2, Cython module on its path)."""
+    # One epoch as the reference's fit does it (shuffle, CD on each batch of 10, then weightsEvolution with
+    # regrowth), driven from outside so that no epoch is a "last" one (fit prunes without regrowing there).
     script = f"""
 import sys, time, numpy as np, scipy.io as sio
 sys.path.insert(0, {args.reference_dir!r})
 import set_rbm_sparse_data_structures as ref
 np.random.seed(0)
 X = sio.loadmat({str(Path(args.data_dir) / "coil20" / "COIL20.mat")!r})['X'].astype('float64')
-idx = np.random.permutation(X.shape[0]); xtr, xte = X[idx[:960]], X[idx[960:]]
+idx = np.random.permutation(X.shape[0]); xtr = X[idx[:960]]
 model = ref.SET_RBM(xtr.shape[1], noHiddens=200, epsilon=10)
-times = []
+model.lengthMarkovChain, model.weight_decay, model.learning_rate, model.zeta = 2, 2e-7, 0.1, 0.3
+cd, evolution = [], []
 for epoch in range({args.epochs} + 1):
+    order = np.arange(xtr.shape[0]); np.random.shuffle(order); x = xtr[order]
     t = time.perf_counter()
-    model.fit(xtr, xte, batch_size=10, epochs=2, lengthMarkovChain=2, weight_decay=2e-7, learning_rate=0.1,
-              zeta=0.3, testing=False)
-    times.append((time.perf_counter() - t) / 2)
-print("TIMES", times[1:])
+    for j in range(x.shape[0] // 10):
+        model.learn(x[j * 10 : (j + 1) * 10])
+    t2 = time.perf_counter()
+    model.weightsEvolution(addition=True)
+    cd.append(t2 - t); evolution.append(time.perf_counter() - t2)
+print("TIMES", [a + b for a, b in zip(cd[1:], evolution[1:])])
+print("CD", cd[1:])
 """
     output = subprocess.run([args.reference, "-c", script], capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("TIMES"))
-    return [float(v) for v in line.removeprefix("TIMES").strip(" []").split(",")]
+
+    def parse(tag: str) -> list[float]:
+        line = next(line for line in output.splitlines() if line.startswith(tag))
+        return [float(v) for v in line.removeprefix(tag).strip(" []").split(",")]
+
+    return parse("TIMES"), parse("CD")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     table.add_argument("runs", nargs="+", help="run folders of 'evosparse rbm train'")
     table.add_argument("--at", type=lambda s: [int(v) for v in s.split(",")], default=[],
                        help="also the test error at these epochs, e.g. 100,500")  # fmt: skip
+    table.add_argument("--reference-results", metavar="DIR", help="the reference's Results/ folder (per-epoch curves)")
     table.set_defaults(handler=command_table)
     speed = sub.add_parser("speed", help="seconds per epoch against scikit-learn (and the reference code)")
     speed.add_argument("--data-dir", default="../shared/data")

@@ -1,6 +1,6 @@
 """How evosparse uses the CPU's threads: OpenMP's wait policy (set at import) and a run's thread count.
 
-Why it matters (measured with ``benchmarks/bench_threads.py``, BENCHMARKS.md section 9): torch and
+Why it matters (measured with ``benchmarks/bench_threads.py``, BENCHMARKS.md section 12): torch and
 Numba each load their own copy of GNU OpenMP, so a training step drives two pools of worker threads.
 By default an idle OpenMP worker *spins* for ~3 ms (``GOMP_SPINCOUNT`` 300000) after each parallel
 region before it sleeps. A small-batch step is shorter than that, so the workers of both pools spin all
@@ -26,7 +26,7 @@ from collections.abc import MutableMapping
 WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 """Variables that choose how idle OpenMP workers wait; if you set any, evosparse sets none."""
 DEFAULT_ENVIRONMENT = {"OMP_WAIT_POLICY": "passive"}
-"""What evosparse sets at import: idle workers sleep at once instead of spinning (BENCHMARKS.md section 9)."""
+"""What evosparse sets at import: idle workers sleep at once instead of spinning (BENCHMARKS.md section 12)."""
 THREADS_VARIABLE = "EVOSPARSE_THREADS"
 """Threads of torch and the sparse kernels for every run that does not set ``--threads``."""
 

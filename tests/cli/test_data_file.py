@@ -114,3 +114,23 @@ def test_nan_in_the_file_is_an_error_before_any_folder(cli, tmp_path):
     result = cli("train", "--data", tmp_path / "bad.npz", "--epochs", "1", "--out-dir", tmp_path / "run")
     assert result.code == 2 and "bad.npz (features): row 12, column 4 is nan" in result.err
     assert not (tmp_path / "run").exists()
+
+
+def test_compare_trains_on_the_data_file(cli, tmp_path):
+    """compare reads --data too (not the default registered data set)."""
+    import csv
+
+    data = own_npz(tmp_path / "mine.npz", features=5)
+    out = tmp_path / "cmp"
+    result = cli("compare", "--data", data, "--strategies", "set", "--densities", "0.3", "--seeds", "0",
+                 "--hidden", "16", "--epochs", "1", "--batch-size", "64", "--out-dir", out)  # fmt: skip
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {row["strategy"] for row in rows} == {"dense", "set"}
+    run = next(p for p in out.rglob("config.toml"))
+    assert f'file = "{data}"' in run.read_text()
+    model = next(p for p in out.rglob("checkpoint.pt"))
+    from evosparse.train import load_checkpoint
+
+    weights = load_checkpoint(model)["trainer"]["model"]
+    assert any(tensor.shape[-1] == 5 for tensor in weights.values())  # 5 input features: the file's, not digits' 64

@@ -89,15 +89,20 @@ def run_one(config_values: dict[str, Any], strategy: str, density: float | None)
 
     The row's ``note`` says what happened: "new", "reused", "resumed" or why an earlier run was replaced.
     """
-    from evosparse.data import load_dataset
+    from evosparse.data import load_dataset, load_file
     from evosparse.train.checkpoint import CheckpointError
     from evosparse.train.run import data_digests, load_tensors, resume, train
 
     config = TrainConfig.from_dict(config_values)
     folder = Path(config.run.out_dir)
-    key = (config.data.dataset, config.data.data_dir)
+    data = config.data
+    key = (data.dataset, data.data_dir) if data.file is None else (data.file, data.label_column, data.data_seed)
     if key not in _DATASETS:
-        _DATASETS[key] = load_dataset(config.data.dataset, data_dir=config.data.data_dir, download=config.data.download)
+        _DATASETS[key] = (
+            load_dataset(data.dataset, data_dir=data.data_dir, download=data.download)
+            if data.file is None
+            else load_file(data.file, label_column=data.label_column, seed=data.data_seed)
+        )
     dataset = _DATASETS[key]
     note = "new"
     earlier = _earlier_run(folder)
