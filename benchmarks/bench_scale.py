@@ -8,12 +8,16 @@ Run (the recorded results in BENCHMARKS.md):
     python benchmarks/bench_scale.py --dataset leukemia --hidden 500000,500000 --epochs 30 --update-every 10
     python benchmarks/bench_scale.py --dataset madelon --hidden 400000,400000,400000 --epochs 3
     python benchmarks/bench_scale.py --dataset leukemia --hidden 5000000,5000000 --epsilon 2 --epochs 3
+
+The one-million-neuron shape of Liu et al. 2021 (the lung data set's shape: 3312 features, 5 classes, 142
+training rows; synthetic Gaussian classes, since lung.mat is not in the offline data):
+    python benchmarks/bench_scale.py --synthetic 3312,5,142,61 --hidden 600000,600000,600000 --epsilon 17 \
+        --batch-size 2 --epochs 2
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import time
 
@@ -21,10 +25,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evosparse.data import load_dataset
+from evosparse.data import Dataset, load_dataset
 from evosparse.nn import SparseMLP
 from evosparse.sparse import set_num_threads, warm_up
 from evosparse.topology import SET, UpdateSchedule
+
+
+def peak_gib() -> float:
+    """Peak resident memory of this process so far (VmHWM), in GiB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 2**20
+
+
+def synthetic(spec: str, seed: int) -> Dataset:
+    """Gaussian classes of a given shape, "features,classes,train,test" (a stand-in for a data set not at hand)."""
+    n_features, n_classes, n_train, n_test = (int(v) for v in spec.split(","))
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, n_features)).astype(np.float32)
+    y = rng.integers(0, n_classes, n_train + n_test)
+    x = (centres[y] + 3.0 * rng.standard_normal((n_train + n_test, n_features))).astype(np.float32)
+    return Dataset(
+        name=f"synthetic {spec}",
+        x_train=x[:n_train],
+        y_train=y[:n_train],
+        x_test=x[n_train:],
+        y_test=y[n_train:],
+        n_classes=n_classes,
+        feature_shape=(n_features,),
+    )
 
 
 def evaluate(model, x, y, batch_size):
@@ -40,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="leukemia", help="a high-dimensional data set of evosparse.data")
     parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--synthetic", help='instead of --dataset: Gaussian classes "features,classes,train,test"')
     parser.add_argument("--hidden", default="500000,500000", help="comma-separated hidden layer sizes")
     parser.add_argument("--epsilon", type=float, default=10.0)
     parser.add_argument("--zeta", type=float, default=0.3)
@@ -49,12 +79,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True, help="torch's fused SGD")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     set_num_threads(args.threads)
     warm_up()
 
-    data = load_dataset(args.dataset, data_dir=args.data_dir, download=False, seed=args.seed)
+    if args.synthetic:
+        data = synthetic(args.synthetic, args.seed)
+    else:
+        data = load_dataset(args.dataset, data_dir=args.data_dir, download=False, seed=args.seed)
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
     hidden = [int(h) for h in args.hidden.split(",")]
@@ -63,17 +97,21 @@ def main() -> None:
     start = time.perf_counter()
     model = SparseMLP(sizes, activation="allrelu", epsilon=args.epsilon, seed=args.seed)
     build_seconds = time.perf_counter() - start
+    build_peak = peak_gib()
     # The output layer sums a whole hidden layer (fan-in in the hundreds of thousands): with one learning
     # rate for all layers, one SGD step moves the logits by lr * fan_in * E[h^2] and training diverges.
     # Its rate is scaled by 1000 / fan_in (the width-aware "muP" readout rule, Yang et al. 2021).
     output = model.sparse_layers()[-1]
     output_lr = args.lr * min(1.0, 1000.0 / output.in_features)
     others = [p for p in model.parameters() if all(p is not q for q in output.parameters())]
+    # fused: weight decay, momentum and the update in one pass over each parameter (torch's CPU kernel), not
+    # four passes with a temporary of the gradient's size (BENCHMARKS.md section 3).
     optimizer = torch.optim.SGD(
         [{"params": others}, {"params": list(output.parameters()), "lr": output_lr}],
         lr=args.lr,
         momentum=0.9,
         weight_decay=2e-4,
+        fused=args.fused,
     )
     # Tiny data sets give few steps per epoch: rewiring every epoch would undo what those steps learnt.
     strategy = SET(schedule=UpdateSchedule(zeta=args.zeta, every=args.update_every), seed=args.seed)
@@ -85,7 +123,8 @@ def main() -> None:
     print(f"data set {data.name}: {x_train.shape[0]} train / {x_test.shape[0]} test, {data.n_features} features")
     print(
         f"layers {sizes}: {sum(hidden):,} hidden neurons, {nnz:,} connections "
-        f"(dense: {dense_weights:,}, density {nnz / dense_weights:.2e}); built in {build_seconds:.1f} s"
+        f"(dense: {dense_weights:,}, density {nnz / dense_weights:.2e}); built in {build_seconds:.1f} s, "
+        f"peak RSS after build {build_peak:.2f} GiB"
     )
     print(
         f"dense weights would need {dense_weights * 4 / 2**30:,.1f} GiB (x3 with gradients and momentum); "
@@ -96,14 +135,14 @@ def main() -> None:
     for epoch in range(1, args.epochs + 1):
         model.train()
         order = torch.from_numpy(shuffle.permutation(x_train.shape[0]))
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for begin in range(0, x_train.shape[0], args.batch_size):
             batch = order[begin : begin + args.batch_size]
             loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
-            optimizer.zero_grad(set_to_none=False)
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        train_time = time.perf_counter() - start
+        train_time, train_cpu = time.perf_counter() - start, time.process_time() - start_cpu
         start = time.perf_counter()
         # As in the SET code: no rewiring after the last epoch.
         updated = epoch < args.epochs and strategy.on_epoch_end(model, optimizer, epoch)
@@ -112,9 +151,10 @@ def main() -> None:
             rewire_seconds.append(rewire_time)
         epoch_seconds.append(train_time)
         accuracy = evaluate(model, x_test, y_test, 64)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        peak = peak_gib()
         print(
-            f"epoch {epoch}: train {train_time:.1f} s, rewire {rewire_time:.1f} s, loss {loss.item():.4f}, "
+            f"epoch {epoch}: train {train_time:.1f} s ({train_cpu:.1f} s CPU), rewire {rewire_time:.1f} s, "
+            f"loss {loss.item():.4f}, "
             f"test accuracy {accuracy:.3f}, peak RSS {peak:.2f} GiB",
             flush=True,
         )

@@ -83,6 +83,24 @@ def test_same_seed_same_layer():
     assert torch.equal(a.values, b.values)
 
 
+def test_chunked_init_draws_what_one_call_would():
+    """reset_parameters initialises ~1M connections at a time: the same numbers as one sample_weights call."""
+    layer = SparseLinear(1500, 1000, density=0.9, seed=0)  # 1.35M connections: two chunks
+    layer.reset_parameters(np.random.default_rng(5))
+    expected = layer.sample_weights(layer.pattern.rows, np.random.default_rng(5))
+    assert torch.equal(layer.values.detach(), expected)
+
+
+def test_wide_layer_keeps_only_csr_indices_at_small_batches():
+    """Training at batch <= 4 never builds the CSC view (8 bytes per connection)."""
+    layer = SparseLinear(300, 200, epsilon=5, seed=0)
+    layer(torch.randn(3, 300, requires_grad=True)).sum().backward()
+    assert not layer.pattern.has_csc
+    assert layer.memory_bytes()["indices"] == layer.pattern.indptr.nbytes + layer.pattern.cols.nbytes
+    layer(torch.randn(20, 300, requires_grad=True)).sum().backward()
+    assert layer.pattern.has_csc
+
+
 def test_init_scales_with_actual_fan_in():
     layer = SparseLinear(1000, 500, epsilon=10, seed=0)
     bounds = np.sqrt(6.0 / layer.pattern.row_degrees())[layer.pattern.rows]

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evosparse.nn import SparseLinear, SparseMLP
 from evosparse.sparse.init import (
@@ -12,7 +14,7 @@ from evosparse.sparse.init import (
     network_nnz,
     random_pattern,
 )
-from evosparse.sparse.sampling import sample_free_keys
+from evosparse.sparse.sampling import sample_csr, sample_free_keys
 
 
 @pytest.mark.parametrize(
@@ -106,3 +108,33 @@ def test_epsilon_for_density_hits_the_density(density):
 def test_epsilon_for_density_bad_input():
     with pytest.raises(ValueError, match=r"density must be in \(0, 1\], got 0"):
         epsilon_for_density((4, 4), 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_sample_csr_gives_distinct_sorted_positions(n_rows, n_cols, fill, seed):
+    """Any fill, including the half-full matrices where many draws repeat and are topped up."""
+    count = int(fill * n_rows * n_cols)
+    indptr, cols = sample_csr(n_rows, n_cols, count, np.random.default_rng(seed))
+    assert indptr.dtype == np.int64 and cols.dtype == np.int32
+    assert indptr[0] == 0 and indptr[-1] == count == cols.shape[0] and np.all(np.diff(indptr) >= 0)
+    keys = np.repeat(np.arange(n_rows), np.diff(indptr)) * n_cols + cols
+    assert np.all(np.diff(keys) > 0) and cols.min(initial=0) >= 0 and cols.max(initial=0) < n_cols
+    again = sample_csr(n_rows, n_cols, count, np.random.default_rng(seed))
+    assert np.array_equal(again[0], indptr) and np.array_equal(again[1], cols)
+
+
+def test_sample_csr_rows_are_uniform():
+    # 30 x 20 at fill 0.4 (many repeats to top up): every position ~ Binomial(600, 0.4) over 600 draws.
+    counts = np.zeros((30, 20))
+    rng = np.random.default_rng(2)
+    for _ in range(600):
+        indptr, cols = sample_csr(30, 20, 240, rng)
+        counts[np.repeat(np.arange(30), np.diff(indptr)), cols] += 1
+    assert abs(counts.mean() - 240) < 1e-9
+    assert 0.75 * 144 < counts.var() < 1.25 * 144  # binomial variance 600 * 0.4 * 0.6
+
+
+def test_sample_csr_refuses_impossible_requests():
+    with pytest.raises(ValueError, match="cannot draw 5 positions from a 2 x 2 matrix"):
+        sample_csr(2, 2, 5, np.random.default_rng(0))

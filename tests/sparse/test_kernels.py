@@ -212,3 +212,57 @@ def test_column_major_operand_is_rejected():
     out = np.empty((2, 4), dtype=np.float32)
     with pytest.raises(numba.core.errors.TypingError):
         kernels.spmm(pattern.indptr, pattern.cols, np.ones(6, np.float32), xt, np.empty(0, np.float32), out)
+
+
+# ---- backward_csr: both gradients in one sweep over the CSR order (small batches) ------------------------
+def run_backward_csr(pattern, dtype, batch, rng, n_chunks, *, input_gradient=True):
+    values = rng.standard_normal(pattern.nnz).astype(dtype)
+    xt = rng.standard_normal((pattern.n_cols, batch)).astype(dtype)
+    dyt = rng.standard_normal((pattern.n_rows, batch)).astype(dtype)
+    grad_x = np.full((pattern.n_cols if input_gradient else 0, batch), np.nan, dtype=dtype)
+    grad_values = np.full(pattern.nnz, np.nan, dtype=dtype)
+    kernels.backward_csr(pattern.indptr, pattern.cols, values, dyt, xt, grad_values, grad_x, n_chunks)
+    return (values, xt, dyt), (grad_x, grad_values)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("n_chunks", [1, 2, 3])
+@pytest.mark.parametrize("batch", [0, 1, 2, 4, 5])
+def test_backward_csr_equals_the_references(dtype, n_chunks, batch):
+    rng = np.random.default_rng(batch + 10 * n_chunks)
+    pattern = make_pattern(random_mask(37, 29, 0.2, rng))
+    (values, xt, dyt), (grad_x, grad_values) = run_backward_csr(pattern, dtype, batch, rng, n_chunks)
+    assert_close(grad_x, reference_spmm_transposed(pattern, values, dyt), dtype)
+    assert_close(grad_values, reference_sddmm(pattern, dyt, xt), dtype)
+    (values, xt, dyt), (no_grad_x, only_values) = run_backward_csr(
+        pattern, dtype, batch, rng, n_chunks, input_gradient=False
+    )
+    assert no_grad_x.shape == (0, batch)
+    assert_close(only_values, reference_sddmm(pattern, dyt, xt), dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kernel_cases(), st.integers(1, 4))
+def test_backward_csr_equals_the_references_on_random_patterns(case, n_chunks):
+    """Degenerate shapes included: empty rows or columns, one connection, fully dense, more chunks than rows."""
+    n_rows, n_cols, density, batch, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    pattern = make_pattern(random_mask(n_rows, n_cols, density, rng))
+    (values, xt, dyt), (grad_x, grad_values) = run_backward_csr(pattern, dtype, batch % 6, rng, n_chunks)
+    assert_close(grad_x, reference_spmm_transposed(pattern, values, dyt), dtype)
+    assert_close(grad_values, reference_sddmm(pattern, dyt, xt), dtype)
+
+
+def test_backward_csr_does_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(5)
+    pattern = make_pattern(random_mask(300, 200, 0.1, rng))
+    before = numba.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        _, one = run_backward_csr(pattern, np.float32, 3, np.random.default_rng(6), kernels.BACKWARD_CHUNKS)
+        kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        _, many = run_backward_csr(pattern, np.float32, 3, np.random.default_rng(6), kernels.BACKWARD_CHUNKS)
+    finally:
+        kernels.set_num_threads(before)
+    for a, b in zip(one, many):
+        assert np.array_equal(a, b)

@@ -196,3 +196,20 @@ def test_nan_weights_are_the_weakest_and_go_first(rule):
         layer.values[:5] = float("nan")
     SET(0.1, rule=rule, seed=0).on_epoch_end(torch.nn.Sequential(layer), None, 1)
     assert not torch.isnan(layer.values).any() and layer.nnz == 30
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-4, 4), min_size=0, max_size=60),
+    st.floats(0, 0.99),
+)
+def test_paper_rule_equals_a_slow_sort_even_with_ties(levels, zeta):
+    """Reference: sort each sign by closeness to zero (stable, so equal weights go in CSR order), take zeta of it."""
+    values = np.array(levels, dtype=np.float32) / 4
+    expected = np.zeros(values.size, dtype=bool)
+    for sign in (1, -1):
+        positions = np.flatnonzero(sign * values > 0)
+        closest = positions[np.argsort(sign * values[positions], kind="stable")]
+        expected[closest[: int(zeta * positions.size)]] = True
+    expected[values == 0] = zeta > 0
+    assert np.array_equal(weakest_connections(values, zeta, "set"), expected)

@@ -14,6 +14,7 @@ from evosparse.sparse.init import erdos_renyi_pattern, random_pattern
 from evosparse.sparse.pattern import SparsePattern
 
 WEIGHT_INITS = ("fan_in", "paper")
+_INIT_CHUNK = 1 << 20  # connections initialised per chunk
 DTYPES = (torch.float32, torch.float64)  # what the compiled kernels compute in (no float16 / bfloat16 CPU kernels)
 
 
@@ -173,8 +174,18 @@ class SparseLinear(nn.Module):
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         rng = as_generator(seed)
+        pattern = self._pattern
         with torch.no_grad():
-            self.values.copy_(self.sample_weights(self._pattern.rows, rng))
+            # Row by row in chunks of ~1M connections: the same draws as one sample_weights(pattern.rows)
+            # call, without its nnz-long float64 temporaries (a wide layer's 20M connections: 480 MB).
+            start = 0
+            while start < pattern.n_rows:
+                end = int(np.searchsorted(pattern.indptr, pattern.indptr[start] + _INIT_CHUNK, side="right"))
+                end = max(end - 1, start + 1)
+                rows = np.repeat(np.arange(start, end), np.diff(pattern.indptr[start : end + 1]))
+                first, last = int(pattern.indptr[start]), int(pattern.indptr[end])
+                self.values[first:last] = self.sample_weights(rows, rng)
+                start = end
             if self.bias is not None:
                 self.bias.zero_()
 

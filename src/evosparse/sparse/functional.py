@@ -8,6 +8,9 @@ Two backends compute the same three products (forward SpMM, transposed SpMM for 
 
 ``"auto"`` picks numba for CPU float32/float64 tensors and torch otherwise.
 
+Wide layers at batches of a few samples: the backward pass sweeps the CSR order once for both gradients
+(:func:`~evosparse.sparse.kernels.backward_csr`), so the CSC view (8 bytes per connection) is never built.
+
 Layout trick: the kernels work on feature-major activations (features x batch). The forward returns
 ``Yt.t()`` -- a (batch, out) *view* of a feature-major buffer -- so the next layer's ``x.t()`` is
 already contiguous and a whole network runs without transposing copies; elementwise activations
@@ -25,6 +28,9 @@ from evosparse.sparse import kernels
 from evosparse.sparse.pattern import SparsePattern
 
 BACKENDS = ("auto", "numba", "torch")
+# At batches up to this the numba backward sweeps the CSR order once for both gradients
+# (kernels.backward_csr); above it, dX runs over the CSC view (built on first use).
+SMALL_BATCH = 4
 _DW_CHUNK_ELEMENTS = 1 << 24  # torch backend: at most this many (nnz x batch) products live at once
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
@@ -94,7 +100,23 @@ class SparseLinearFunction(torch.autograd.Function):
         pattern, backend = ctx.pattern, ctx.backend
         dyt = grad_out.t().contiguous()  # free when grad_out is feature-major (it usually is)
         grad_x = grad_values = grad_bias = None
-        if backend == "numba":
+        if backend == "numba" and dyt.shape[1] <= SMALL_BATCH and ctx.needs_input_grad[1]:
+            # A few samples: both gradients in one sweep over the CSR order (no CSC view is ever built).
+            dyt_np, values_np = dyt.numpy(), values.detach().numpy()
+            grad_xt = torch.empty((pattern.n_cols if ctx.needs_input_grad[0] else 0, dyt.shape[1]), dtype=dyt.dtype)
+            grad_values = torch.empty_like(values)
+            kernels.backward_csr(
+                pattern.indptr,
+                pattern.cols,
+                values_np,
+                dyt_np,
+                xt.numpy(),
+                grad_values.numpy(),
+                grad_xt.numpy(),
+                kernels.BACKWARD_CHUNKS,
+            )
+            grad_x = grad_xt.t() if ctx.needs_input_grad[0] else None
+        elif backend == "numba":
             dyt_np, xt_np, values_np = dyt.numpy(), xt.numpy(), values.detach().numpy()
             if ctx.needs_input_grad[0]:
                 grad_xt = torch.empty((pattern.n_cols, dyt.shape[1]), dtype=dyt.dtype)

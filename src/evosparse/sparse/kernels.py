@@ -44,6 +44,8 @@ _JIT = {"parallel": True, "fastmath": True, "cache": True, "nogil": True, "bound
 _INLINE = {"fastmath": True, "boundscheck": False, "inline": "always"}
 
 REGISTER_BYTES = 64  # one AVX-512 register = one cache line; smaller ISAs split each vector in 2 or 4
+BACKWARD_CHUNKS = 2  # row ranges of backward_csr: one per core of a laptop-class CPU, fixed for bit-identity
+_SCALAR_DW_BATCH = 4  # sddmm at batches up to this: scalar dot products instead of masked registers
 
 
 # ---- SIMD vectors for Numba (a Numba type backed by an LLVM vector, and its operations) ------------
@@ -341,6 +343,18 @@ def _sddmm_row(indptr, cols, dyt, xt, out_values, row, n_registers):
         out_values[k] = s0
 
 
+@njit(**_INLINE)
+def _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, row):
+    """A row's weight gradients as plain scalar dot products, for batches of a few samples."""
+    batch = xt.shape[1]
+    for k in range(indptr[row], indptr[row + 1]):
+        c = cols[k]
+        acc = xt.dtype.type(0)
+        for j in range(batch):
+            acc += dyt[row, j] * xt[c, j]
+        out_values[k] = acc
+
+
 @njit(**_JIT)
 def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     """out_values[k] = <dyt[r, :], xt[cols[k], :]> for every stored connection k of every row r.
@@ -348,18 +362,78 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     Two connections of a row at a time share the loads of ``dyt[r]`` (which stays in L1). The tile
     is the widest of 4 / 2 / 1 registers that the batch fills: at batch 128, 2 connections x 4
     registers measured 10-20% faster than 4 x 2 or 1 x 8; narrower tiles avoid masked-off work at
-    batch 16-32.
+    batch 16-32. At batch 1-4 a masked register and its horizontal sum are mostly wasted work: plain
+    scalar products were 1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
     """
     n_rows = indptr.shape[0] - 1
     lanes = REGISTER_BYTES // xt.itemsize
     batch = xt.shape[1]
     for r in prange(n_rows):
-        if batch >= 4 * lanes:
+        if batch <= _SCALAR_DW_BATCH:
+            _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, r)
+        elif batch >= 4 * lanes:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 4)
         elif batch >= 2 * lanes:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 2)
         else:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 1)
+
+
+# ---- both gradients in one pass over the CSR order, for batches of a few samples -------------------
+@njit(**_JIT)
+def backward_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks):  # pragma: no cover - compiled
+    """grad_values[k] = <dyt[r], xt[cols[k]]> and, if ``grad_xt`` has rows, grad_xt = W^T dyt, in one sweep.
+
+    At a batch of a few samples a wide layer's gradients are bound by random accesses to the rows of
+    ``xt`` (one per connection), not by arithmetic. This sweep visits each connection once, in CSR order,
+    and touches one cache line per connection: each thread copies ``xt`` into a scratch array whose row
+    ``c`` holds ``xt[c]`` followed by the thread's partial ``dXt[c]`` (so the read of x and the update of
+    dX share a line), and scatters ``values[k] * dyt[r]`` into it; the threads' partials are summed at
+    the end. It needs no CSC view (8 bytes per connection saved) and no gather of the weights into
+    column order. ``grad_xt`` of shape (0, batch) skips the input gradient (a first layer). ``n_chunks``:
+    the number of row ranges (each with its own scratch, summed in a fixed order): a constant
+    (:data:`BACKWARD_CHUNKS`) rather than the thread count, so that results do not depend on the threads.
+    """
+    n_rows = indptr.shape[0] - 1
+    n_cols, batch = xt.shape
+    need_dx = grad_xt.shape[0] > 0
+    nnz = indptr[n_rows]
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)  # rows split so that each thread gets ~nnz / threads
+    for t in range(n_chunks):
+        bounds[t] = min(np.searchsorted(indptr, nnz * t // n_chunks), n_rows)
+    bounds[0] = 0
+    bounds[n_chunks] = n_rows
+    zero = xt.dtype.type(0)
+    width = 2 * batch
+    scratch = np.empty((n_chunks, n_cols, width) if need_dx else (1, 1, 1), dtype=xt.dtype)
+    for t in prange(n_chunks):
+        own = scratch[t] if need_dx else scratch[0]
+        if need_dx:
+            for c in range(n_cols):
+                for j in range(batch):
+                    own[c, j] = xt[c, j]
+                    own[c, batch + j] = zero
+        for r in range(bounds[t], bounds[t + 1]):
+            for k in range(indptr[r], indptr[r + 1]):
+                c = cols[k]
+                acc = zero
+                if need_dx:
+                    v = values[k]
+                    for j in range(batch):
+                        g = dyt[r, j]
+                        acc += g * own[c, j]
+                        own[c, batch + j] += v * g
+                else:
+                    for j in range(batch):
+                        acc += dyt[r, j] * xt[c, j]
+                grad_values[k] = acc
+    if need_dx:
+        for c in prange(n_cols):
+            for j in range(batch):
+                total = zero
+                for t in range(n_chunks):
+                    total += scratch[t, c, batch + j]
+                grad_xt[c, j] = total
 
 
 def set_num_threads(n: int) -> None:
@@ -387,3 +461,5 @@ def warm_up() -> None:
         spmm(indptr, index, values, xt, np.empty(0, dtype=dtype), out)
         spmm_transposed(indptr, index, index, values, xt, out)
         sddmm(indptr, index, xt, xt, np.empty(1, dtype=dtype))
+        backward_csr(indptr, index, values, xt, xt, np.empty(1, dtype=dtype), out, 1)
+        backward_csr(indptr, index, values, xt, xt, np.empty(1, dtype=dtype), out[:0], 1)

@@ -5,10 +5,13 @@ of ``torch.nn.Linear.weight``) is kept in two orders:
 
 * **CSR** (row-major, sorted by row then column): ``indptr`` (n_rows + 1) and ``cols`` (nnz). The
   weight values of a layer are stored in this order. ``rows`` (the row of each connection) is derived
-  on demand for topology updates; the kernels do not need it.
+  on demand (and not kept: it would cost 4 bytes per connection) for topology updates; the kernels do
+  not need it.
 * **CSC** (column-major): ``csc_indptr`` (n_cols + 1), ``csc_rows`` and ``csc_perm``; ``csc_perm[k]``
-  is the CSR position of the k-th connection in column order. The transposed product (dX = dY W) runs
-  over this view; it is a permutation of the CSR order, rebuilt only when the topology changes.
+  is the CSR position of the k-th connection in column order. The transposed product (dX = dY W) at
+  large batches runs over this view; it is a permutation of the CSR order, built on first use (8 more
+  bytes per connection) and rebuilt only when the topology changes. Small-batch training of wide
+  layers never builds it (:func:`evosparse.sparse.kernels.backward_csr` scatters over the CSR order).
 
 Everything here costs O(nnz log nnz) or less; nothing allocates an ``n_rows x n_cols`` array.
 """
@@ -33,14 +36,37 @@ class SparsePattern:
     n_cols: int
     indptr: np.ndarray
     cols: np.ndarray
-    csc_indptr: np.ndarray
-    csc_rows: np.ndarray
-    csc_perm: np.ndarray
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Row (output neuron) of each connection, in CSR order (computed on each call, O(nnz))."""
+        return np.repeat(np.arange(self.n_rows, dtype=INDEX_DTYPE), np.diff(self.indptr))
 
     @cached_property
-    def rows(self) -> np.ndarray:
-        """Row (output neuron) of each connection, in CSR order."""
-        return np.repeat(np.arange(self.n_rows, dtype=INDEX_DTYPE), np.diff(self.indptr))
+    def _csc_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        csc_indptr, csc_perm = _counting_sort_by_column(self.cols, self.n_cols, np.empty(self.nnz, perm_dtype))
+        return csc_indptr, _csc_rows(self.indptr, csc_perm, np.empty(self.nnz, INDEX_DTYPE)), csc_perm
+
+    @property
+    def csc_indptr(self) -> np.ndarray:
+        """CSC offsets (n_cols + 1); builds the CSC view on first use."""
+        return self._csc_view[0]
+
+    @property
+    def csc_rows(self) -> np.ndarray:
+        """Row of each connection in column order; builds the CSC view on first use."""
+        return self._csc_view[1]
+
+    @property
+    def csc_perm(self) -> np.ndarray:
+        """CSR position of each connection in column order; builds the CSC view on first use."""
+        return self._csc_view[2]
+
+    @property
+    def has_csc(self) -> bool:
+        """Whether the CSC view is built (it costs 8 bytes per connection)."""
+        return "_csc_view" in self.__dict__
 
     @property
     def nnz(self) -> int:
@@ -53,7 +79,7 @@ class SparsePattern:
 
     def keys(self) -> np.ndarray:
         """Linear positions ``row * n_cols + col`` (int64), sorted ascending because CSR order is row-major."""
-        return self.rows.astype(np.int64) * self.n_cols + self.cols
+        return _csr_keys(self.indptr, self.cols, self.n_cols, np.empty(self.nnz, np.int64))
 
     def row_degrees(self) -> np.ndarray:
         """Number of connections of each row (fan-in of each output neuron)."""
@@ -64,8 +90,8 @@ class SparsePattern:
         return np.diff(self.csc_indptr)
 
     def index_bytes(self) -> int:
-        """Bytes held by the index arrays the kernels keep (both views; not the on-demand ``rows``)."""
-        arrays = (self.indptr, self.cols, self.csc_indptr, self.csc_rows, self.csc_perm)
+        """Bytes held by the index arrays: CSR, and the CSC view if built (not the on-demand ``rows``)."""
+        arrays = (self.indptr, self.cols, *(self._csc_view if self.has_csc else ()))
         return int(sum(a.nbytes for a in arrays))
 
     @classmethod
@@ -89,21 +115,52 @@ class SparsePattern:
     @classmethod
     def from_sorted_keys(cls, keys: np.ndarray, n_rows: int, n_cols: int) -> SparsePattern:
         """Build from strictly increasing linear positions ``row * n_cols + col`` (no checks: hot path)."""
-        rows = (keys // n_cols).astype(INDEX_DTYPE)
-        cols = (keys % n_cols).astype(INDEX_DTYPE)
-        indptr = np.zeros(n_rows + 1, dtype=OFFSET_DTYPE)
-        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-        perm_dtype = INDEX_DTYPE if keys.shape[0] < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
-        csc_indptr, csc_perm = _counting_sort_by_column(cols, int(n_cols), np.empty(cols.shape[0], perm_dtype))
-        return cls(
-            n_rows=int(n_rows),
-            n_cols=int(n_cols),
-            indptr=indptr,
-            cols=cols,
-            csc_indptr=csc_indptr,
-            csc_rows=rows[csc_perm],
-            csc_perm=csc_perm,
-        )
+        indptr = np.empty(int(n_rows) + 1, dtype=OFFSET_DTYPE)
+        cols = np.empty(keys.shape[0], dtype=INDEX_DTYPE)
+        _split_keys(np.ascontiguousarray(keys, dtype=np.int64), int(n_cols), indptr, cols)
+        return cls.from_csr(indptr, cols, n_rows, n_cols)
+
+    @classmethod
+    def from_csr(cls, indptr: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> SparsePattern:
+        """Wrap CSR arrays (int64 offsets, int32 columns ascending within each row; no checks: hot path)."""
+        return cls(n_rows=int(n_rows), n_cols=int(n_cols), indptr=indptr, cols=cols)
+
+
+@njit(cache=True, nogil=True)
+def _split_keys(keys, n_cols, indptr, cols):  # pragma: no cover - compiled
+    """CSR offsets and columns of sorted keys in one pass (no int64 row / column temporaries)."""
+    n_rows = indptr.shape[0] - 1
+    row = 0
+    indptr[0] = 0
+    for k in range(keys.shape[0]):
+        r = keys[k] // n_cols
+        while row < r:
+            row += 1
+            indptr[row] = k
+        cols[k] = keys[k] - r * n_cols
+    while row < n_rows:
+        row += 1
+        indptr[row] = keys.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def _csr_keys(indptr, cols, n_cols, out):  # pragma: no cover - compiled
+    for r in range(indptr.shape[0] - 1):
+        for k in range(indptr[r], indptr[r + 1]):
+            out[k] = r * n_cols + cols[k]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _csc_rows(indptr, csc_perm, out):  # pragma: no cover - compiled
+    """Row of each connection in column order: out[j] = row of CSR position csc_perm[j]."""
+    row_of = np.empty(csc_perm.shape[0], dtype=out.dtype)
+    for r in range(indptr.shape[0] - 1):
+        for k in range(indptr[r], indptr[r + 1]):
+            row_of[k] = r
+    for j in range(csc_perm.shape[0]):
+        out[j] = row_of[csc_perm[j]]
+    return out
 
 
 @njit(cache=True, nogil=True)

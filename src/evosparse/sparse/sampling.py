@@ -7,6 +7,7 @@ Positions are linear keys ``row * n_cols + col``. Both Erdos-Renyi initialisatio
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
 # Above this occupied fraction, rejection sampling wastes draws; listing the free keys is then cheap
 # because the matrix has at most 1 / (1 - 0.5) = 2x more positions than stored connections.
@@ -62,8 +63,146 @@ def _sorted_unique(keys: np.ndarray) -> np.ndarray:
 
 
 def _contains(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Boolean mask: which queries are in ``sorted_keys`` (binary search, no re-sorting of the keys)."""
+    """Boolean mask: which of the sorted ``queries`` are in ``sorted_keys``.
+
+    One merge pass of the two sorted arrays when there are many queries (sequential reads), a binary
+    search per query when they are few compared with the keys.
+    """
     if sorted_keys.shape[0] == 0:
         return np.zeros(queries.shape[0], dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_keys, queries), sorted_keys.shape[0] - 1)
-    return sorted_keys[pos] == queries
+    if queries.shape[0] * 16 < sorted_keys.shape[0]:
+        pos = np.minimum(np.searchsorted(sorted_keys, queries), sorted_keys.shape[0] - 1)
+        return sorted_keys[pos] == queries
+    return _merge_contains(sorted_keys, queries)
+
+
+@njit(cache=True, nogil=True)
+def _merge_contains(sorted_keys, queries):  # pragma: no cover - compiled
+    found = np.zeros(queries.shape[0], dtype=np.bool_)
+    k = 0
+    for i in range(queries.shape[0]):
+        while k < sorted_keys.shape[0] and sorted_keys[k] < queries[i]:
+            k += 1
+        found[i] = k < sorted_keys.shape[0] and sorted_keys[k] == queries[i]
+    return found
+
+
+_CHUNK = 1 << 20  # draws per chunk when sampling a pattern: bounds the int64 temporaries to 8 MiB
+
+
+def sample_csr(n_rows: int, n_cols: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` distinct positions drawn uniformly from an empty ``n_rows x n_cols`` matrix, as CSR arrays.
+
+    The same distribution as :func:`sample_free_keys` with nothing occupied (a uniform ``count``-subset:
+    the first ``count`` distinct values of a sequence of independent uniform positions), built without
+    any int64 array of ``count`` keys and without a global sort:
+
+    1. draw the positions in chunks, once to count them per row and once more (the generator's state
+       rewound) to put each column into its row's slots;
+    2. sort each row's few columns and drop repeats (rows are independent: parallel);
+    3. draw as many positions as were repeats, keep those still free, until ``count`` are distinct, and
+       merge them in.
+
+    Cost: O(count log(count / n_rows)) time; memory: the int32 columns, int64 offsets, and 8 MiB chunks.
+
+    Returns:
+        ``indptr`` (int64, n_rows + 1) and ``cols`` (int32, ascending within each row).
+    """
+    total = int(n_rows) * int(n_cols)
+    if count < 0 or count > total:
+        raise ValueError(f"cannot draw {count} positions from a {n_rows} x {n_cols} matrix")
+    if count > _ENUMERATE_ABOVE_FILL * total:  # nearly dense: listing the positions is cheap
+        keys = sample_free_keys(n_rows, n_cols, count, np.empty(0, dtype=np.int64), rng)
+        return _keys_to_csr(keys, n_rows, n_cols)
+    start = rng.bit_generator.state
+    counts = np.zeros(n_rows, dtype=np.int64)
+    for begin in range(0, count, _CHUNK):
+        keys = rng.integers(0, total, size=min(_CHUNK, count - begin), dtype=np.int64)
+        counts += np.bincount(keys // n_cols, minlength=n_rows)
+    rng.bit_generator.state = start  # the same draws again, now into their rows' slots
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    cols = np.empty(count, dtype=np.int32)
+    cursor = indptr[:-1].copy()
+    for begin in range(0, count, _CHUNK):
+        keys = rng.integers(0, total, size=min(_CHUNK, count - begin), dtype=np.int64)
+        _scatter_into_rows(keys, n_cols, cursor, cols)
+    distinct = np.empty(n_rows, dtype=np.int64)
+    _sort_rows_drop_repeats(indptr, cols, distinct)
+    missing = count - int(distinct.sum())
+    extra = np.empty(0, dtype=np.int64)
+    while missing > 0:
+        draw = _sorted_unique(rng.integers(0, total, size=missing, dtype=np.int64))
+        draw = draw[~_in_rows(indptr, cols, distinct, n_cols, draw) & ~_contains(extra, draw)]
+        extra = np.sort(np.concatenate([extra, draw]))
+        missing -= draw.shape[0]
+    return _merge_rows(indptr, cols, distinct, extra, n_cols)
+
+
+def _keys_to_csr(keys: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // n_cols, minlength=n_rows), out=indptr[1:])
+    return indptr, (keys % n_cols).astype(np.int32)
+
+
+@njit(cache=True, nogil=True)
+def _scatter_into_rows(keys, n_cols, cursor, cols):  # pragma: no cover - compiled
+    for key in keys:
+        r = key // n_cols
+        cols[cursor[r]] = key - r * n_cols
+        cursor[r] += 1
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sort_rows_drop_repeats(indptr, cols, distinct):  # pragma: no cover - compiled
+    """Sort each row's columns; its ``distinct[r]`` different columns end up first (the rest is stale)."""
+    for r in prange(indptr.shape[0] - 1):
+        start, end = indptr[r], indptr[r + 1]
+        if end == start:
+            distinct[r] = 0
+            continue
+        cols[start:end].sort()
+        n = 1
+        for k in range(start + 1, end):
+            if cols[k] != cols[start + n - 1]:
+                cols[start + n] = cols[k]
+                n += 1
+        distinct[r] = n
+
+
+@njit(cache=True, nogil=True)
+def _in_rows(indptr, cols, distinct, n_cols, keys):  # pragma: no cover - compiled
+    """Which keys are among the first ``distinct[r]`` (sorted) columns of their row r (binary search)."""
+    found = np.zeros(keys.shape[0], dtype=np.bool_)
+    for i in range(keys.shape[0]):
+        r = keys[i] // n_cols
+        c = keys[i] - r * n_cols
+        start = indptr[r]
+        k = np.searchsorted(cols[start : start + distinct[r]], c)
+        found[i] = k < distinct[r] and cols[start + k] == c
+    return found
+
+
+@njit(cache=True, nogil=True)
+def _merge_rows(indptr, cols, distinct, extra, n_cols):  # pragma: no cover - compiled
+    """CSR of the rows' distinct columns plus the sorted ``extra`` keys (none of them already present)."""
+    n_rows = indptr.shape[0] - 1
+    if extra.shape[0] == 0 and distinct.sum() == cols.shape[0]:
+        return indptr, cols
+    out_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    out_cols = np.empty(distinct.sum() + extra.shape[0], dtype=cols.dtype)
+    e = 0
+    n = 0
+    for r in range(n_rows):
+        k, end = indptr[r], indptr[r] + distinct[r]
+        while k < end or (e < extra.shape[0] and extra[e] // n_cols == r):
+            in_row = e < extra.shape[0] and extra[e] // n_cols == r
+            if in_row and (k >= end or extra[e] - r * n_cols < cols[k]):
+                out_cols[n] = extra[e] - r * n_cols
+                e += 1
+            else:
+                out_cols[n] = cols[k]
+                k += 1
+            n += 1
+        out_indptr[r + 1] = n
+    return out_indptr, out_cols

@@ -2,7 +2,7 @@
 
 A layer's Erdos-Renyi connection count is deterministic for given sizes and epsilon
 (:func:`evosparse.sparse.init.erdos_renyi_nnz`), and its bytes follow from the storage of
-:class:`evosparse.sparse.SparsePattern` (CSR and CSC views) plus float32 values and biases, so an
+:class:`evosparse.sparse.SparsePattern` (its CSR arrays) plus float32 values and biases, so an
 architecture of a billion neurons is described in microseconds. ``tests/cli/test_cli.py`` checks the
 numbers against built :class:`evosparse.nn.SparseLinear` layers.
 """
@@ -21,11 +21,13 @@ FLOAT_BYTES = 4  # float32 weights and biases
 
 
 def sparse_layer_bytes(n_in: int, n_out: int, nnz: int) -> int:
-    """Bytes of a sparse layer: values, bias, CSR offsets and columns, CSC offsets, rows and permutation."""
+    """Bytes of a sparse layer as built: values, bias, CSR offsets and columns.
+
+    Training at batches above :data:`evosparse.sparse.functional.SMALL_BATCH` adds the CSC view of layers
+    that need an input gradient (8 bytes per connection), built on the first backward pass.
+    """
     index, offset = np.dtype(INDEX_DTYPE).itemsize, np.dtype(OFFSET_DTYPE).itemsize
-    permutation = index if nnz < np.iinfo(INDEX_DTYPE).max else offset
-    indices = (n_out + 1) * offset + nnz * index + (n_in + 1) * offset + nnz * index + nnz * permutation
-    return nnz * FLOAT_BYTES + n_out * FLOAT_BYTES + indices
+    return nnz * FLOAT_BYTES + n_out * FLOAT_BYTES + (n_out + 1) * offset + nnz * index
 
 
 def architecture(layers: Sequence[int], epsilon: float) -> dict[str, Any]:

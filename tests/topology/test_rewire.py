@@ -1,0 +1,48 @@
+"""merge_rewiring / gather_survivors against the slow, obvious way (concatenate the keys, sort them)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evosparse.sparse.pattern import SparsePattern
+from evosparse.topology.rewire import gather_survivors, merge_rewiring
+
+
+@st.composite
+def rewirings(draw):
+    n_rows, n_cols = draw(st.integers(1, 15)), draw(st.integers(1, 15))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    total = n_rows * n_cols
+    old_keys = np.sort(rng.choice(total, size=draw(st.integers(0, total)), replace=False)).astype(np.int64)
+    keep = np.sort(rng.choice(old_keys.size, size=draw(st.integers(0, old_keys.size)), replace=False))
+    free = np.setdiff1d(np.arange(total), old_keys[keep])
+    new_keys = np.sort(rng.choice(free, size=draw(st.integers(0, free.size)), replace=False)).astype(np.int64)
+    return SparsePattern.from_sorted_keys(old_keys, n_rows, n_cols), keep, new_keys
+
+
+@settings(max_examples=80, deadline=None)
+@given(rewirings())
+def test_merge_equals_sorting_the_keys(case):
+    pattern, keep, new_keys = case
+    indptr, cols, source = merge_rewiring(pattern.indptr, pattern.cols, keep, new_keys, pattern.n_cols)
+    all_keys = np.concatenate([pattern.keys()[keep], new_keys])
+    order = np.argsort(all_keys, kind="stable")
+    expected = SparsePattern.from_sorted_keys(all_keys[order], pattern.n_rows, pattern.n_cols)
+    assert np.array_equal(indptr, expected.indptr) and np.array_equal(cols, expected.cols)
+    # source: a survivor reads its old position, a new connection old_nnz + its index among the new keys.
+    expected_source = np.concatenate([keep, pattern.nnz + np.arange(new_keys.size)])[order]
+    assert np.array_equal(source, expected_source)
+    old, fresh = torch.randn(pattern.nnz, dtype=torch.float64), torch.randn(new_keys.size, dtype=torch.float64)
+    assert torch.equal(gather_survivors(source, old, fresh), torch.cat([old, fresh])[torch.from_numpy(expected_source)])
+
+
+def test_merge_rejects_duplicates_and_keys_outside():
+    pattern = SparsePattern.from_coo([0, 1], [1, 0], 2, 2)
+    with pytest.raises(ValueError, match="duplicate"):
+        merge_rewiring(pattern.indptr, pattern.cols, np.array([0, 1]), np.array([1]), 2)  # key 1 = (0, 1) survives
+    with pytest.raises(ValueError, match="duplicate"):
+        merge_rewiring(pattern.indptr, pattern.cols, np.array([1]), np.array([0, 0]), 2)
+    with pytest.raises(ValueError, match="inside the matrix"):
+        merge_rewiring(pattern.indptr, pattern.cols, np.array([0]), np.array([7]), 2)
