@@ -42,9 +42,10 @@ def test_memory_is_constant_over_the_stream(method, sparse):
     assert online.n_seen == 60 and online.n_steps == 12 and len(online.step_seconds) == 12
     # the replay state: ER's buffer or OCD_GR's chains, each n_replay vectors of float32; plain CD none
     assert after_one["replay"] == {"ocd": 0, "er": 4 * N_VISIBLE * 4, "ocd_gr": 4 * N_VISIBLE * 4}[method]
-    assert after_one["model"] == online.rbm.weights.nbytes + (online.rbm.pattern.index_bytes() if sparse else 0) + (
-        N_VISIBLE + N_HIDDEN
-    ) * 4
+    assert (
+        after_one["model"]
+        == online.rbm.weights.nbytes + (online.rbm.pattern.index_bytes() if sparse else 0) + (N_VISIBLE + N_HIDDEN) * 4
+    )
 
 
 @pytest.mark.parametrize(("method", "sizes"), [("ocd", [5, 5, 5]), ("er", [5, 9, 9]), ("ocd_gr", [5, 9, 9])])
