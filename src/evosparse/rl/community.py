@@ -52,6 +52,7 @@ from evosparse.rl.run import (
     checkpoint_files,
     non_finite,
     read_checkpoint,
+    read_checkpointed_manifest,
     set_threads,
     update_flops,
 )
@@ -493,17 +494,7 @@ def train_community(
 
 def read_community_config(run_dir: str | Path) -> CommunityRunConfig:
     """The config of a community run folder (which must hold a checkpoint)."""
-    from evosparse.io import read_manifest
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"RUN {run_dir} is not a folder")
-    manifest = read_manifest(run_dir)
-    if manifest is None or manifest.get("kind") != KIND:
-        what = "no run" if manifest is None else f"a {manifest.get('kind')} run"
-        raise ValueError(f"RUN {run_dir} holds {what}, not a community run")
-    if not (run_dir / CHECKPOINT_JSON).is_file():
-        raise ValueError(f"RUN {run_dir} has no checkpoint yet (it stopped before its first one)")
+    manifest = read_checkpointed_manifest(run_dir, kind=KIND, what="a community run")
     return CommunityRunConfig.from_dict(manifest["config"], source=f"{run_dir}/run.json")
 
 

@@ -275,19 +275,25 @@ def load_agent(run_dir: str | Path, env: gym.Env | None = None):
     return agent
 
 
-def read_run_config(run_dir: str | Path) -> RunConfig:
-    """The :class:`RunConfig` recorded in a run folder's manifest."""
+def read_checkpointed_manifest(run_dir: str | Path, *, kind: str, what: str) -> dict:
+    """The manifest of a run folder of ``kind`` that holds a checkpoint; errors name the folder and ``what``."""
     from evosparse.io import read_manifest
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"RUN {run_dir} is not a folder")
     manifest = read_manifest(run_dir)
-    if manifest is None or manifest.get("kind") != KIND:
-        what = "no run" if manifest is None else f"a {manifest.get('kind')} run"
-        raise ValueError(f"RUN {run_dir} holds {what}, not a run of 'evosparse rl train'")
+    if manifest is None or manifest.get("kind") != kind:
+        found = "no run" if manifest is None else f"a {manifest.get('kind')} run"
+        raise ValueError(f"RUN {run_dir} holds {found}, not {what}")
     if not (run_dir / CHECKPOINT_JSON).is_file():
         raise ValueError(f"RUN {run_dir} has no checkpoint yet (it stopped before its first one)")
+    return manifest
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The :class:`RunConfig` recorded in a run folder's manifest."""
+    manifest = read_checkpointed_manifest(run_dir, kind=KIND, what="a run of 'evosparse rl train'")
     return RunConfig.from_dict(manifest["config"], source=f"{run_dir}/run.json")
 
 
