@@ -16,18 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evosparse.envs.plot import require_matplotlib
 from evosparse.rbm.model import RBM
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:  # pragma: no cover - matplotlib is in the test and plot extras
-        raise ImportError("plots need matplotlib: pip install 'evosparse[plot]'") from error
-    return plt
 
 
 def image_shape(n_visible: int, shape: Sequence[int] | None) -> tuple[int, int]:
@@ -66,7 +56,7 @@ def plot_samples(
     title: str | None = None,
 ) -> Path:
     """Two grids: chains started at ``n`` data samples (if given) and at random states, after ``steps`` steps."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     picture = image_shape(rbm.n_visible, shape)
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     panels = []
@@ -97,7 +87,7 @@ def plot_filters(
     rbm: RBM, path: str | Path, *, shape: Sequence[int] | None = None, n: int = 100, title: str | None = None
 ) -> Path:
     """The weights of the first ``n`` hidden units (those with the most connections first), one image each."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     picture = image_shape(rbm.n_visible, shape)
     order = np.argsort(-rbm.pattern.row_degrees(), kind="stable")[: min(n, rbm.n_hidden)]
     dense = rbm.to_dense()[order].astype(np.float64)
@@ -116,7 +106,7 @@ def plot_filters(
 
 def plot_history(histories: dict[str, list[dict]], path: str | Path, *, title: str | None = None) -> Path:
     """Test (solid) and train (dashed) reconstruction error against epochs, one colour per run label."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for index, (label, rows) in enumerate(histories.items()):
         epochs = [row["epoch"] for row in rows]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evosparse.envs.plot import require_matplotlib
+
 
 def read_returns(run_dir: str | Path) -> dict[str, np.ndarray]:
     """``step``, ``return_mean`` and ``return_std`` columns of a run's ``history.csv``."""
@@ -44,13 +46,9 @@ def plot_returns(
     run_dirs: Sequence[str | Path], out: str | Path, *, title: str | None = None, group_seeds: bool = False
 ) -> Path:
     """Draw the learning curves of ``run_dirs`` into ``out`` (PNG) and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not run_dirs:
         raise ValueError("plot returns needs at least one RUN folder")
+    plt = require_matplotlib()
     curves: dict[str, list[dict[str, np.ndarray]]] = {}
     for run_dir in run_dirs:
         label = run_label(run_dir, with_seed=not group_seeds)
