@@ -1,6 +1,7 @@
 """``evosparse``: train a SET-MLP, show an architecture's size, benchmark the kernels.
 
     evosparse train [--config FILE.toml] [--resume | --overwrite] [--out-dir DIR] [--quiet] [--<field> VALUE ...]
+                    [--distributed [N]]   (data parallel: N local workers, or one worker of a torchrun job)
     evosparse info  [--layers 784,1000,1000,1000,10 | --dataset NAME --hidden 1000,1000,1000] [--epsilon 20]
     evosparse bench [--quick] [--threads 1,2] [--repeats N]
     evosparse compare --strategies set,rigl,... --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs N]
@@ -73,6 +74,8 @@ def command_train(args: argparse.Namespace) -> int:
         if args.print_config:
             raise CommandError("--print-config shows a new run's settings; a resumed run uses the ones in its folder")
         args.out_dir = changes["out_dir"]
+        if args.distributed is not None:
+            return _train_distributed(args, None, changes)
         result = resume(
             changes["out_dir"],
             changes=changes,
@@ -90,9 +93,68 @@ def command_train(args: argparse.Namespace) -> int:
         if args.accept_data_change:
             raise CommandError("--accept-data-change goes with --resume (a new run records its data)")
         args.out_dir = config.run.out_dir  # for the message if the run is interrupted
+        if args.distributed is not None:
+            return _train_distributed(args, config, changes)
         result = run_training(config, overwrite=args.overwrite, progress=progress, log=log)
     print(format_summary(result.summary))
     return 0
+
+
+def _train_distributed(args: argparse.Namespace, config: Any, changes: dict[str, Any]) -> int:
+    """``train --distributed``: N local workers (``--distributed N``), or this process as one worker of the
+    torchrun job it belongs to (``--distributed`` alone); see :mod:`evosparse.train.distributed`."""
+    from evosparse.train import distributed
+    from evosparse.train.run import format_summary
+
+    job = distributed.Job(
+        config=None if config is None else config.to_dict(),
+        resume_dir=None if config is not None else changes["out_dir"],
+        changes=None if config is not None else changes,
+        overwrite=args.overwrite,
+        accept_data_change=args.accept_data_change,
+        quiet=args.quiet,
+    )
+    if args.distributed != TORCHRUN:
+        workers = args.distributed
+        if workers < 1:
+            raise CommandError(f"--distributed needs a number of workers >= 1, got {workers}")
+        threads = changes.get("threads")
+        distributed.check_threads(threads, workers)
+        if config is not None:
+            distributed.check_world_size(workers, config.optimizer.batch_size)
+        distributed.launch_local(workers, distributed.run_job, (job,), threads=threads)
+        return 0  # rank 0 printed the epoch lines and the summary
+    replicas = distributed.init_replicas()
+    try:
+        progress = replicas.is_main and not args.quiet and sys.stderr.isatty()
+        log = None if args.quiet or not replicas.is_main else print
+        result = distributed.train_distributed(
+            replicas,
+            config,
+            resume_dir=job.resume_dir,
+            changes=job.changes,
+            overwrite=job.overwrite,
+            accept_data_change=job.accept_data_change,
+            progress=progress,
+            log=log,
+        )
+    finally:
+        distributed.close_replicas()
+    if replicas.is_main:
+        print(format_summary(result.summary))
+    return 0
+
+
+def _workers(text: str) -> int | str:
+    if text == TORCHRUN:  # argparse passes the const of a bare --distributed through this too
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--distributed takes a number of local workers, got {text!r}") from None
+
+
+TORCHRUN = "torchrun"  # --distributed without a number: join the torchrun job of this process
 
 
 # ---- info ------------------------------------------------------------------------------------------------
@@ -214,6 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
+    train.add_argument(
+        "--distributed",
+        nargs="?",
+        const=TORCHRUN,
+        type=_workers,
+        metavar="N",
+        help="data-parallel training: N local worker processes (gloo), each on its shard of every batch; without "
+        "N, this process is one worker of a torchrun job (torchrun --nproc-per-node N -m evosparse train ... "
+        "--distributed). Same numbers as one process, up to float rounding",
+    )
     add_config_flags(train, TrainConfig, title="TrainConfig")
     train.set_defaults(handler=command_train)
 

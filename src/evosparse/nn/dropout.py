@@ -9,7 +9,10 @@ module's generator, and the keep/drop decision of element (i, j) is a counter-ba
 * the masks are a deterministic function of the generator state (checkpoint it and a resumed run
   drops exactly the same units);
 * the backward pass recomputes the mask from the key instead of storing it;
-* the work is a parallel, branch-free loop over the elements in memory order (feature-major or not).
+* the work is a parallel, branch-free loop over the elements in memory order (feature-major or not);
+* a data-parallel worker that holds rows ``offset ...`` of a global batch sets ``row_offset`` and draws the
+  very masks single-process training of the whole batch draws for those rows
+  (:mod:`evosparse.train.distributed`).
 """
 
 from __future__ import annotations
@@ -37,37 +40,37 @@ def _keeps(base, index, p):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _dropout_apply(x, out, key, p, scale, feature_major):  # pragma: no cover - compiled
-    """out[i, j] = x[i, j] * scale if element (i, j) is kept else 0."""
+def _dropout_apply(x, out, key, p, scale, feature_major, row_offset):  # pragma: no cover - compiled
+    """out[i, j] = x[i, j] * scale if element (row_offset + i, j) is kept else 0."""
     n_rows, n_cols = x.shape
     base = np.uint64(key)
     if feature_major:  # loop columns outside so that the inner loop walks contiguous memory
         for j in prange(n_cols):
             for i in range(n_rows):
-                out[i, j] = x[i, j] * scale if _keeps(base, i * n_cols + j, p) else 0.0
+                out[i, j] = x[i, j] * scale if _keeps(base, (row_offset + i) * n_cols + j, p) else 0.0
     else:
         for i in prange(n_rows):
             for j in range(n_cols):
-                out[i, j] = x[i, j] * scale if _keeps(base, i * n_cols + j, p) else 0.0
+                out[i, j] = x[i, j] * scale if _keeps(base, (row_offset + i) * n_cols + j, p) else 0.0
 
 
-def _apply(x: torch.Tensor, key: int, p: float) -> torch.Tensor:
+def _apply(x: torch.Tensor, key: int, p: float, row_offset: int = 0) -> torch.Tensor:
     out = torch.empty_like(x)  # keeps x's strides, so feature-major stays feature-major
     feature_major = x.stride(0) < x.stride(1)
-    _dropout_apply(x.detach().numpy(), out.numpy(), key, p, 1.0 / (1.0 - p), feature_major)
+    _dropout_apply(x.detach().numpy(), out.numpy(), key, p, 1.0 / (1.0 - p), feature_major, row_offset)
     return out
 
 
 class _HashDropout(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, key, p):
-        ctx.key, ctx.p = key, p
-        return _apply(x, key, p)
+    def forward(ctx, x, key, p, row_offset):
+        ctx.key, ctx.p, ctx.row_offset = key, p, row_offset
+        return _apply(x, key, p, row_offset)
 
     @staticmethod
     def backward(ctx, grad):
         # d(x * mask * scale)/dx = mask * scale: the same operation on the gradient, same key.
-        return _apply(grad, ctx.key, ctx.p), None, None
+        return _apply(grad, ctx.key, ctx.p, ctx.row_offset), None, None, None
 
 
 class SeededDropout(nn.Module):
@@ -79,6 +82,10 @@ class SeededDropout(nn.Module):
 
     2-D float32/float64 CPU inputs take the hashed path above; anything else falls back to a
     Bernoulli mask drawn from the same generator.
+
+    Attributes:
+        row_offset: index of the input's first row in the global batch (0 but in data-parallel training, where
+            a worker's shard starts at its offset): the hashed masks then equal single-process training's.
     """
 
     def __init__(self, p: float, generator: torch.Generator) -> None:
@@ -87,13 +94,14 @@ class SeededDropout(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {p!r}")
         self.p = p
         self.generator = generator
+        self.row_offset = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
         key = int(torch.randint(0, 2**63 - 1, (1,), generator=self.generator))
         if x.dim() == 2 and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-            return _HashDropout.apply(x, key, self.p)
+            return _HashDropout.apply(x, key, self.p, self.row_offset)
         keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
         return x * keep / (1.0 - self.p)
 

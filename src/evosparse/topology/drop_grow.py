@@ -106,10 +106,7 @@ class DropAndGrow(TopologyStrategy):
                     f"{type(self).__name__} needs the gradients of a training step before an update: "
                     "call on_train_start first"
                 )
-            gradients = (
-                self.probe.grad_outputs[layer].reshape(-1, pattern.n_rows),
-                self.probe.inputs[layer].reshape(-1, pattern.n_cols),
-            )
+            gradients = self.probe.batch(layer)
         values = layer.values.detach().cpu().numpy()
         change = rewiring(
             values,

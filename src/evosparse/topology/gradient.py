@@ -12,6 +12,8 @@ training step through forward hooks (references only, no copies).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -72,12 +74,19 @@ class GradientProbe:
     """Keeps the latest training step's input and output gradient of every watched layer.
 
     Call :meth:`attach` once; afterwards ``probe.inputs[layer]`` / ``probe.grad_outputs[layer]`` hold the
-    last training batch's x and dL/dy (evaluation passes, with gradients off, are ignored).
+    last training batch's x and dL/dy (evaluation passes, with gradients off, are ignored);
+    :meth:`batch` gives them as 2-D ``(grad_output, inputs)``.
+
+    Attributes:
+        gather: None, or (data-parallel training) a function that concatenates every worker's rows of a
+            tensor in global-batch order (:mod:`evosparse.train.distributed`): :meth:`batch` then returns the
+            whole global batch's x and dL/dy, so every worker scores the growth on the same numbers.
     """
 
     def __init__(self) -> None:
         self.inputs: dict[nn.Module, torch.Tensor] = {}
         self.grad_outputs: dict[nn.Module, torch.Tensor] = {}
+        self.gather: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._handles: list = []
         self._watched: set[int] = set()
 
@@ -99,6 +108,14 @@ class GradientProbe:
 
     def ready(self, layer: nn.Module) -> bool:
         return layer in self.inputs and layer in self.grad_outputs
+
+    def batch(self, layer: SparseLinear) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(dL/dy, x)`` of ``layer``'s latest training batch, shapes (batch, out) and (batch, in)."""
+        grad_output = self.grad_outputs[layer].reshape(-1, layer.out_features)
+        inputs = self.inputs[layer].reshape(-1, layer.in_features)
+        if self.gather is not None:
+            grad_output, inputs = self.gather(grad_output), self.gather(inputs)
+        return grad_output, inputs
 
     def detach(self) -> None:
         for handle in self._handles:

@@ -12,6 +12,11 @@ One epoch of :meth:`Trainer.fit`:
 at the end of each epoch) raise :class:`DivergenceError`, naming the epoch and step, before the epoch's
 checkpoint is written: the last good checkpoint stays as it was.
 
+**Data parallel** (``replicas``, :mod:`evosparse.train.distributed`): every worker draws the same order,
+takes its shard of each global batch, and the summed gradients of all workers (one all-reduce per step,
+which also carries the batch's loss and hits) replace its own before the step: every worker then takes
+the step single-process training takes on the whole batch.
+
 All randomness of a run lives in generators that :meth:`Trainer.state_dict` saves (the shuffling
 generator here, the model's dropout / SReLU generator, the topology strategy's, via its callback), so
 a run resumed from a checkpoint continues bit for bit as if it had never stopped.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +36,9 @@ from torch import nn
 from evosparse.prune.convert import adopt_structure
 from evosparse.train.callbacks import Callback, CallbackList
 from evosparse.train.history import History
+
+if TYPE_CHECKING:
+    from evosparse.train.distributed import Replicas
 
 
 class DivergenceError(ValueError):
@@ -48,6 +56,8 @@ class Trainer:
         batch_size: minibatch size (the last batch of an epoch may be smaller).
         seed: seed of the data-shuffling generator.
         callbacks: run in order at each hook; see :mod:`evosparse.train.callbacks`.
+        replicas: None, or the data-parallel group this trainer is one worker of
+            (:meth:`evosparse.train.distributed.Replicas.attach` sets it).
 
     Attributes:
         epoch: epochs started so far (during an epoch: its 1-based number); step: optimizer steps so far.
@@ -65,6 +75,7 @@ class Trainer:
         batch_size: int,
         seed: int = 0,
         callbacks: Iterable[Callback] = (),
+        replicas: Replicas | None = None,
     ) -> None:
         if x_train.shape[0] != y_train.shape[0] or x_train.shape[0] == 0:
             n_x, n_y = x_train.shape[0], y_train.shape[0]
@@ -74,6 +85,7 @@ class Trainer:
         self.epochs, self.batch_size = int(epochs), int(batch_size)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.callbacks = CallbackList(callbacks)
+        self.replicas = replicas
         self.epoch = 0
         self.step = 0
         self.batch_loss = math.nan
@@ -120,19 +132,32 @@ class Trainer:
         keep_going = True
         for begin in range(0, order.shape[0], self.batch_size):
             index = order[begin : begin + self.batch_size]
+            n_batch = index.shape[0]
+            if self.replicas is not None:
+                index = self.replicas.shard(index)
             x, y = self.x_train[index], self.y_train[index]
             self.optimizer.zero_grad(set_to_none=True)
             logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-            self.batch_loss = loss.item()
-            if not math.isfinite(self.batch_loss):  # the divergence guard: stop before the step spreads NaN
-                raise self._diverged(f"the loss is {self.batch_loss}", step=self.step + 1)
-            loss.backward()
+            hits = int((logits.argmax(dim=1) == y).sum())
+            if self.replicas is None:
+                loss = F.cross_entropy(logits, y)
+                self.batch_loss = loss.item()
+                if not math.isfinite(self.batch_loss):  # the divergence guard: stop before the step spreads NaN
+                    raise self._diverged(f"the loss is {self.batch_loss}", step=self.step + 1)
+                loss.backward()
+            else:
+                # Sum over the shard / global batch size: each example's gradient is then exactly the one of
+                # the mean over the whole batch, and the all-reduced sum is the whole batch's gradient.
+                loss = F.cross_entropy(logits, y, reduction="sum") / n_batch
+                loss.backward()
+                self.batch_loss, hits = self.replicas.all_reduce_gradients(self.model, loss.detach(), hits)
+                if not math.isfinite(self.batch_loss):  # every worker sees the same loss: all stop together
+                    raise self._diverged(f"the loss is {self.batch_loss}", step=self.step + 1)
             self.optimizer.step()
             self.step += 1
-            loss_sum += self.batch_loss * y.shape[0]
-            correct += int((logits.argmax(dim=1) == y).sum())
-            seen += y.shape[0]
+            loss_sum += self.batch_loss * n_batch
+            correct += hits
+            seen += n_batch
             if not self.callbacks.on_step_end():
                 keep_going = False
                 break

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ from evosparse.train.config import TrainConfig
 from evosparse.train.history import History
 from evosparse.train.loop import DivergenceError, Trainer
 from evosparse.train.metrics import layer_connections
+
+if TYPE_CHECKING:
+    from evosparse.train.distributed import Replicas
 
 CONFIG_FILE, CHECKPOINT_FILE, SUMMARY_FILE = "config.toml", "checkpoint.pt", "summary.json"
 RUN_KIND = "train"
@@ -107,16 +110,21 @@ def default_out_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
 SMALL_STEP = 3_000_000
 
 
-def choose_threads(config: TrainConfig, model: nn.Module) -> int | None:
+def choose_threads(config: TrainConfig, model: nn.Module, *, workers: int = 1) -> int | None:
     """``config.run.threads``, else ``EVOSPARSE_THREADS``, else 1 for a small model (see SMALL_STEP), else None
-    (all cores). More threads than cores are capped to the cores (they only slow down)."""
+    (all cores). More threads than cores are capped to the cores (they only slow down).
+
+    ``workers``: data-parallel processes of this run on this machine; they share its cores, so the default
+    is then ``cores // workers`` threads each, for a step of ``batch_size / workers`` examples.
+    """
     if config.run.threads is not None:
         return config.run.threads
+    cores = max(1, (os.cpu_count() or 1) // max(workers, 1))
     from_environment = threads_from_environment()
     if from_environment is not None:
-        return min(from_environment, os.cpu_count() or 1)
-    work = sum(nnz for nnz, _ in layer_connections(model)) * config.optimizer.batch_size
-    return 1 if work < SMALL_STEP else None
+        return min(from_environment, cores)
+    work = sum(nnz for nnz, _ in layer_connections(model)) * config.optimizer.batch_size // max(workers, 1)
+    return 1 if work < SMALL_STEP else (None if workers == 1 else cores)
 
 
 def set_threads(threads: int | None) -> None:
@@ -193,6 +201,7 @@ def train(
     progress: bool = True,
     log: Callable[[str], object] | None = print,
     callbacks: Iterable[Callback] = (),
+    replicas: Replicas | None = None,
 ) -> RunResult:
     """Start a new run of ``config`` in ``config.run.out_dir`` (default: :func:`default_out_dir`).
 
@@ -201,6 +210,7 @@ def train(
         dataset: an already loaded data set (attributes as :func:`evosparse.data.load_dataset` returns).
         progress: show a progress bar; log: where epoch lines go (None: nowhere).
         callbacks: extra callbacks, run after the built-in ones.
+        replicas: rank 0 of a data-parallel group (see :func:`evosparse.train.distributed.train_distributed`).
     """
     out_dir = Path(config.run.out_dir) if config.run.out_dir is not None else default_out_dir(config)
     existing = run_files(out_dir)
@@ -225,7 +235,9 @@ def train(
         if config.data.file is not None and dataset is None:
             folder.update_manifest(data_file=str(Path(config.data.file).resolve()))
         atomic_write_text(out_dir / CONFIG_FILE, config.to_toml())
-        return _execute(config, folder, tensors, None, progress=progress, log=log, callbacks=callbacks)
+        return _execute(
+            config, folder, tensors, None, progress=progress, log=log, callbacks=callbacks, replicas=replicas
+        )
 
 
 def resume(
@@ -237,8 +249,10 @@ def resume(
     log: Callable[[str], object] | None = print,
     callbacks: Iterable[Callback] = (),
     accept_data_change: bool = False,
+    replicas: Replicas | None = None,
 ) -> RunResult:
-    """Continue the run in ``out_dir`` from its checkpoint, with the config saved there.
+    """Continue the run in ``out_dir`` from its checkpoint, with the config saved there (``replicas``: as
+    :func:`train`; a checkpoint does not depend on the number of workers).
 
     ``changes`` may only set fields in RESUMABLE_CHANGES or repeat saved values: anything else would make
     the resumed run a different experiment, so it raises :class:`RunError`. The data must have the digests
@@ -264,7 +278,9 @@ def resume(
         )
         if changed and log is not None:
             log(f"warning: {changed}")
-        return _execute(config, folder, tensors, checkpoint, progress=progress, log=log, callbacks=callbacks)
+        return _execute(
+            config, folder, tensors, checkpoint, progress=progress, log=log, callbacks=callbacks, replicas=replicas
+        )
 
 
 def _resumable(folder: RunFolder, changes: Mapping[str, Any] | None) -> tuple[TrainConfig, dict[str, Any]]:
@@ -379,20 +395,17 @@ def _execute(
     progress: bool,
     log: Callable[[str], object] | None,
     callbacks: Iterable[Callback],
+    replicas: Replicas | None = None,
 ) -> RunResult:
     start, out_dir = time.perf_counter(), folder.path
+    state = None if checkpoint is None else checkpoint["trainer"]
+    if replicas is not None:  # rank 0: the other workers start from the same config, state and data
+        replicas.start(config, state, data_digests(tensors))
+        replicas.agree(None)
     trainer = build_trainer(
         config, tensors, folder=out_dir, progress=progress, log=log, callbacks=callbacks, run_id=folder.run_id
     )
-    threads = choose_threads(config, trainer.model)
-    set_threads(threads)
-    if checkpoint is not None:
-        try:
-            trainer.load_state_dict(checkpoint["trainer"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as error:
-            raise CheckpointError(
-                f"checkpoint in {out_dir} does not match the model of its own config ({error}); it is damaged"
-            ) from None
+    threads = _prepare(trainer, config, state, replicas, out_dir)
     try:
         trainer.fit()
     except DivergenceError as error:
@@ -404,11 +417,55 @@ def _execute(
             if saved
             else "no checkpoint was written"
         )
-        raise DivergenceError(f"{error}; {kept}") from None
+        raise type(error)(f"{error}; {kept}") from None
     summary = summarize(trainer, out_dir=out_dir, wall_seconds=time.perf_counter() - start)
     summary["threads"] = threads if threads is not None else torch.get_num_threads()
+    if replicas is not None:
+        summary.update(replicas.summary())
     atomic_write_text(out_dir / SUMMARY_FILE, _json(summary))
     return RunResult(config, out_dir, trainer, summary)
+
+
+def _prepare(
+    trainer: Trainer, config: TrainConfig, state: dict[str, Any] | None, replicas: Replicas | None, where: Path
+) -> int | None:
+    """Join ``replicas`` (if any), set the threads, load ``state`` (if resuming); returns the threads."""
+    workers = 1
+    if replicas is not None:
+        from evosparse.train.distributed import check_threads
+
+        replicas.attach(trainer)
+        workers = replicas.local_world_size
+        check_threads(config.run.threads, workers)
+    threads = choose_threads(config, trainer.model, workers=workers)
+    set_threads(threads)
+    if state is not None:
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"checkpoint in {where} does not match the model of its own config ({error}); it is damaged"
+            ) from None
+    return threads
+
+
+def execute_replica(
+    config: TrainConfig,
+    tensors: Tensors,
+    state: dict[str, Any] | None,
+    replicas: Replicas,
+    *,
+    callbacks: Iterable[Callback] = (),
+) -> RunResult:
+    """A data-parallel worker other than rank 0: the same trainer as rank 0's, writing nothing."""
+    start = time.perf_counter()
+    trainer = build_trainer(config, tensors, folder=None, progress=False, log=None, callbacks=callbacks)
+    threads = _prepare(trainer, config, state, replicas, Path(config.run.out_dir or "."))
+    trainer.fit()
+    summary = summarize(trainer, out_dir=None, wall_seconds=time.perf_counter() - start)
+    summary["threads"] = threads if threads is not None else torch.get_num_threads()
+    summary.update(replicas.summary())
+    return RunResult(config, Path(config.run.out_dir or "."), trainer, summary)
 
 
 # ---- summary -------------------------------------------------------------------------------------------
