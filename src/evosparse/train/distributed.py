@@ -121,7 +121,8 @@ class Replicas:
         check_every: steps between two replica checks (:class:`ReplicaCheckCallback`).
         reduced_bytes: bytes this rank all-reduced for gradients so far; gathered_bytes: bytes all-gathered
             for RigL's growth scores so far (communication volume, see BENCHMARKS.md section 16).
-        steps: optimizer steps synchronised so far.
+        steps: optimizer steps synchronised so far; reduce_seconds: time spent in those all-reduces
+            (waiting for the slowest rank included).
     """
 
     rank: int
@@ -131,6 +132,7 @@ class Replicas:
     reduced_bytes: int = 0
     gathered_bytes: int = 0
     steps: int = 0
+    reduce_seconds: float = 0.0
     started: bool = False
     _shard_sizes: list[int] = field(default_factory=list)
     _dropouts: list[SeededDropout] = field(default_factory=list)
@@ -165,7 +167,9 @@ class Replicas:
         parts = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).to(dtype) for p in params]
         parts.append(torch.stack([loss.to(dtype).reshape(()), torch.tensor(float(hits), dtype=dtype)]))
         buffer = torch.cat(parts)
+        start = time.perf_counter()
         dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+        self.reduce_seconds += time.perf_counter() - start  # includes waiting for the slowest rank
         self.reduced_bytes += buffer.numel() * buffer.element_size()
         self.steps += 1
         offset = 0
@@ -273,11 +277,18 @@ class Replicas:
         callbacks.insert(after + 1, ReplicaCheckCallback(self))
         return trainer
 
+    def new_run(self) -> None:
+        """Forget the previous run of this group (its start, its communication counters)."""
+        self.started = False
+        self.reduced_bytes = self.gathered_bytes = self.steps = 0
+        self.reduce_seconds = 0.0
+
     def summary(self) -> dict[str, Any]:
         """Communication of this run so far, for ``summary.json``."""
         return {
             "world_size": self.world_size,
             "allreduce_bytes_per_step": self.reduced_bytes // max(self.steps, 1),
+            "allreduce_seconds": self.reduce_seconds,
             "rigl_gather_bytes": self.gathered_bytes,
         }
 
@@ -418,6 +429,7 @@ def train_distributed(
 
     if (config is None) == (resume_dir is None):
         raise ValueError("give either config (a new run) or resume_dir (a run to continue)")
+    replicas.new_run()
     if replicas.is_main:
         try:
             if config is not None:
@@ -520,7 +532,8 @@ def launch_local(
 
     Returns the targets' results in rank order. If a worker fails, the others are stopped and a
     :class:`DistributedError` carries the first failure's one-line message (rank 0's if it failed).
-    ``target`` and ``arguments`` must be picklable (a module-level function).
+    ``target`` and ``arguments`` must be picklable (a module-level function); results should hold no tensors
+    (numpy arrays instead): a tensor sent between processes is shared memory its sender must keep alive.
     """
     import multiprocessing
 
