@@ -31,8 +31,8 @@ world size, or without ``--distributed``.
 Launch with ``torchrun --nproc-per-node N -m evosparse train ... --distributed`` (any number of nodes), or
 ``evosparse train --distributed N`` (N local worker processes, :func:`launch_local`).
 
-Paper (the asynchronous alternative, not implemented here): Atashgahi, Curci, Mocanu, Pechenizkiy et al.,
-"Truly sparse neural networks at scale", 2021 (WASAP-SGD).
+Paper (the asynchronous alternative, not implemented here): Curci, Mocanu, Pechenizkiy, "Truly sparse
+neural networks at scale", 2021 (WASAP-SGD).
 """
 
 from __future__ import annotations
