@@ -206,3 +206,20 @@ def test_config_errors_name_the_field_value_and_range():
     with pytest.raises(ValueError, match="kind must be one of tariff_switch, battery_failure, occupant"):
         Change("flood", 3)
     assert BuildingConfig.from_dict(BuildingConfig(pv_kw=2.0).to_dict()) == BuildingConfig(pv_kw=2.0)
+
+
+def test_price_memory_observes_the_mean_of_the_last_hours_prices():
+    plain = BuildingEnergyEnv(episode_hours=72, start_hour=24 * 40)
+    env = BuildingEnergyEnv(episode_hours=72, start_hour=24 * 40, price_memory_hours=24)
+    assert env.observation_space.shape == (plain.observation_space.shape[0] + 1,)
+    assert env.observation_names[-1] == "price_mean_past"
+    observation, _ = env.reset(seed=0)
+    other, _ = plain.reset(seed=0)
+    assert np.array_equal(observation[:-1], other)  # the default observation is unchanged
+    price, seen = env.episode.price, [observation]
+    for _ in range(71):
+        seen.append(env.step(env.action_space.sample())[0])
+    for t in (0, 1, 10, 23, 24, 50, 71):  # the rules' reference: prices from the episode start, at most 24
+        assert seen[t][-1] == pytest.approx(price[max(0, t - 23) : t + 1].mean(), rel=1e-6)
+    with pytest.raises(ValueError, match="price_memory_hours"):
+        BuildingConfig(price_memory_hours=-1)

@@ -118,6 +118,11 @@ class BuildingConfig(Config):
         "0: continuous Box actions; 2..101: MultiDiscrete with this many levels per device",
         rule=base.integer_between(0, 101),
     )
+    price_memory_hours: int = param(
+        0,
+        "0: no price memory; h > 0: observe the mean import price of the last h hours (the rules' reference)",
+        rule=base.integer_between(0, 24 * 7),
+    )
     reward_delay: str = param(
         "none", "none, or daily (the day's reward settled at its last hour)", rule=one_of(REWARD_DELAYS)
     )
@@ -263,6 +268,10 @@ class BuildingEnergyEnv(gym.Env):
             "ev_connected", "ev_remaining", "ev_hours_left", "appliance_pending", "appliance_remaining",
             "appliance_hours_left",
         )  # fmt: skip
+        if config.price_memory_hours:
+            # Whether a price is cheap is relative: the rules compare it with the mean of the last 24 observed
+            # prices (evosparse.envs.policies.PriceMemory); without this an agent sees only 4 prices at once.
+            self.observation_names += ("price_mean_past",)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (len(self.observation_names),), dtype=np.float32)
         self.episode: BuildingEpisode | None = None
         self.clipped_actions = 0
@@ -344,6 +353,7 @@ class BuildingEnergyEnv(gym.Env):
             "load", "pv", "price", "export_price", "carbon", "gain", "outdoor_temperature", "clock_hour", "weekend",
             "battery_limit", "ev_session", "job")}  # fmt: skip
         self._price_padded = self._series["price"] + [self._series["price"][-1]] * 3
+        self._price_cumsum = np.concatenate([[0.0], np.cumsum(episode.price)]).tolist()
         self._t = 0
         self._soc = config.initial_soc * config.battery_kwh
         self._deviation = 0.0
@@ -391,13 +401,17 @@ class BuildingEnergyEnv(gym.Env):
         ev_left = (int(self.episode.ev_end[session]) - t) if session >= 0 else 0
         job_left = (int(self.episode.job_end[job]) - t) if job >= 0 else 0
         prices = self._price_padded
+        extra = []
+        if config.price_memory_hours:  # prices observed from the episode start on, at most the last h hours
+            first = max(0, t + 1 - config.price_memory_hours)
+            extra.append((self._price_cumsum[t + 1] - self._price_cumsum[first]) / (t + 1 - first))
         return np.array([
             math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24), float(series["weekend"][t]),
             series["load"][t], series["pv"][t], prices[t], prices[t + 1], prices[t + 2], prices[t + 3],
             series["export_price"][t], series["carbon"][t], series["outdoor_temperature"][t], series["gain"][t],
             self._soc / config.battery_kwh if config.battery_kwh > 0 else 0.0, self._deviation,
             float(session >= 0), self._ev_remaining[session] if session >= 0 else 0.0, ev_left,
-            float(job >= 0), self._job_remaining[job] if job >= 0 else 0.0, job_left,
+            float(job >= 0), self._job_remaining[job] if job >= 0 else 0.0, job_left, *extra,
         ], dtype=np.float32)  # fmt: skip
 
     def _fractions(self, action) -> list[float]:
