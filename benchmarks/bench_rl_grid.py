@@ -42,25 +42,37 @@ from evosparse.rl.run import train_rl
 CHANGE_TRAIN_HOUR, CHANGE_TEST_DAY = 84, 15
 COMMUNITY_BUILDINGS = 5  # independent learners cost one update per building-hour: 5 buildings fit the budget
 TARIFF_SWITCH = {"kind": "tariff_switch"}
+# The building agents observe the mean price of the last 24 hours, the reference of the rule controller
+# (evosparse.envs.policies.PriceMemory): otherwise they would see less of the price history than the rule.
+MEMORY = {"price_memory_hours": 24}
 # name -> (environment, settings of both splits, settings of the held-out month only)
 VARIANTS = {
-    "building-day_ahead": ("building", {"price_signal": "day_ahead"}, {}),
-    "building-tariff": ("building", {"price_signal": "tariff"}, {}),
-    "building-delayed": ("building", {"reward_delay": "daily"}, {}),
+    "building-day_ahead": ("building", {"price_signal": "day_ahead", **MEMORY}, {}),
+    "building-tariff": ("building", {"price_signal": "tariff", **MEMORY}, {}),
+    "building-delayed": ("building", {"reward_delay": "daily", **MEMORY}, {}),
     "building-change": (
         "building",
-        {"changes": [{**TARIFF_SWITCH, "hour": CHANGE_TRAIN_HOUR}]},
+        {"changes": [{**TARIFF_SWITCH, "hour": CHANGE_TRAIN_HOUR}], **MEMORY},
         {"changes": [{**TARIFF_SWITCH, "hour": 24 * CHANGE_TEST_DAY}]},
     ),
     "market": ("market", {}, {}),
     "community-shared": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
     "community-independent": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
 }
-NETWORK = {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "batch_size": 128, "learning_starts": 1000}
+# Observations mix scales (prices ~0.1-0.4, temperatures ~20, an EV's remaining kWh up to ~60): the agents
+# normalise them by running statistics (evosparse.rl.normalize), saved with every checkpoint.
+NETWORK = {
+    "actor_hidden": [64, 64], "critic_hidden": [64, 64], "batch_size": 128, "learning_starts": 1000,
+    "normalize_observations": True,
+}  # fmt: skip
 KINDS = {
     "dense": {"algo": "sac", "agent": {"strategy": "dense"}},
     "sparse": {"algo": "sac", "agent": {"strategy": "set", "actor_density": 0.2, "critic_density": 0.2}},
-    "dqn": {"algo": "dqn", "agent": {"critic_hidden": [64, 64], "learning_starts": 1000}, "levels": 5},
+    "dqn": {
+        "algo": "dqn",
+        "agent": {"critic_hidden": [64, 64], "learning_starts": 1000, "normalize_observations": True},
+        "levels": 5,
+    },  # fmt: skip
 }
 
 
