@@ -34,6 +34,7 @@ from evosparse.envs.data import BuildingData, load_ev_statistics
 
 CHANGE_KINDS = ("tariff_switch", "battery_failure", "occupant")
 REWARD_DELAYS = ("none", "daily")
+HVAC_ACTIONS = ("power", "target")
 LOG_NAMES = (
     "load", "pv", "battery", "hvac", "ev", "appliance", "grid_import", "grid_export", "soc", "price", "export_price",
     "carbon", "cost", "comfort_violation", "unmet", "reward", "temperature_deviation",
@@ -90,6 +91,12 @@ class BuildingConfig(Config):
     degradation_cost: float = param(0.0, "currency per kWh of battery throughput", rule=base.PENALTY)
     hvac: bool = param(True, "heat pump and thermal zone")
     hvac_kw: float = param(2.5, "heat pump electric power limit", rule=base.SIZE)
+    hvac_action: str = param(
+        "power",
+        "power (fraction of hvac_kw, -1 heating .. 1 cooling) or target (the deviation to reach within the hour, "
+        "as a fraction of comfort_band, held by the zone's thermostat)",
+        rule=one_of(HVAC_ACTIONS),
+    )
     cop: float = param(3.0, "heat pump coefficient of performance", rule=between(0, 20, low_open=True))
     thermal_mass: float = param(
         10.0, "kWh_th per degree (more than the conductance)", rule=between(0, 1e6, low_open=True)
@@ -429,6 +436,22 @@ class BuildingEnergyEnv(gym.Env):
         return clipped.tolist()
 
     # ---- dynamics ------------------------------------------------------------------------------------
+    def hvac_fraction_for_target(self, target: float) -> float:
+        """The heat pump's power fraction (as ``hvac_action="power"`` takes it) that brings the zone to
+        ``target * comfort_band`` degrees from the set point by the end of this hour, clipped to [-1, 1].
+
+        This is the thermostat of ``hvac_action="target"``: a building management system holds a set point
+        with the zone's own controller, and the rules (:mod:`evosparse.envs.policies`) use the same one.
+        """
+        config = self.config
+        if config.hvac_kw <= 0:
+            return 0.0
+        power = devices.thermostat_power(
+            self._deviation, self._series["gain"][self._t], target * config.comfort_band, cop=config.cop,
+            thermal_mass=config.thermal_mass, loss=config.conductance / config.thermal_mass,
+        )  # fmt: skip
+        return min(max(power / config.hvac_kw, -1.0), 1.0)
+
     def step(self, action):
         base.require_running(self._t, self.config.episode_hours, self.episode)
         config, series, t, episode = self.config, self._series, self._t, self.episode
@@ -446,6 +469,8 @@ class BuildingEnergyEnv(gym.Env):
                 1.0,
             )
         if "hvac" in fractions:
+            if config.hvac_action == "target":
+                fractions["hvac"] = self.hvac_fraction_for_target(fractions["hvac"])
             hvac_power = fractions["hvac"] * config.hvac_kw
             hvac = abs(hvac_power)
             self._deviation = devices.thermal_step(
