@@ -44,7 +44,9 @@ COMMUNITY_BUILDINGS = 5  # independent learners cost one update per building-hou
 TARIFF_SWITCH = {"kind": "tariff_switch"}
 # The building agents observe the mean price of the last 24 hours, the reference of the rule controller
 # (evosparse.envs.policies.PriceMemory): otherwise they would see less of the price history than the rule.
-MEMORY = {"price_memory_hours": 24}
+# They set the zone's temperature through its thermostat (hvac_action="target"), as the rule does, instead of
+# the heat pump's raw power (which the rule never sets without its thermostat either).
+MEMORY = {"price_memory_hours": 24, "hvac_action": "target"}
 # name -> (environment, settings of both splits, settings of the held-out month only)
 VARIANTS = {
     "building-day_ahead": ("building", {"price_signal": "day_ahead", **MEMORY}, {}),
@@ -147,6 +149,7 @@ def test_environment(variant: str):
     env, both, test_only = VARIANTS[variant]
     settings = {**both, **split_kwargs()[1], **test_only}
     settings.pop("reward_delay", None)  # costs are the same; the yardsticks read the undelayed log
+    settings.pop("hvac_action", None)  # the yardsticks set powers; the agent controller converts its targets
     spec = get_spec(env)
     return spec.env(spec.config.from_dict(settings, source=variant) if settings else None)
 
