@@ -51,3 +51,14 @@ def one_thread():
     yield
     torch.set_num_threads(before)
     set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray of 2 CPUs for one test module (started once, shut down after the module's last test);
+    skips when Ray is not installed. evosparse's own commands find it running and use it."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'evosparse[ray]')")
+    from evosparse.train.ray_backend import ray_session
+
+    with ray_session(num_cpus=2) as ray:
+        yield ray

@@ -55,6 +55,7 @@ def test_compare_writes_table_plots_and_reuses_finished_runs(cli, tmp_path, monk
         (("--densities", "0,0.1"), "densities must be in (0, 1], got 0.0"),
         (("--densities", "a"), "expected comma-separated numbers"),
         (("--jobs", "0"), "jobs must be >= 1, got 0"),
+        (("--retries", "2"), "--retries applies to runs on Ray; add --ray [ADDRESS], or drop --retries"),
     ],
 )
 def test_compare_bad_input(cli, tmp_path, argv, message):

@@ -1,7 +1,7 @@
 """``evosparse compare`` (strategies side by side) and ``evosparse plot degrees`` (a run's connectivity).
 
 evosparse compare --strategies set,rigl,magnitude --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs 2]
-                  [--config FILE.toml] [--<TrainConfig field> VALUE ...]
+                  [--ray [ADDRESS]] [--config FILE.toml] [--<TrainConfig field> VALUE ...]
 evosparse plot degrees RUN_DIR [--image-shape 28,28]
 """
 
@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from evosparse.cli._flags import (
+    CommandError,
     add_config_flags,
     cap_threads,
     parse_names,
@@ -25,6 +26,7 @@ PER_RUN = ("strategy", "density", "seed", "model", "out_dir")  # compare sets th
 def command_compare(args: argparse.Namespace) -> int:
     from evosparse.train.compare import compare
     from evosparse.train.config import STRATEGIES, TrainConfig
+    from evosparse.train.ray_backend import RunsFailedError
 
     changes = train_changes(args)
     for name in PER_RUN:
@@ -32,17 +34,24 @@ def command_compare(args: argparse.Namespace) -> int:
             raise ValueError(f"{name} is set per run by compare (--strategies, --densities, --seeds, --out-dir); "
                              f"remove it from {args.config}")  # fmt: skip
     args.jobs = cap_threads(args, args.jobs, name="--jobs")  # compare checks jobs >= 1
+    if args.retries is not None and args.ray is None:
+        raise CommandError("--retries applies to runs on Ray; add --ray [ADDRESS], or drop --retries")
     strategies = args.strategies or STRATEGIES
-    compare(
-        TrainConfig.from_dict(changes, source="the command line"),
-        strategies,
-        args.densities,
-        args.seeds,
-        args.compare_out,
-        jobs=args.jobs,
-        dense=not args.no_dense,
-        log=None if args.quiet else print,
-    )
+    try:
+        compare(
+            TrainConfig.from_dict(changes, source="the command line"),
+            strategies,
+            args.densities,
+            args.seeds,
+            args.compare_out,
+            jobs=args.jobs,
+            dense=not args.no_dense,
+            log=None if args.quiet else print,
+            ray=False if args.ray is None else (args.ray or True),
+            retries=1 if args.retries is None else args.retries,
+        )
+    except RunsFailedError as error:
+        raise CommandError(str(error)) from None
     print((Path(args.compare_out) / "table.md").read_text(), end="")
     return 0
 
@@ -92,7 +101,12 @@ def register(commands, parser_class) -> None:
                          help="overall weight densities [0.01,0.02,0.05,0.1]")  # fmt: skip
     compare.add_argument("--seeds", type=parse_sizes, default=(0, 1, 2), metavar="N,...", help="seeds [0,1,2]")
     compare.add_argument("--out-dir", dest="compare_out", required=True, help="folder of the runs and reports")
-    compare.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each [1]")
+    compare.add_argument("--jobs", type=int, help="runs in parallel, one thread each [1; with --ray: all cores]")
+    compare.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                         help="run every run as a Ray task (pip install 'evosparse[ray]'): on a local Ray of --jobs "
+                         "CPUs, or on the Ray cluster at ADDRESS (e.g. auto, ray://host:10001)")  # fmt: skip
+    retries = "with --ray: restarts of a run whose worker died (it resumes from its checkpoint) [1]"
+    compare.add_argument("--retries", type=int, metavar="N", help=retries)
     compare.add_argument("--no-dense", action="store_true", help="skip the dense baseline")
     compare.add_argument("--config", metavar="FILE", help="TOML (or .json) recipe; flags override it")
     compare.add_argument("--quiet", action="store_true", help="no line per finished run")

@@ -3,7 +3,8 @@
     evosparse train [--config FILE.toml] [--resume | --overwrite] [--out-dir DIR] [--quiet] [--<field> VALUE ...]
     evosparse info  [--layers 784,1000,1000,1000,10 | --dataset NAME --hidden 1000,1000,1000] [--epsilon 20]
     evosparse bench [--quick] [--threads 1,2] [--repeats N]
-    evosparse compare --strategies set,rigl,... --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs N]
+    evosparse compare --strategies set,rigl,... --densities 0.01,0.05 --seeds 0,1,2 --out-dir DIR [--jobs N] [--ray]
+    evosparse tune [CONFIG] --search lr=loguniform(1e-3,1e-1) ... --out-dir DIR [--samples N] [--scheduler asha]
     evosparse plot degrees RUN_DIR
     evosparse neat run --task xor|double-pole|cartpole|... [CONFIG] [--out-dir DIR] [--resume]
     evosparse grid run ENV --controller {none,rule,optimal,random} [--plot FILE.png]
@@ -43,6 +44,7 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "CommandError", "build_parser",
 # and ``main`` runs every handler through the one error path. A new command is one line here.
 COMMAND_MODULES = (
     "evosparse.cli.compare",
+    "evosparse.cli.tune",
     "evosparse.cli.neat",
     "evosparse.cli.grid",
     "evosparse.cli.rl",

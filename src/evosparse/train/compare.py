@@ -6,8 +6,10 @@
    A folder whose run recorded *the same config* (``run.json``; threads and folder aside) on the same data
    (the recorded data digests) is read back if finished, or resumed if interrupted, so an interrupted
    comparison continues where it stopped; a run of any other recipe is trained again (never reused as if
-   it were this one). ``jobs > 1`` runs that many processes of one thread each. The comparison folder is
-   a :class:`evosparse.io.RunFolder` of kind ``compare``: locked while it runs, never mixed with other files.
+   it were this one). ``jobs > 1`` runs that many processes of one thread each; ``ray`` runs every run as a
+   Ray task of one thread instead, on a local Ray or a cluster (:mod:`evosparse.train.ray_backend`), with
+   the same folders, the same reuse and resume, and the same rows. The comparison folder is a
+   :class:`evosparse.io.RunFolder` of kind ``compare``: locked while it runs, never mixed with other files.
 3. **Report**: ``results.csv`` (one row per run), ``table.md`` / ``table.csv`` (mean, spread over seeds) and
    the plots accuracy-vs-density and accuracy-vs-training-FLOPs (:mod:`evosparse.report.plots`).
 """
@@ -185,14 +187,31 @@ def compare(
     seeds: Sequence[int],
     out_dir: str | Path,
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
     dense: bool = True,
     plots: bool = True,
     log: Callable[[str], object] | None = print,
+    ray: bool | str = False,
+    retries: int = 1,
 ) -> list[dict[str, Any]]:
-    """Run the comparison (see the module docstring); returns the per-run rows."""
-    if jobs < 1:
+    """Run the comparison (see the module docstring); returns the per-run rows.
+
+    Args:
+        jobs: runs at once: local processes (None: 1), or the CPUs of the local Ray that ``ray=True``
+            starts (None: all cores); unused when ``ray`` is a cluster's address.
+        ray: False: local processes; True: a local Ray; a string: the address of a Ray cluster to use.
+        retries: with Ray, how often a run whose worker died is started again (it resumes from its
+            checkpoint). Runs that still fail end the comparison with
+            :class:`evosparse.train.ray_backend.RunsFailedError` after every other run finished.
+    """
+    if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if ray is not False:  # fail before the folder is touched
+        from evosparse.train.ray_backend import require_ray
+
+        require_ray("compare --ray")
     out_dir = Path(out_dir)
     plan = plan_runs(strategies, densities, seeds, dense=dense)
     request = {
@@ -215,11 +234,11 @@ def compare(
     ) as folder:
         if continuing:
             folder.update_manifest(config=request)
-        return _run_plan(base, plan, out_dir, jobs=jobs, plots=plots, log=log)
+        return _run_plan(base, plan, out_dir, jobs=jobs, plots=plots, log=log, ray=ray, retries=retries)
 
 
-def _run_plan(base, plan, out_dir: Path, *, jobs: int, plots: bool, log) -> list[dict[str, Any]]:
-    if jobs > 1:
+def _run_plan(base, plan, out_dir: Path, *, jobs, plots: bool, log, ray, retries) -> list[dict[str, Any]]:
+    if ray is not False or (jobs or 1) > 1:
         base = base.replace(threads=1)
     work = [(run_config(base, s, d, seed, run_folder(out_dir, s, d, seed)).to_dict(), s, d) for s, d, seed in plan]
     rows: list[dict[str, Any]] = []
@@ -235,7 +254,10 @@ def _run_plan(base, plan, out_dir: Path, *, jobs: int, plots: bool, log) -> list
                 f"{note}"
             )
 
-    if jobs == 1:
+    if ray is not False:
+        _run_on_ray(work, finished, rows, out_dir, address=ray if isinstance(ray, str) else None, cpus=jobs,
+                    retries=retries)  # fmt: skip
+    elif (jobs or 1) == 1:
         for item in work:
             finished(run_one(*item))
     else:
@@ -245,6 +267,25 @@ def _run_plan(base, plan, out_dir: Path, *, jobs: int, plots: bool, log) -> list
                 finished(future.result())
     write_reports(rows, out_dir, plots=plots)
     return rows
+
+
+def _run_on_ray(work, finished, rows, out_dir: Path, *, address, cpus, retries) -> None:
+    from evosparse.train.ray_backend import RunsFailedError, ray_session, run_tasks
+
+    def describe(item) -> str:
+        return Path(item[0]["run"]["out_dir"]).name
+
+    with ray_session(address, num_cpus=cpus, what="compare --ray"):
+        try:
+            run_tasks(run_one, work, finished, retries=retries, describe=describe)
+        except RunsFailedError as error:
+            names = ", ".join(describe(item) for item, _ in error.failures)
+            raise RunsFailedError(
+                f"{len(error.failures)} of {len(work)} runs did not finish ({names}; first: "
+                f"{error.failures[0][1]}); the {len(rows)} finished runs are in {out_dir / 'results.csv'}: run the "
+                "same command again to read them back and resume the rest",
+                error.failures,
+            ) from None
 
 
 # ---- reports -----------------------------------------------------------------------------------------------
