@@ -2,7 +2,7 @@
 between no control and the perfect-foresight optimum.
 
     python benchmarks/bench_rl_grid.py train --out-dir DIR [--variants building-day_ahead,...] [--kinds dense,sparse]
-        [--steps 8000] [--seeds 0] [--eval-every 2000]
+        [--steps 8000] [--seeds 0] [--eval-every 2000] [--hvac-action power|target]
     python benchmarks/bench_rl_grid.py table --out-dir DIR [--variants ...] [--kinds ...] [--seeds 0]
 
 1. **train**: every (variant, kind, seed) is trained into ``DIR/runs/<variant>-<kind>-s<seed>`` on the training
@@ -20,7 +20,10 @@ Variants (``VARIANTS``): the building with day-ahead and with tariff prices, wit
 (``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each
 training week, day 15 of the held-out month); the intraday market; the community with one shared policy and
 with independent learners. Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense weights),
-``dqn`` (DQN with 5 levels per device, building only).
+``dqn`` (DQN with 5 levels per device, building only). Every agent normalises its observations by running
+statistics (``normalize_observations``); the building agents also observe the mean price of the last 24 hours
+(``price_memory_hours=24``, the rule's reference) and, with ``--hvac-action target``, set the zone's temperature
+through its thermostat (``hvac_action="target"``) instead of the heat pump's power.
 """
 
 from __future__ import annotations
@@ -44,9 +47,7 @@ COMMUNITY_BUILDINGS = 5  # independent learners cost one update per building-hou
 TARIFF_SWITCH = {"kind": "tariff_switch"}
 # The building agents observe the mean price of the last 24 hours, the reference of the rule controller
 # (evosparse.envs.policies.PriceMemory): otherwise they would see less of the price history than the rule.
-# They set the zone's temperature through its thermostat (hvac_action="target"), as the rule does, instead of
-# the heat pump's raw power (which the rule never sets without its thermostat either).
-MEMORY = {"price_memory_hours": 24, "hvac_action": "target"}
+MEMORY = {"price_memory_hours": 24}
 # name -> (environment, settings of both splits, settings of the held-out month only)
 VARIANTS = {
     "building-day_ahead": ("building", {"price_signal": "day_ahead", **MEMORY}, {}),
@@ -78,9 +79,12 @@ KINDS = {
 }
 
 
-def run_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int):
-    """The RunConfig of one single-agent run (building and market variants)."""
+def run_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int, hvac_action: str = "power"):
+    """The RunConfig of one single-agent run (building and market variants); ``hvac_action="target"``: the
+    building agents set the zone's temperature through its thermostat instead of the heat pump's power."""
     env, both, test_only = VARIANTS[variant]
+    if env == "building" and hvac_action != "power":
+        both = {**both, "hvac_action": hvac_action}
     spec = KINDS[kind]
     if spec["algo"] == "dqn" and env != "building":
         raise ValueError(f"kind dqn applies to the building variants only, got {variant!r}")
@@ -139,7 +143,10 @@ def command_train(args: argparse.Namespace) -> None:
                     config = community_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
                     train_community(config, folder, resume=resume, overwrite=not resume and folder.exists())
                 else:
-                    config = run_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
+                    config = run_config(
+                        variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every,
+                        hvac_action=args.hvac_action,
+                    )  # fmt: skip
                     train_rl(config, folder, resume=resume, overwrite=not resume and folder.exists())
                 print(f"{folder.name}: done in {time.perf_counter() - began:.0f} s", flush=True)
 
@@ -250,6 +257,10 @@ def main(argv: list[str] | None = None) -> None:
         if name == "train":
             command.add_argument("--steps", type=int, default=8000, help="training steps (community: hours)")
             command.add_argument("--eval-every", type=int, default=2000)
+            command.add_argument(
+                "--hvac-action", choices=("power", "target"), default="power",
+                help="building agents set the heat pump's power, or a target deviation held by the thermostat",
+            )  # fmt: skip
         else:
             command.add_argument("--out", help="also write the markdown tables to this file")
     args = parser.parse_args(argv)
