@@ -20,6 +20,18 @@ Two parts:
   another interpreter (it needs numpy < 2 and its Cython module)::
 
       /work/bin/bench-slot python benchmarks/bench_rbm.py speed --epochs 5 --threads 1,2
+
+* ``xbm run --out-dir DIR`` / ``xbm table --out-dir DIR``: the XBM claim (Mocanu et al., Machine Learning
+  2016): at a fixed number of weights, sparse RBMs with more hidden units (XBM, SET-RBM, FixProb) against the
+  dense RBM, by AIS test log-likelihood on binarised MNIST. Every model of the plan (:func:`xbm_plan`) has
+  exactly the dense RBM's ``n_visible x dense_hidden`` weights at the start; each is an ``evosparse rbm train``
+  run folder under DIR (exact resume: an interrupted ``xbm run`` continues where it stopped)::
+
+      nice -n 19 python benchmarks/bench_rbm.py xbm run --out-dir /work/rbm_runs/xbm
+      python benchmarks/bench_rbm.py xbm table --out-dir /work/rbm_runs/xbm
+
+  ``xbm ais --out-dir DIR --models dense-h100,xbm-h400 [--ais-betas 10000 --seed 1]`` re-estimates the
+  log-likelihood of finished models with an independent AIS (the table then lists both).
 """
 
 from __future__ import annotations
@@ -173,6 +185,145 @@ print("CD", cd[1:])
     return parse("TIMES"), parse("CD")
 
 
+# ---- the XBM claim: equal weights, more hidden units ---------------------------------------------------------------
+XBM_SETTING = {"dataset": "mnist", "binarize": True, "lr": 0.05, "momentum": 0.5, "weight_decay": 2e-4,
+               "batch_size": 20, "init_std": 0.01, "cd_steps": 1, "zeta": 0.3}  # fmt: skip
+
+
+def xbm_plan(n_visible: int, dense_hidden: int, widths: list[int], topologies: list[str],
+             extra_dense: list[int] = ()) -> list[dict]:  # fmt: skip
+    """The models of the comparison: the dense RBM with ``dense_hidden`` units, then for each width w each sparse
+    topology with ``w * dense_hidden`` hidden units and the same ``n_visible * dense_hidden`` weights (epsilon
+    chosen so that the Erdos-Renyi budget epsilon (n_visible + n_hidden) is exactly that); ``extra_dense``
+    adds wider dense RBMs (more weights: the upper reference)."""
+    budget = n_visible * dense_hidden
+    plan = [{"name": f"dense-h{dense_hidden}", "topology": "dense", "hidden": dense_hidden, "epsilon": 10.0,
+             "budget": budget}]  # fmt: skip
+    for width in widths:
+        hidden = width * dense_hidden
+        if budget >= n_visible * hidden:
+            raise ValueError(f"widths must be > 1 (a sparse model needs more hidden units than the dense one), "
+                             f"got {width}")  # fmt: skip
+        for topology in topologies:
+            plan.append({"name": f"{topology}-h{hidden}", "topology": topology, "hidden": hidden,
+                         "epsilon": budget / (n_visible + hidden), "budget": budget})  # fmt: skip
+    for hidden in extra_dense:
+        plan.append({"name": f"dense-h{hidden}", "topology": "dense", "hidden": hidden, "epsilon": 10.0,
+                     "budget": n_visible * hidden})  # fmt: skip
+    return plan
+
+
+def _xbm_config(entry: dict, args: argparse.Namespace):
+    from evosparse.rbm import RBMConfig
+
+    return RBMConfig(**XBM_SETTING, data_dir=args.data_dir, download=False, train_samples=args.train_samples,
+                     topology=entry["topology"], hidden=entry["hidden"], epsilon=entry["epsilon"],
+                     epochs=args.epochs, seed=args.seed, ais_runs=args.ais_runs, ais_betas=args.ais_betas,
+                     threads=1, out_dir=str(Path(args.out_dir) / entry["name"]))  # fmt: skip
+
+
+def command_xbm_run(args: argparse.Namespace) -> None:
+    from evosparse.rbm import format_summary, train_rbm
+
+    for entry in xbm_plan(784, args.dense_hidden, args.widths, args.topologies, args.extra_dense):
+        config = _xbm_config(entry, args)
+        folder = Path(config.out_dir)
+        summary = folder / "summary.json"
+        if summary.exists() and json.loads(summary.read_text()).get("finished"):
+            print(f"{entry['name']}: finished, kept", flush=True)
+            continue
+        resume = (folder / "checkpoint.npz").exists()
+        if resume and _trained_without_ais(entry, config, folder):
+            continue
+        print(f"{entry['name']}: {'resuming' if resume else 'starting'} ({entry['hidden']} hidden, "
+              f"{entry['budget']:,} weights, epsilon {entry['epsilon']:.4g})", flush=True)  # fmt: skip
+        result = train_rbm(config, resume=resume, overwrite=not resume and folder.exists(),
+                           log=lambda line: print(line, flush=True))  # fmt: skip
+        print(format_summary(result.summary), flush=True)
+
+
+def _trained_without_ais(entry: dict, config, folder: Path) -> bool:
+    """A run stopped after its last epoch but before its AIS (nothing left to resume): finish it here."""
+    from evosparse.io.atomic import atomic_write_text
+    from evosparse.rbm import ais_log_partition, log_likelihood
+    from evosparse.rbm.run import RBMRun, load_checkpoint, load_data, stream, summarize
+
+    state = load_checkpoint(folder / "checkpoint.npz")
+    if int(state["epoch"]) < config.epochs:
+        return False
+    print(f"{entry['name']}: trained, AIS only", flush=True)
+    run = RBMRun(config, load_data(config))
+    run.restore(state)
+    summary = summarize(run, 1)
+    ais = ais_log_partition(run.rbm, n_runs=config.ais_runs, n_betas=config.ais_betas, data=run.data.x_train,
+                            rng=stream(config.seed, "ais"))  # fmt: skip
+    result = log_likelihood(run.rbm, run.data.x_test, ais)
+    summary.update({"log_z": ais.log_z, "log_z_interval": [ais.low, ais.high], "test_log_likelihood": result.mean,
+                    "test_log_likelihood_interval": [result.low, result.high]})  # fmt: skip
+    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return True
+
+
+def command_xbm_ais(args: argparse.Namespace) -> None:
+    """A second, independent AIS estimate (other seed, more betas) for finished models: is the first one stable?"""
+    from evosparse.io.atomic import atomic_write_text
+    from evosparse.rbm import ais_log_partition, load_run, log_likelihood
+    from evosparse.rbm.run import load_data
+
+    for name in args.models:
+        folder = Path(args.out_dir) / name
+        config, rbm, _ = load_run(folder)
+        data = load_data(config)
+        start = time.perf_counter()
+        ais = ais_log_partition(rbm, n_runs=args.ais_runs, n_betas=args.ais_betas, data=data.x_train,
+                                rng=np.random.default_rng([args.seed, 6]))  # fmt: skip
+        result = log_likelihood(rbm, data.x_test, ais)
+        record = {"n_runs": args.ais_runs, "n_betas": args.ais_betas, "seed": args.seed, "log_z": ais.log_z,
+                  "test_log_likelihood": result.mean, "test_log_likelihood_interval": [result.low, result.high],
+                  "seconds": time.perf_counter() - start}  # fmt: skip
+        atomic_write_text(folder / f"ais-b{args.ais_betas}-r{args.ais_runs}-s{args.seed}.json",
+                          json.dumps(record, indent=2) + "\n")  # fmt: skip
+        print(
+            f"{name}: test log-likelihood {result.mean:.2f} [{result.low:.2f}, {result.high:.2f}] "
+            f"({args.ais_runs} runs, {args.ais_betas} betas, seed {args.seed}, {record['seconds']:.0f} s)",
+            flush=True,
+        )
+
+
+def command_xbm_table(args: argparse.Namespace) -> None:
+    rows = []
+    for summary_file in sorted(Path(args.out_dir).glob("*/summary.json")):
+        summary = json.loads(summary_file.read_text())
+        if "test_log_likelihood" not in summary:
+            continue
+        from evosparse.rbm import RBMConfig
+
+        config = RBMConfig.from_toml((summary_file.parent / "config.toml").read_text())
+        rows.append((summary, config))
+    rows.sort(key=lambda row: -row[0]["test_log_likelihood"])
+    checks = []
+    print("| model | hidden | weights at start | weights at end | density | test log-likelihood (nats) | AIS +-3 sd "
+          "| test reconstruction error | epochs | s / epoch | train s |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    for summary, config in rows:
+        low, high = summary["test_log_likelihood_interval"]
+        start = 784 * config.hidden if config.topology == "dense" else round(config.epsilon * (784 + config.hidden))
+        print(f"| {config.topology} | {config.hidden} | {start:,} | {summary['nnz']:,} | "
+              f"{100 * summary['density']:.1f}% | {summary['test_log_likelihood']:.2f} | [{low:.2f}, {high:.2f}] | "
+              f"{summary['final_test_reconstruction_error']:.4f} | {summary['epochs']} | "
+              f"{summary['seconds_per_epoch']:.2f} | {summary['train_seconds']:.0f} |")  # fmt: skip
+        for extra in sorted(Path(summary["out_dir"]).glob("ais-*.json")):
+            checks.append((f"{config.topology}-h{config.hidden}", json.loads(extra.read_text())))
+    if checks:
+        print("\nIndependent AIS re-estimates (another seed):\n")
+        print("| model | AIS runs | betas | seed | test log-likelihood | AIS +-3 sd | s |")
+        print("|---|---:|---:|---:|---:|---|---:|")
+        for name, record in checks:
+            low, high = record["test_log_likelihood_interval"]
+            cells = f"{record['test_log_likelihood']:.2f} | [{low:.2f}, {high:.2f}] | {record['seconds']:.0f}"
+            print(f"| {name} | {record['n_runs']} | {record['n_betas']} | {record['seed']} | {cells} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,8 +342,39 @@ def main(argv: list[str] | None = None) -> None:
     speed.add_argument("--reference-dir", default="", help="folder holding the reference code and its Cython module")
     speed.add_argument("--json", action="store_true")
     speed.set_defaults(handler=command_speed)
+    xbm = sub.add_parser("xbm", help="the XBM claim on MNIST: dense vs wider sparse RBMs at equal weights")
+    xbm_commands = xbm.add_subparsers(dest="xbm_command", required=True)
+    xbm_run = xbm_commands.add_parser("run", help="train (or resume) every model of the plan, then AIS")
+    xbm_run.add_argument("--out-dir", required=True)
+    xbm_run.add_argument("--data-dir", default="../shared/data")
+    xbm_run.add_argument("--dense-hidden", type=int, default=100, help="hidden units of the dense RBM (100)")
+    xbm_run.add_argument("--widths", type=integers, default=[4, 2], help="sparse hidden units / dense (4,2)")
+    xbm_run.add_argument("--topologies", type=lambda s: s.split(","), default=["xbm", "fixprob", "set"])
+    xbm_run.add_argument("--extra-dense", type=integers, default=[400],
+                         help="wider dense RBMs, more weights: the upper reference (400)")  # fmt: skip
+    xbm_run.add_argument("--train-samples", type=int, default=5000, help="random MNIST training subset (5000)")
+    xbm_run.add_argument("--epochs", type=int, default=15)
+    xbm_run.add_argument("--ais-runs", type=int, default=100)
+    xbm_run.add_argument("--ais-betas", type=int, default=3000)
+    xbm_run.add_argument("--seed", type=int, default=0)
+    xbm_run.set_defaults(handler=command_xbm_run)
+    xbm_ais = xbm_commands.add_parser("ais", help="an independent AIS re-estimate of finished models")
+    xbm_ais.add_argument("--out-dir", required=True)
+    xbm_ais.add_argument("--models", type=lambda s: s.split(","), required=True, help="e.g. dense-h100,xbm-h400")
+    xbm_ais.add_argument("--ais-runs", type=int, default=100)
+    xbm_ais.add_argument("--ais-betas", type=int, default=10000)
+    xbm_ais.add_argument("--seed", type=int, default=1)
+    xbm_ais.set_defaults(handler=command_xbm_ais)
+    xbm_table = xbm_commands.add_parser("table", help="the finished models, best test log-likelihood first")
+    xbm_table.add_argument("--out-dir", required=True)
+    xbm_table.set_defaults(handler=command_xbm_table)
     args = parser.parse_args(argv)
     args.handler(args)
+
+
+def integers(text: str) -> list[int]:
+    """A comma-separated list of integers ("" -> [])."""
+    return [int(v) for v in text.split(",") if v]
 
 
 if __name__ == "__main__":

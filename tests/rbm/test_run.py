@@ -67,9 +67,26 @@ def test_bernoulli_refuses_standardised_data():
     assert load_data(config.replace(visible="gaussian")).x_train.shape[1] == 2000
 
 
+def test_binarised_subset_of_the_training_set():
+    config = RBMConfig(dataset="digits", binarize=True, train_samples=300, data_seed=3)
+    data, full = load_data(config), load_data(RBMConfig(dataset="digits", data_seed=3))
+    assert data.x_train.shape == (300, 64) and data.x_test.shape == full.x_test.shape
+    assert set(np.unique(data.x_train)) | set(np.unique(data.x_test)) == {0.0, 1.0}
+    np.testing.assert_array_equal(data.x_test, (full.x_test > 0.5).astype(np.float32))
+    # The subset: distinct training samples, thresholded; the same seed draws the same subset, another seed not.
+    rows = {row.tobytes() for row in (full.x_train > 0.5).astype(np.float32)}
+    assert all(row.tobytes() in rows for row in data.x_train)
+    np.testing.assert_array_equal(load_data(config).x_train, data.x_train)
+    assert not np.array_equal(load_data(config.replace(data_seed=4)).x_train, data.x_train)
+    with pytest.raises(ValueError, match=r"train_samples must be at most the \d+ training samples of digits, got 9999"):
+        load_data(RBMConfig(dataset="digits", train_samples=9999))
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
+        ({"binarize": True, "visible": "gaussian"}, "binarize=true makes binary data for visible='bernoulli'"),
+        ({"train_samples": -1}, "train_samples must be an integer >= 0, got -1"),
         ({"topology": "ring"}, "topology must be one of dense, fixprob, set, xbm; got 'ring'"),
         ({"zeta": 1.0}, r"zeta must be in \[0, 1\), got 1.0"),
         ({"hidden": 0}, "hidden must be an integer >= 1, got 0"),

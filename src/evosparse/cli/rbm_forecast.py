@@ -1,14 +1,16 @@
 """``evosparse rbm forecast``: (F)CRBMs against persistence, seasonal naive, ridge, MLP and LSTM on one load series.
 
     evosparse rbm forecast [--series citylearn:1 | pymgrid:hospital] [--data-dir DIR] [--models a,b,...]
-        [--horizon 24] [--n-past 24] [--config FILE.toml] [--out-dir DIR [--overwrite]] [--json]
+        [--horizon 24] [--n-past 24] [--config FILE.toml] [--out-dir DIR [--overwrite | --resume]] [--json]
         [--<ForecastConfig setting> VALUE ...]
 
 Every setting of :class:`evosparse.rbm.forecast.ForecastConfig` (its ``[rbm]`` table included) is a flag
 named after its flat name. The table printed has, per forecaster, the RMSE at horizons 1, 6, 12 and the
 last, the mean RMSE and MAE over all horizons (in the load's unit), the parameter count and the fit time.
-``--out-dir`` writes ``config.toml`` and ``results.json`` (per-horizon RMSE and MAE) in a run folder: a
-forecast run is minutes long, so it is rerun (``--overwrite``) rather than resumed.
+``--out-dir`` writes ``config.toml`` and ``results.json`` (per-horizon RMSE and MAE) in a run folder;
+``results.json`` is rewritten after each forecaster, so an interrupted run continues with ``--resume
+--out-dir DIR``: the forecasters already scored are kept, the others fitted with the saved settings (each
+forecaster is seeded from ``seed`` alone, so the results equal an uninterrupted run's but for the fit times).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from evosparse.cli._flags import add_config_flags, cap_threads, file_and_flags
+from evosparse.cli._flags import CommandError, add_config_flags, cap_threads, file_and_flags
 
 
 def format_table(results: dict, horizon: int) -> str:
@@ -47,7 +49,12 @@ def command_forecast(args: argparse.Namespace) -> int:
     from evosparse.rbm.forecast import ForecastConfig, run_forecast
     from evosparse.sparse import set_num_threads
 
-    config = ForecastConfig.from_dict(file_and_flags(args, ForecastConfig), source="the command line")
+    changes = file_and_flags(args, ForecastConfig)
+    if args.resume and args.out_dir is None:
+        raise CommandError("--resume needs --out-dir, the folder of the forecast run to continue")
+    if args.resume and args.overwrite:
+        raise CommandError("--resume continues a run and --overwrite replaces it; give one of them")
+    config = ForecastConfig.from_dict(changes, source="the command line")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     threads = cap_threads(args, args.threads)
@@ -58,19 +65,49 @@ def command_forecast(args: argparse.Namespace) -> int:
     if args.out_dir is None:
         results = run_forecast(config, log=log)
     else:
-        files = ("config.toml", "results.json")
-        with RunFolder.open(
-            Path(args.out_dir), kind="rbm-forecast", files=files, config=config.to_dict(), overwrite=args.overwrite
-        ) as folder:
-            results = run_forecast(config, log=log)
-            folder.write_set(
-                {
-                    "config.toml": config.to_toml().encode(),
-                    "results.json": (json.dumps(results, indent=2) + "\n").encode(),
-                }
-            )
+        out = Path(args.out_dir)
+        with RunFolder.open(out, kind=RUN_KIND, files=RUN_FILES, config=config.to_dict(), overwrite=args.overwrite,
+                            resume=args.resume) as folder:  # fmt: skip
+            done = None
+            if args.resume:
+                config, done = _resumable(folder, changes)
+            else:
+                folder.write("config.toml", config.to_toml().encode())
+
+            def save(results: dict, finished: bool = False) -> None:
+                record = {**results, "run_id": folder.run_id, "finished": finished}
+                folder.write("results.json", (json.dumps(record, indent=2) + "\n").encode())
+
+            results = run_forecast(config, log=log, done=done, on_forecaster_end=save)
+            save(results, finished=True)
+            folder.update_manifest(finished=True)
     print(json.dumps(results, indent=2) if args.json else format_table(results, config.horizon))
     return 0
+
+
+RUN_KIND, RUN_FILES = "rbm-forecast", ("config.toml", "results.json")
+
+
+def _resumable(folder, changes: dict) -> tuple:
+    """(saved config, the forecasters already scored) of the interrupted run in ``folder``."""
+    from evosparse.io.run_folder import RunFolderError
+    from evosparse.rbm.forecast import ForecastConfig
+
+    saved = ForecastConfig.from_dict(folder.manifest["config"], source=f"the config saved in {folder.path}")
+    now, before = saved.replace(**changes).to_flat(), saved.to_flat()
+    conflicts = [f"{name}={now[name]!r} (saved: {before[name]!r})" for name in ForecastConfig.flatten(changes)
+                 if now[name] != before[name]]  # fmt: skip
+    if conflicts:
+        raise RunFolderError(f"--resume continues the run in {folder.path} with its saved settings, but you asked "
+                             f"for {'; '.join(conflicts)}; drop those options, or start a new run")  # fmt: skip
+    path = folder.path / "results.json"
+    if not path.exists():
+        return saved, None  # interrupted before its first forecaster finished
+    results = json.loads(path.read_text())
+    folder.check_run_id(results.get("run_id"), path)
+    if results.get("finished"):
+        raise RunFolderError(f"the forecast run in {folder.path} already finished; nothing to resume")
+    return saved, results["forecasters"]
 
 
 def add_forecast_command(subcommands, parser_class) -> None:
@@ -87,11 +124,13 @@ def add_forecast_command(subcommands, parser_class) -> None:
     forecast.add_argument("--config", metavar="FILE", help="TOML (or .json) config file; flags override it")
     forecast.add_argument("--out-dir", help="run folder for config.toml and results.json (optional)")
     forecast.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out-dir")
+    forecast.add_argument("--resume", action="store_true",
+                          help="continue the interrupted run in --out-dir (its saved settings)")  # fmt: skip
     forecast.add_argument("--threads", type=int, help="threads of torch and the sparse kernels [unchanged]")
     forecast.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     forecast.add_argument("--quiet", action="store_true", help="no per-forecaster progress lines")
     add_config_flags(forecast, ForecastConfig, title="ForecastConfig")
-    forecast.set_defaults(handler=command_forecast)
+    forecast.set_defaults(handler=command_forecast, resume_hint="rbm forecast --resume")
 
 
 def register(commands, parser_class) -> None:

@@ -28,6 +28,10 @@ class RBMConfig(Config):
     dataset: str = param("coil20", "data set (a name of evosparse.data.DATASETS)", rule=one_of(sorted(DATASETS)))
     data_dir: str | None = param(None, "folder laid out like shared/data, searched before the cache")
     download: bool = param(True, "download the data set if it is not on disk")
+    binarize: bool = param(False, "threshold the data at 0.5: binary vectors, whose AIS log-likelihood is a "
+                           "probability (binarised MNIST, the RBM likelihood literature's data)")  # fmt: skip
+    train_samples: int = param(0, "train on a random subset of this many training samples, drawn with "
+                               "data_seed (0: the whole training set)", rule=at_least(0))  # fmt: skip
     data_seed: int = param(0, "seed of the train / test split of data published without one", rule=at_least(0))
     # ---- model ----
     visible: str = param("bernoulli", "visible units: bernoulli ([0, 1] data) or gaussian (standardised data)",
@@ -64,3 +68,5 @@ class RBMConfig(Config):
     def validate(self) -> None:
         if self.ais_runs == 1:
             raise ValueError("ais_runs must be 0 (no AIS) or an integer >= 2, got 1")
+        if self.binarize and self.visible != "bernoulli":
+            raise ValueError(f"binarize=true makes binary data for visible='bernoulli'; got visible={self.visible!r}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -408,12 +408,22 @@ def split_hours(n_hours: int, config: ForecastConfig) -> tuple[int, int]:
 
 
 def run_forecast(
-    config: ForecastConfig, series: EnergySeries | None = None, *, log: Callable[[str], None] | None = None
+    config: ForecastConfig,
+    series: EnergySeries | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+    done: Mapping[str, dict] | None = None,
+    on_forecaster_end: Callable[[dict], object] | None = None,
 ) -> dict:
     """Fit every forecaster of ``config`` on one series and score it on the test part.
 
     Returns a dict: ``series``, ``n_windows`` per part, and per forecaster ``rmse`` / ``mae`` (per horizon,
     in the load's unit), their means over the horizons, ``n_parameters`` and ``fit_seconds``.
+
+    Resuming: ``done`` holds the entries of forecasters an interrupted run already scored (its
+    ``results["forecasters"]``); they are kept, not refitted. Every forecaster draws its randomness from
+    ``config.seed`` alone, never from the ones before it, so the resumed results equal an uninterrupted
+    run's (but for the fit times). ``on_forecaster_end(results)`` is called after each new forecaster.
     """
     series = load_energy_series(config.series, config.data_dir) if series is None else series
     end_train, end_val = split_hours(series.load.shape[0], config)
@@ -424,6 +434,9 @@ def run_forecast(
     train, val, test = (w.scaled(mean, std) for w in raw)
     results = {"series": series.name, "n_windows": [len(w) for w in raw], "load_mean": mean, "forecasters": {}}
     for name in config.models:
+        if done is not None and name in done:
+            results["forecasters"][name] = dict(done[name])
+            continue
         start = time.perf_counter()
         forecaster = build_forecaster(name, config).fit(train, val)
         seconds = time.perf_counter() - start
@@ -445,4 +458,6 @@ def run_forecast(
                 f"{errors['rmse'][-1]:.4f} mean {entry['rmse_mean']:.4f}  MAE mean {entry['mae_mean']:.4f}  "
                 f"params {entry['n_parameters']:,}  fit {seconds:.1f}s"
             )
+        if on_forecaster_end is not None:
+            on_forecaster_end(results)
     return results

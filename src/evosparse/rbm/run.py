@@ -44,6 +44,7 @@ CHECKPOINT_FORMAT = "evosparse-rbm-checkpoint"
 # Settings a resumed run may change: they do not change the numbers it computes.
 RESUMABLE_CHANGES = ("threads", "out_dir", "data_dir", "download")
 STREAMS = {"topology": 0, "weights": 1, "sampling": 2, "shuffle": 3, "evaluation": 4, "evolution": 5, "ais": 6}
+SUBSET_STREAM = 7  # the random stream of data_seed that picks train_samples
 SMALL_STEP = 3_000_000  # connections x batch below which one thread is fastest (as evosparse.train.run)
 
 EpochCallback = Callable[[int, dict[str, Any]], object]
@@ -67,19 +68,31 @@ class RBMData:
 
 
 def load_data(config: RBMConfig) -> RBMData:
-    """The run's data set; Bernoulli units need values in [0, 1] (images), so tables are refused for them."""
+    """The run's data set (optionally a random subset of the training set, optionally binarised at 0.5).
+
+    Bernoulli units need values in [0, 1] (images), so tables are refused for them.
+    """
     from evosparse.data import load_dataset
 
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download, seed=config.data_seed)
-    data = RBMData(dataset.x_train, dataset.x_test, tuple(dataset.feature_shape))
+    x_train, x_test = dataset.x_train, dataset.x_test
+    if config.train_samples:
+        if config.train_samples > x_train.shape[0]:
+            raise ValueError(f"train_samples must be at most the {x_train.shape[0]} training samples of "
+                             f"{config.dataset}, got {config.train_samples}")  # fmt: skip
+        # Its own stream of data_seed: the subset does not move when other uses of the seed change.
+        chosen = np.random.default_rng([config.data_seed, SUBSET_STREAM]).permutation(x_train.shape[0])
+        x_train = x_train[np.sort(chosen[: config.train_samples])]
     if config.visible == "bernoulli":
-        low, high = float(min(data.x_train.min(), data.x_test.min())), float(max(data.x_train.max(), data.x_test.max()))
+        low, high = float(min(x_train.min(), x_test.min())), float(max(x_train.max(), x_test.max()))
         if low < 0 or high > 1:
             raise ValueError(
                 f"visible='bernoulli' needs data in [0, 1], but {config.dataset} spans [{low:.3g}, {high:.3g}] "
                 "(standardised features); use --visible gaussian"
             )
-    return data
+    if config.binarize:  # a fixed threshold (not a random draw per epoch): the test set's likelihood is defined
+        x_train, x_test = ((x > 0.5).astype(np.float32) for x in (x_train, x_test))
+    return RBMData(x_train, x_test, tuple(dataset.feature_shape))
 
 
 def default_out_dir(config: RBMConfig, root: str | Path = "runs") -> Path:
