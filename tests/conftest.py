@@ -58,7 +58,7 @@ def ray_cluster():
     """A local Ray of 2 CPUs for one test module (started once, shut down after the module's last test);
     skips when Ray is not installed. evosparse's own commands find it running and use it."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'evosparse[ray]')")
-    from evosparse.train.ray_backend import ray_session
+    from evosparse._ray import ray_session
 
     with ray_session(num_cpus=2) as ray:
         yield ray

@@ -63,31 +63,50 @@ class ParallelEvaluator:
 
 
 class RayEvaluator:
-    """Evaluate a generation as Ray tasks (``pip install ray``); ``address`` None starts a local Ray."""
+    """Evaluate a generation as Ray tasks (``pip install "evosparse[ray]"``), one per chunk.
 
-    def __init__(self, fitness_function: Callable, n_chunks: int = 4, *, address: str | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ImportError(
-                "RayEvaluator needs Ray: pip install 'ray>=2' (or the evosparse[ray] extra); "
-                "ParallelEvaluator uses local processes without it"
-            ) from None
+    ``address`` None starts a local Ray of ``num_cpus`` CPUs (default: all cores), shut down by
+    :meth:`close`; an address (``"auto"``, ``"ray://host:10001"``) connects to a running cluster. A process
+    that already joined a Ray cluster evaluates on it and leaves it running. The fitness function goes to
+    the object store once; each generation sends only the genomes of each chunk.
+    """
+
+    def __init__(
+        self,
+        fitness_function: Callable,
+        n_chunks: int = 4,
+        *,
+        address: str | None = None,
+        num_cpus: int | None = None,
+    ) -> None:
+        from evosparse._ray import ray_session
+
         if n_chunks < 1:
             raise ValueError(f"n_chunks must be an integer >= 1, got {n_chunks!r}")
-        self._ray = ray
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-        self._remote = ray.remote(evaluate_chunk)
+        self._session = ray_session(address, num_cpus=num_cpus, what="RayEvaluator")
+        self._ray = self._session.__enter__()  # raises the ImportError naming the extra when Ray is absent
+        self._remote = self._ray.remote(evaluate_chunk)
+        self._function = self._ray.put(fitness_function)
         self.fitness_function, self.n_chunks = fitness_function, n_chunks
 
     def __call__(self, genomes: list[tuple[int, Genome]], config: NeatConfig) -> None:
         chunks = _chunks(genomes, self.n_chunks)
-        function = self._ray.put(self.fitness_function)
-        results = self._ray.get([self._remote.remote(function, chunk, config) for chunk in chunks])
+        results = self._ray.get([self._remote.remote(self._function, chunk, config) for chunk in chunks])
         for chunk, fitnesses in zip(chunks, results):
             for (_, genome), fitness in zip(chunk, fitnesses):
                 genome.fitness = fitness
 
     def solution(self, genomes: list[Genome], config: NeatConfig):
         return self.fitness_function.solution(genomes, config)
+
+    def close(self) -> None:
+        """Shut down the local Ray this evaluator started (a cluster it joined keeps running)."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.__exit__(None, None, None)
+
+    def __enter__(self) -> RayEvaluator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -305,7 +305,7 @@ def tune(
         raise ValueError(f"grace_period must be in [1, epochs={base.run.epochs}], got {grace_period}")
     if not reduction_factor > 1:
         raise ValueError(f"reduction_factor must be > 1, got {reduction_factor}")
-    from evosparse.train.ray_backend import ray_session, require_ray
+    from evosparse._ray import ray_session, require_ray
 
     require_ray("tune")
     out_dir = Path(out_dir).resolve()

@@ -1,4 +1,6 @@
-"""``compare`` on Ray: the table of the local backend, and a sweep whose worker is killed loses no run.
+"""Training on Ray, for real on a local Ray of 2 CPUs (one per module): ``compare`` gives the table of the
+local backend, and a sweep whose worker is killed loses no run; ``tune`` with ASHA stops weak trials early and
+writes a best recipe that ``evosparse train`` trains.
 
 The kill is real: the test reads the worker's pid from the lock file of the run it trains
 (``.evosparse.lock``) and sends it SIGKILL after the run's first checkpoint.
@@ -6,6 +8,8 @@ The kill is real: the test reads the worker's pid from the lock file of the run 
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import signal
 import sys
@@ -56,8 +60,6 @@ def kill_after_first_checkpoint(run: Path) -> threading.Thread:
 
 
 def trained_epochs(run: Path) -> int:
-    import json
-
     return len(json.loads((run / "history.json").read_text()))
 
 
@@ -112,7 +114,53 @@ def test_ray_restarts_a_run_whose_worker_died_and_it_resumes(ray_cluster, tmp_pa
 def test_without_ray_the_error_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does where Ray is not installed
     with pytest.raises(
-        ImportError, match=r"compare --ray needs Ray, which is not installed: pip install 'evosparse\[ray\]'"
+        ImportError, match=r"compare --ray needs Ray: pip install 'evosparse\[ray\]' \(Ray is not installed\)"
     ):
         compare(recipe(), ["set"], [0.1], [0], tmp_path / "x", plots=False, log=None, ray=True)
     assert not (tmp_path / "x").exists()
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """``evosparse ARGV`` in this process: (exit code, stdout, stderr)."""
+    from evosparse.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+TINY = ("--hidden", "24,24", "--epsilon", "5", "--batch-size", "64", "--decay", "constant", "--stop-after", "none")
+
+
+def test_tune_asha_stops_weak_trials_and_the_best_recipe_trains(tmp_path, ray_cluster, capsys):
+    recipe = tmp_path / "recipe.toml"
+    # Three trials, two CPUs: the two of lr 0.05 start first and tie (same seed); the one of lr 1e-5 (it
+    # learns nothing in 3 epochs) starts when one of them ended, so both recorded their epoch-1 accuracy:
+    # ASHA (keep the best half at epochs 1 and 2) must stop it at epoch 1.
+    recipe.write_text(
+        '[run]\nepochs = 3\n[tune]\nsamples = 1\nreduction_factor = 2\n[tune.search]\nlr = "grid(0.05, 0.05, 1e-5)"\n'
+    )
+    out = tmp_path / "search"
+    code, printed, errors = cli(capsys, "tune", recipe, "--out-dir", out, "--search", "momentum=choice(0.9)", *TINY)
+    assert code == 0, errors
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [(r["lr"], r["status"], r["epochs"], r["stopped_early"]) for r in rows] == [
+        ("0.05", "finished", "3", "False"), ("0.05", "finished", "3", "False"), ("1e-05", "stopped early", "1", "True")
+    ]  # fmt: skip
+    for row in rows:
+        history = json.loads((out / "trials" / row["trial"] / "history.json").read_text())
+        assert len(history) == int(row["epochs"])
+        assert max(h["test_accuracy"] for h in history) == float(row["best_test_accuracy"])
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["trials"] == 3 and summary["stopped_early"] == 1
+    assert summary["best"]["values"] == {"lr": 0.05, "momentum": 0.9}
+    assert "3 trials, 1 stopped early by asha" in printed
+
+    best = (out / "best.toml").read_text()
+    assert "lr = 0.05" in best and "epochs = 3" in best and "hidden = [24, 24]" in best
+    code, _, errors = cli(capsys, "train", "--config", out / "best.toml", "--out-dir", tmp_path / "best", "--quiet")
+    assert code == 0, errors
+    assert json.loads((tmp_path / "best" / "summary.json").read_text())["epochs"] == 3
+
+    code, _, errors = cli(capsys, "tune", recipe, "--out-dir", out)
+    assert code == 2 and "already holds a run (a tune run" in errors
