@@ -57,7 +57,7 @@ def evaluate(agent, env_id: str, episodes: int = 10, seed: int = 1000) -> float:
 # ---- learning checks (tiny budgets, fixed seeds) -------------------------------------------------------------------
 # Budgets the default suite can afford: n-step returns (n = 3) propagate rewards faster than one-step TD,
 # and Pendulum's gamma 0.98 (rl-zoo's) shortens the horizon. Measured on this machine: DQN/CartPole reaches
-# 374 by 6,000 steps at seed 1; TD3 and SAC reach about -200 by 3,000 Pendulum steps.
+# 374 by 6,000 steps at seed 1; SAC and TD3 pass -250 on Pendulum by 4,000 and 5,000 steps (below).
 CARTPOLE_DQN = {
     "learning_rate": 1e-3,
     "batch_size": 64,
@@ -85,9 +85,13 @@ def test_dqn_solves_cartpole():
     assert evaluate(agent, "CartPole-v1") >= 195
 
 
-@pytest.mark.parametrize("algo", [SAC, TD3])
-def test_sac_and_td3_solve_pendulum(algo):
-    agent = algo("Pendulum-v1", seed=0, **PENDULUM).learn(3_000)
+# Budgets checked over seeds 0-5 (mean return of 10 episodes after 3,000 / 4,000 / 5,000 steps): SAC -267..-171
+# at 3,000, -245..-169 at 4,000 (seed 4 then dips to -407 at 5,000); TD3's deterministic policy is slower to
+# settle (-786..-209 at 3,000, -315..-182 at 4,000, -209..-172 at 5,000). Each gets the budget at which every
+# one of those seeds passes, so the check does not hang on the one seed in the test.
+@pytest.mark.parametrize(("algo", "steps"), [(SAC, 4_000), (TD3, 5_000)])
+def test_sac_and_td3_solve_pendulum(algo, steps):
+    agent = algo("Pendulum-v1", seed=0, **PENDULUM).learn(steps)
     assert evaluate(agent, "Pendulum-v1") >= -250
 
 
