@@ -2,7 +2,7 @@
 between no control and the perfect-foresight optimum.
 
     python benchmarks/bench_rl_grid.py train --out-dir DIR [--variants building-day_ahead,...] [--kinds dense,sparse]
-        [--steps 8000] [--seeds 0] [--eval-every 2000]
+        [--steps 8000] [--seeds 0] [--eval-every 2000] [--hvac-action power|target]
     python benchmarks/bench_rl_grid.py table --out-dir DIR [--variants ...] [--kinds ...] [--seeds 0]
 
 1. **train**: every (variant, kind, seed) is trained into ``DIR/runs/<variant>-<kind>-s<seed>`` on the training
@@ -20,7 +20,10 @@ Variants (``VARIANTS``): the building with day-ahead and with tariff prices, wit
 (``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each
 training week, day 15 of the held-out month); the intraday market; the community with one shared policy and
 with independent learners. Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense weights),
-``dqn`` (DQN with 5 levels per device, building only).
+``dqn`` (DQN with 5 levels per device, building only). Every agent normalises its observations by running
+statistics (``normalize_observations``); the building agents also observe the mean price of the last 24 hours
+(``price_memory_hours=24``, the rule's reference) and, with ``--hvac-action target``, set the zone's temperature
+through its thermostat (``hvac_action="target"``) instead of the heat pump's power.
 """
 
 from __future__ import annotations
@@ -42,31 +45,46 @@ from evosparse.rl.run import train_rl
 CHANGE_TRAIN_HOUR, CHANGE_TEST_DAY = 84, 15
 COMMUNITY_BUILDINGS = 5  # independent learners cost one update per building-hour: 5 buildings fit the budget
 TARIFF_SWITCH = {"kind": "tariff_switch"}
+# The building agents observe the mean price of the last 24 hours, the reference of the rule controller
+# (evosparse.envs.policies.PriceMemory): otherwise they would see less of the price history than the rule.
+MEMORY = {"price_memory_hours": 24}
 # name -> (environment, settings of both splits, settings of the held-out month only)
 VARIANTS = {
-    "building-day_ahead": ("building", {"price_signal": "day_ahead"}, {}),
-    "building-tariff": ("building", {"price_signal": "tariff"}, {}),
-    "building-delayed": ("building", {"reward_delay": "daily"}, {}),
+    "building-day_ahead": ("building", {"price_signal": "day_ahead", **MEMORY}, {}),
+    "building-tariff": ("building", {"price_signal": "tariff", **MEMORY}, {}),
+    "building-delayed": ("building", {"reward_delay": "daily", **MEMORY}, {}),
     "building-change": (
         "building",
-        {"changes": [{**TARIFF_SWITCH, "hour": CHANGE_TRAIN_HOUR}]},
+        {"changes": [{**TARIFF_SWITCH, "hour": CHANGE_TRAIN_HOUR}], **MEMORY},
         {"changes": [{**TARIFF_SWITCH, "hour": 24 * CHANGE_TEST_DAY}]},
     ),
     "market": ("market", {}, {}),
     "community-shared": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
     "community-independent": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
 }
-NETWORK = {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "batch_size": 128, "learning_starts": 1000}
+# Observations mix scales (prices ~0.1-0.4, temperatures ~20, an EV's remaining kWh up to ~60): the agents
+# normalise them by running statistics (evosparse.rl.normalize), saved with every checkpoint.
+NETWORK = {
+    "actor_hidden": [64, 64], "critic_hidden": [64, 64], "batch_size": 128, "learning_starts": 1000,
+    "normalize_observations": True,
+}  # fmt: skip
 KINDS = {
     "dense": {"algo": "sac", "agent": {"strategy": "dense"}},
     "sparse": {"algo": "sac", "agent": {"strategy": "set", "actor_density": 0.2, "critic_density": 0.2}},
-    "dqn": {"algo": "dqn", "agent": {"critic_hidden": [64, 64], "learning_starts": 1000}, "levels": 5},
+    "dqn": {
+        "algo": "dqn",
+        "agent": {"critic_hidden": [64, 64], "learning_starts": 1000, "normalize_observations": True},
+        "levels": 5,
+    },  # fmt: skip
 }
 
 
-def run_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int):
-    """The RunConfig of one single-agent run (building and market variants)."""
+def run_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int, hvac_action: str = "power"):
+    """The RunConfig of one single-agent run (building and market variants); ``hvac_action="target"``: the
+    building agents set the zone's temperature through its thermostat instead of the heat pump's power."""
     env, both, test_only = VARIANTS[variant]
+    if env == "building" and hvac_action != "power":
+        both = {**both, "hvac_action": hvac_action}
     spec = KINDS[kind]
     if spec["algo"] == "dqn" and env != "building":
         raise ValueError(f"kind dqn applies to the building variants only, got {variant!r}")
@@ -125,7 +143,10 @@ def command_train(args: argparse.Namespace) -> None:
                     config = community_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
                     train_community(config, folder, resume=resume, overwrite=not resume and folder.exists())
                 else:
-                    config = run_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
+                    config = run_config(
+                        variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every,
+                        hvac_action=args.hvac_action,
+                    )  # fmt: skip
                     train_rl(config, folder, resume=resume, overwrite=not resume and folder.exists())
                 print(f"{folder.name}: done in {time.perf_counter() - began:.0f} s", flush=True)
 
@@ -135,6 +156,7 @@ def test_environment(variant: str):
     env, both, test_only = VARIANTS[variant]
     settings = {**both, **split_kwargs()[1], **test_only}
     settings.pop("reward_delay", None)  # costs are the same; the yardsticks read the undelayed log
+    settings.pop("hvac_action", None)  # the yardsticks set powers; the agent controller converts its targets
     spec = get_spec(env)
     return spec.env(spec.config.from_dict(settings, source=variant) if settings else None)
 
@@ -235,6 +257,10 @@ def main(argv: list[str] | None = None) -> None:
         if name == "train":
             command.add_argument("--steps", type=int, default=8000, help="training steps (community: hours)")
             command.add_argument("--eval-every", type=int, default=2000)
+            command.add_argument(
+                "--hvac-action", choices=("power", "target"), default="power",
+                help="building agents set the heat pump's power, or a target deviation held by the thermostat",
+            )  # fmt: skip
         else:
             command.add_argument("--out", help="also write the markdown tables to this file")
     args = parser.parse_args(argv)

@@ -206,3 +206,44 @@ def test_config_errors_name_the_field_value_and_range():
     with pytest.raises(ValueError, match="kind must be one of tariff_switch, battery_failure, occupant"):
         Change("flood", 3)
     assert BuildingConfig.from_dict(BuildingConfig(pv_kw=2.0).to_dict()) == BuildingConfig(pv_kw=2.0)
+
+
+def test_price_memory_observes_the_mean_of_the_last_hours_prices():
+    plain = BuildingEnergyEnv(episode_hours=72, start_hour=24 * 40)
+    env = BuildingEnergyEnv(episode_hours=72, start_hour=24 * 40, price_memory_hours=24)
+    assert env.observation_space.shape == (plain.observation_space.shape[0] + 1,)
+    assert env.observation_names[-1] == "price_mean_past"
+    observation, _ = env.reset(seed=0)
+    other, _ = plain.reset(seed=0)
+    assert np.array_equal(observation[:-1], other)  # the default observation is unchanged
+    price, seen = env.episode.price, [observation]
+    for _ in range(71):
+        seen.append(env.step(env.action_space.sample())[0])
+    for t in (0, 1, 10, 23, 24, 50, 71):  # the rules' reference: prices from the episode start, at most 24
+        assert seen[t][-1] == pytest.approx(price[max(0, t - 23) : t + 1].mean(), rel=1e-6)
+    with pytest.raises(ValueError, match="price_memory_hours"):
+        BuildingConfig(price_memory_hours=-1)
+
+
+def test_target_hvac_action_reaches_its_deviation_and_equals_the_thermostat_power():
+    """hvac_action="target": the action is the deviation to reach within the hour (fraction of the band); it
+    plays exactly as the power its thermostat computes does in the default "power" environment."""
+    settings = dict(episode_hours=48, start_hour=24 * 100)
+    target_env = BuildingEnergyEnv(**settings, hvac_action="target")
+    power_env = BuildingEnergyEnv(**settings)
+    target_env.reset(seed=3)
+    power_env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    band = target_env.config.comfort_band
+    for _ in range(48):
+        action = rng.uniform(target_env.action_space.low, target_env.action_space.high).astype(np.float32)
+        power = action.astype(np.float64)
+        power[1] = target_env.hvac_fraction_for_target(float(action[1]))
+        target_env.step(action)
+        power_env.step(power)
+        if abs(power[1]) < 1:  # within the heat pump's limit the zone lands on the target
+            assert target_env.log["temperature_deviation"][target_env._t - 1] == pytest.approx(action[1] * band)
+    for name in target_env.log:
+        np.testing.assert_array_equal(target_env.log[name], power_env.log[name], err_msg=name)
+    with pytest.raises(ValueError, match="hvac_action"):
+        BuildingConfig(hvac_action="setpoint")

@@ -136,3 +136,33 @@ def test_a_wrapper_does_not_make_an_unsavable_environment_resumable():
     batch.reset(seed=0)
     meta, _ = batch.state()
     assert meta["members"][0]["custom"] and not meta["exact"]
+
+
+def test_an_agent_trained_with_target_hvac_actions_plays_the_power_environment_through_its_thermostat(tmp_path):
+    folder = tmp_path / "target"
+    config = RunConfig(
+        env="evosparse/BuildingEnergy-v0", algo="sac", total_steps=24, eval_every=24, eval_episodes=1,
+        env_kwargs={"hvac_action": "target", "episode_hours": 24}, agent=NO_UPDATES,
+    )  # fmt: skip
+    train_rl(config, folder, log=None)
+    controller = AgentController(folder)
+    power_env, target_env = (
+        BuildingEnergyEnv(episode_hours=24),
+        BuildingEnergyEnv(episode_hours=24, hvac_action="target"),
+    )
+    observation, _ = power_env.reset(seed=0)
+    target_observation, _ = target_env.reset(seed=0)
+    controller.start(power_env)
+    for _ in range(24):  # the controller in the power environment plays as the agent does in its own
+        observation = power_env.step(controller.act(observation))[0]
+        target_observation = target_env.step(controller.agent.predict(target_observation)[0])[0]
+    for name in ("cost", "hvac", "temperature_deviation", "reward"):
+        np.testing.assert_array_equal(power_env.log[name], target_env.log[name], err_msg=name)
+    assert np.abs(power_env.log["hvac"]).sum() > 0
+    target_controller = AgentController(folder)
+    with pytest.raises(ValueError, match="hvac_action='power'"):  # the other way round has no thermostat
+        power_run = tmp_path / "power"
+        train_rl(config.replace(env_kwargs={"episode_hours": 24}), power_run, log=None)
+        AgentController(power_run).start(target_env)
+    target_controller.start(target_env)  # the same mode: played as it is
+    assert target_controller._hvac_target is None

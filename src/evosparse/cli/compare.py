@@ -94,7 +94,8 @@ def register(commands, parser_class) -> None:
         description="Train the dense baseline and every strategy x density x seed with one recipe (the "
         "TrainConfig flags below), then write results.csv, table.md/.csv, accuracy_vs_density.png and "
         "accuracy_vs_flops.png into --out-dir. Finished runs found there are reused, so an interrupted "
-        f"comparison continues. Strategies: {', '.join(STRATEGIES)}.",
+        "comparison continues. With --ray each run is a Ray task (a local Ray, or a cluster): same folders, "
+        f"same table. Strategies: {', '.join(STRATEGIES)}.",
     )
     compare.add_argument("--strategies", type=parse_names, metavar="NAME,...", help="strategies to compare [all]")
     compare.add_argument("--densities", type=parse_numbers, default=(0.01, 0.02, 0.05, 0.1), metavar="D,...",

@@ -34,6 +34,7 @@ from evosparse.envs.data import BuildingData, load_ev_statistics
 
 CHANGE_KINDS = ("tariff_switch", "battery_failure", "occupant")
 REWARD_DELAYS = ("none", "daily")
+HVAC_ACTIONS = ("power", "target")
 LOG_NAMES = (
     "load", "pv", "battery", "hvac", "ev", "appliance", "grid_import", "grid_export", "soc", "price", "export_price",
     "carbon", "cost", "comfort_violation", "unmet", "reward", "temperature_deviation",
@@ -90,6 +91,12 @@ class BuildingConfig(Config):
     degradation_cost: float = param(0.0, "currency per kWh of battery throughput", rule=base.PENALTY)
     hvac: bool = param(True, "heat pump and thermal zone")
     hvac_kw: float = param(2.5, "heat pump electric power limit", rule=base.SIZE)
+    hvac_action: str = param(
+        "power",
+        "power (fraction of hvac_kw, -1 heating .. 1 cooling) or target (the deviation to reach within the hour, "
+        "as a fraction of comfort_band, held by the zone's thermostat)",
+        rule=one_of(HVAC_ACTIONS),
+    )
     cop: float = param(3.0, "heat pump coefficient of performance", rule=between(0, 20, low_open=True))
     thermal_mass: float = param(
         10.0, "kWh_th per degree (more than the conductance)", rule=between(0, 1e6, low_open=True)
@@ -117,6 +124,11 @@ class BuildingConfig(Config):
         0,
         "0: continuous Box actions; 2..101: MultiDiscrete with this many levels per device",
         rule=base.integer_between(0, 101),
+    )
+    price_memory_hours: int = param(
+        0,
+        "0: no price memory; h > 0: observe the mean import price of the last h hours (the rules' reference)",
+        rule=base.integer_between(0, 24 * 7),
     )
     reward_delay: str = param(
         "none", "none, or daily (the day's reward settled at its last hour)", rule=one_of(REWARD_DELAYS)
@@ -263,6 +275,10 @@ class BuildingEnergyEnv(gym.Env):
             "ev_connected", "ev_remaining", "ev_hours_left", "appliance_pending", "appliance_remaining",
             "appliance_hours_left",
         )  # fmt: skip
+        if config.price_memory_hours:
+            # Whether a price is cheap is relative: the rules compare it with the mean of the last 24 observed
+            # prices (evosparse.envs.policies.PriceMemory); without this an agent sees only 4 prices at once.
+            self.observation_names += ("price_mean_past",)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (len(self.observation_names),), dtype=np.float32)
         self.episode: BuildingEpisode | None = None
         self.clipped_actions = 0
@@ -344,6 +360,7 @@ class BuildingEnergyEnv(gym.Env):
             "load", "pv", "price", "export_price", "carbon", "gain", "outdoor_temperature", "clock_hour", "weekend",
             "battery_limit", "ev_session", "job")}  # fmt: skip
         self._price_padded = self._series["price"] + [self._series["price"][-1]] * 3
+        self._price_cumsum = np.concatenate([[0.0], np.cumsum(episode.price)]).tolist()
         self._t = 0
         self._soc = config.initial_soc * config.battery_kwh
         self._deviation = 0.0
@@ -391,13 +408,17 @@ class BuildingEnergyEnv(gym.Env):
         ev_left = (int(self.episode.ev_end[session]) - t) if session >= 0 else 0
         job_left = (int(self.episode.job_end[job]) - t) if job >= 0 else 0
         prices = self._price_padded
+        extra = []
+        if config.price_memory_hours:  # prices observed from the episode start on, at most the last h hours
+            first = max(0, t + 1 - config.price_memory_hours)
+            extra.append((self._price_cumsum[t + 1] - self._price_cumsum[first]) / (t + 1 - first))
         return np.array([
             math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24), float(series["weekend"][t]),
             series["load"][t], series["pv"][t], prices[t], prices[t + 1], prices[t + 2], prices[t + 3],
             series["export_price"][t], series["carbon"][t], series["outdoor_temperature"][t], series["gain"][t],
             self._soc / config.battery_kwh if config.battery_kwh > 0 else 0.0, self._deviation,
             float(session >= 0), self._ev_remaining[session] if session >= 0 else 0.0, ev_left,
-            float(job >= 0), self._job_remaining[job] if job >= 0 else 0.0, job_left,
+            float(job >= 0), self._job_remaining[job] if job >= 0 else 0.0, job_left, *extra,
         ], dtype=np.float32)  # fmt: skip
 
     def _fractions(self, action) -> list[float]:
@@ -415,6 +436,22 @@ class BuildingEnergyEnv(gym.Env):
         return clipped.tolist()
 
     # ---- dynamics ------------------------------------------------------------------------------------
+    def hvac_fraction_for_target(self, target: float) -> float:
+        """The heat pump's power fraction (as ``hvac_action="power"`` takes it) that brings the zone to
+        ``target * comfort_band`` degrees from the set point by the end of this hour, clipped to [-1, 1].
+
+        This is the thermostat of ``hvac_action="target"``: a building management system holds a set point
+        with the zone's own controller, and the rules (:mod:`evosparse.envs.policies`) use the same one.
+        """
+        config = self.config
+        if config.hvac_kw <= 0:
+            return 0.0
+        power = devices.thermostat_power(
+            self._deviation, self._series["gain"][self._t], target * config.comfort_band, cop=config.cop,
+            thermal_mass=config.thermal_mass, loss=config.conductance / config.thermal_mass,
+        )  # fmt: skip
+        return min(max(power / config.hvac_kw, -1.0), 1.0)
+
     def step(self, action):
         base.require_running(self._t, self.config.episode_hours, self.episode)
         config, series, t, episode = self.config, self._series, self._t, self.episode
@@ -432,6 +469,8 @@ class BuildingEnergyEnv(gym.Env):
                 1.0,
             )
         if "hvac" in fractions:
+            if config.hvac_action == "target":
+                fractions["hvac"] = self.hvac_fraction_for_target(fractions["hvac"])
             hvac_power = fractions["hvac"] * config.hvac_kw
             hvac = abs(hvac_power)
             self._deviation = devices.thermal_step(

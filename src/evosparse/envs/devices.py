@@ -66,6 +66,12 @@ def thermal_step(deviation, hvac_power, gain, *, cop: float, thermal_mass: float
     return (1.0 - loss) * deviation + (gain - cop * hvac_power * hours) / thermal_mass
 
 
+def thermostat_power(deviation, gain, target, *, cop: float, thermal_mass: float, loss: float):
+    """Heat-pump electric power (kW, positive: cooling) that brings the deviation to ``target`` in one hour:
+    :func:`thermal_step` solved for the power (unclipped)."""
+    return ((1 - loss) * deviation * thermal_mass + gain - target * thermal_mass) / cop
+
+
 def comfort_violation(deviation, band: float):
     """Degrees outside the comfort band ``[-band, band]`` (0 inside), in degree-hours for a one-hour step."""
     return np.maximum(deviation - band, 0.0) + np.maximum(-band - deviation, 0.0)

@@ -19,6 +19,8 @@ from collections import deque
 
 import numpy as np
 
+from evosparse.envs import devices
+
 
 class Controller:
     """Base class: ``start`` after each reset, then ``act`` on each observation."""
@@ -55,10 +57,10 @@ def _share(amount, size: float):
 def _thermostat(env, o: dict[str, float], target: float) -> float:
     """Heat-pump fraction that brings the zone to ``target`` degrees from the set point in one hour."""
     config = env.config
-    loss = config.conductance / config.thermal_mass
-    power = (
-        (1 - loss) * o["temperature_deviation"] * config.thermal_mass + o["thermal_gain"] - target * config.thermal_mass
-    ) / config.cop
+    power = devices.thermostat_power(
+        o["temperature_deviation"], o["thermal_gain"], target, cop=config.cop, thermal_mass=config.thermal_mass,
+        loss=config.conductance / config.thermal_mass,
+    )  # fmt: skip
     return float(np.clip(power / config.hvac_kw, -1.0, 1.0)) if config.hvac_kw > 0 else 0.0
 
 

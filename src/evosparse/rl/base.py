@@ -45,6 +45,7 @@ from evosparse.rl.callbacks import BaseCallback, as_callback
 from evosparse.rl.config import AlgoConfig
 from evosparse.rl.envs import EnvBatch, make_env
 from evosparse.rl.networks import build_mlp, count_weights
+from evosparse.rl.normalize import RunningMeanStd
 from evosparse.rl.topology import NetworkTopology, build_strategy
 
 FORMAT = "evosparse.rl.agent"
@@ -131,6 +132,12 @@ class BaseAlgorithm:
         self._episode_length = np.zeros(self.n_envs, dtype=np.int64)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=100)  # last episodes: {"r": return, "l": length}
         self._losses: dict[str, torch.Tensor] = {}
+        # Running observation statistics (config.normalize_observations): see evosparse.rl.normalize.
+        self.obs_normalizer = (
+            RunningMeanStd(self.observation_space.shape, clip=config.observation_clip)
+            if config.normalize_observations
+            else None
+        )
         # Filled by _setup: modules and optimizers to save, topology drivers, extra saved tensors.
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -246,12 +253,9 @@ class BaseAlgorithm:
 
     def _collect_step(self, callback: BaseCallback) -> bool:
         obs = self._last_obs
-        if self.num_timesteps < self.config.learning_starts:
-            env_actions, stored_actions = self._random_actions()
-        else:
-            env_actions, stored_actions = self._explore(obs)
+        env_actions, stored_actions = self._collection_actions(obs)
         new_obs, rewards, terminated, truncated, real_next, infos = self.envs.step(env_actions)
-        self.buffer.add(obs, stored_actions, rewards, real_next, terminated, truncated)
+        self._store(obs, stored_actions, rewards, real_next, terminated, truncated)
         self.num_timesteps += self.n_envs
         self._vector_steps += 1
         self._episode_return += rewards
@@ -278,6 +282,33 @@ class BaseAlgorithm:
             }
         )
         return callback.on_step()
+
+    def _collection_actions(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(env actions, stored actions) for a batch of raw observations while collecting: they first update
+        the observation statistics (once each), then uniform random actions before ``learning_starts``,
+        the exploring policy on the normalised observations after."""
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(obs)
+        if self.num_timesteps < self.config.learning_starts:
+            return self._random_actions()
+        return self._explore(self._normalize(obs))
+
+    def _store(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """Add a step to the replay buffer: raw observations, rewards times ``reward_scale``."""
+        scale = self.config.reward_scale
+        self.buffer.add(obs, actions, rewards * scale if scale != 1.0 else rewards, next_obs, terminated, truncated)
+
+    def _normalize(self, obs: np.ndarray) -> np.ndarray:
+        """Observations as the networks see them (unchanged without ``normalize_observations``)."""
+        return obs if self.obs_normalizer is None else self.obs_normalizer.normalize(obs)
+
+    def _sample(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """A replay batch (obs, actions, returns, next_obs, discounts), observations normalised with the
+        current statistics (the buffer keeps raw ones, so old transitions follow the statistics)."""
+        obs, actions, returns, next_obs, discounts = self.buffer.sample(batch_size)
+        if self.obs_normalizer is not None:
+            obs, next_obs = self.obs_normalizer.normalize_tensor(obs), self.obs_normalizer.normalize_tensor(next_obs)
+        return obs, actions, returns, next_obs, discounts
 
     def _random_actions(self) -> tuple[np.ndarray, np.ndarray]:
         """Uniform random actions (the warm-up before learning_starts), drawn from the exploration stream."""
@@ -306,8 +337,9 @@ class BaseAlgorithm:
                 f"observation must have shape {self.observation_space.shape} or (batch, "
                 f"{', '.join(map(str, self.observation_space.shape))}), got {obs.shape}"
             )
+        obs = self._normalize(obs[None] if single else obs)  # frozen statistics: predict never updates them
         with torch.no_grad():
-            actions = self._policy(torch.from_numpy(obs[None] if single else obs), deterministic)
+            actions = self._policy(torch.from_numpy(obs), deterministic)
         return (actions[0] if single else actions), None
 
     # ---- inspection ---------------------------------------------------------------------------------------------
@@ -351,6 +383,10 @@ class BaseAlgorithm:
             arrays["last_obs"] = self._last_obs.copy()
         arrays["episode_return"] = self._episode_return.copy()
         arrays["episode_length"] = self._episode_length.copy()
+        normalizer_meta = None
+        if self.obs_normalizer is not None:
+            normalizer_meta, normalizer_arrays = self.obs_normalizer.state()
+            arrays.update({f"obs_normalizer/{k}": v for k, v in normalizer_arrays.items()})
         meta = {
             "algorithm": self.name,
             "config": self.config.to_dict(),
@@ -371,6 +407,7 @@ class BaseAlgorithm:
             "env": env_meta,
             "topology": {name: topology.state_dict() for name, topology in self.topologies.items()},
             "ep_info_buffer": list(self.ep_info_buffer),
+            "obs_normalizer": normalizer_meta,
         }
         # Copies, not views of the live tensors: the state stays a snapshot while training goes on.
         tensors = {
@@ -415,6 +452,11 @@ class BaseAlgorithm:
         self._episode_return = np.array(arrays["episode_return"], dtype=np.float64)
         self._episode_length = np.array(arrays["episode_length"], dtype=np.int64)
         self.ep_info_buffer = deque(meta["ep_info_buffer"], maxlen=100)
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.load_state(
+                meta["obs_normalizer"],
+                {k[len("obs_normalizer/") :]: v for k, v in arrays.items() if k.startswith("obs_normalizer/")},
+            )
         self._last_obs = None
         if meta["env"] is not None:
             env_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("env/")}

@@ -274,18 +274,14 @@ class IndependentLearners:
             self.core.reset(seed=self.config.seed + self.hours)
             self._obs = self.core._observation_matrix()
         for _ in range(hours):
-            obs, chosen = self._obs, []
-            for i, agent in enumerate(self.agents):
-                if agent.num_timesteps < agent.config.learning_starts:
-                    chosen.append(agent._random_actions())
-                else:
-                    chosen.append(agent._explore(obs[i : i + 1]))
+            obs = self._obs
+            chosen = [agent._collection_actions(obs[i : i + 1]) for i, agent in enumerate(self.agents)]
             actions = np.concatenate([env_actions.reshape(-1) for env_actions, _ in chosen])
             next_obs, rewards, truncated, _ = self.core.step_arrays(actions.astype(np.float64))
             done = np.array([truncated])
             for i, agent in enumerate(self.agents):
-                agent.buffer.add(obs[i : i + 1], chosen[i][1], rewards[i : i + 1], next_obs[i : i + 1],
-                                 np.zeros(1, dtype=bool), done)  # fmt: skip
+                agent._store(obs[i : i + 1], chosen[i][1], rewards[i : i + 1], next_obs[i : i + 1],
+                             np.zeros(1, dtype=bool), done)  # fmt: skip
                 agent.num_timesteps += 1
                 agent._vector_steps += 1
                 agent._on_env_step()

@@ -57,6 +57,14 @@ class AlgoConfig(Config):
     max_grad_norm: float | None = param(
         None, "clip the gradient norm of every network to this (None: no clipping)", rule=positive
     )
+    # ---- inputs and rewards -----------------------------------------------------------------------------
+    normalize_observations: bool = param(
+        False, "scale observations by running mean and std (evosparse.rl.normalize; SB3 VecNormalize)"
+    )
+    observation_clip: float = param(10.0, "clip of the normalised observations, in standard deviations", rule=positive)
+    reward_scale: float = param(
+        1.0, "factor on the rewards the agent learns from (reported returns stay unscaled)", rule=positive
+    )
     # ---- networks ---------------------------------------------------------------------------------------
     actor_hidden: tuple[int, ...] = param((256, 256), "hidden layer sizes of the actor", rule=sizes)
     critic_hidden: tuple[int, ...] = param(

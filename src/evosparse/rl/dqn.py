@@ -139,7 +139,7 @@ class DQN(BaseAlgorithm):
     # ---- one gradient step --------------------------------------------------------------------------------------
     def _train_step(self) -> None:
         config = self.config
-        obs, actions, returns, next_obs, discounts = self.buffer.sample(config.batch_size)
+        obs, actions, returns, next_obs, discounts = self._sample(config.batch_size)
         actions = actions.view(actions.shape[0], -1, 1)  # (batch, heads, 1)
 
         # ---- targets: double DQN, per head

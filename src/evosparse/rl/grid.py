@@ -101,12 +101,27 @@ class AgentController(Controller):
             self._levels = agent_actions.nvec - 1
         elif agent_actions.shape != env_actions.shape:
             raise ValueError(f"agent:{self.run_dir} acts with {agent_actions}; this environment needs {env_actions}")
+        # An agent trained with hvac_action="target" plays a "power" environment (the yardsticks') through the
+        # environment's own thermostat, which is what its training environment did inside step().
+        trained = self.config.env_kwargs.get("hvac_action", "power")
+        playing = getattr(getattr(self.env, "config", None), "hvac_action", trained)
+        self._hvac_target = None
+        if trained != playing:
+            if trained != "target":
+                raise ValueError(
+                    f"agent:{self.run_dir} was trained with hvac_action={trained!r}; this environment takes "
+                    f"hvac_action={playing!r}"
+                )
+            self._hvac_target = self.env.action_names.index("hvac")
 
     def act(self, observation):
         action, _ = self.agent.predict(np.asarray(observation, dtype=np.float32), deterministic=True)
         if self._levels is not None:  # level k of n -> low + (high - low) k / (n - 1)
             space = self.env.action_space
-            return (space.low + (space.high - space.low) * np.asarray(action) / self._levels).astype(np.float32)
+            action = (space.low + (space.high - space.low) * np.asarray(action) / self._levels).astype(np.float32)
+        if self._hvac_target is not None:
+            action = np.array(action, dtype=np.float64, copy=True)  # the fraction as the environment computes it
+            action[self._hvac_target] = self.env.hvac_fraction_for_target(float(action[self._hvac_target]))
         return action
 
 

@@ -120,7 +120,7 @@ class SAC(BaseAlgorithm):
     # ---- one gradient step --------------------------------------------------------------------------------------
     def _train_step(self) -> None:
         config = self.config
-        obs, actions, returns, next_obs, discounts = self.buffer.sample(config.batch_size)
+        obs, actions, returns, next_obs, discounts = self._sample(config.batch_size)
 
         # ---- actor sample and alpha loss (alpha of this step is the one before its update, as in SB3)
         new_actions, log_prob = self.actor(obs, self._noise(obs.shape[0]))

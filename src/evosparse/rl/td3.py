@@ -108,7 +108,7 @@ class TD3(BaseAlgorithm):
     # ---- one gradient step --------------------------------------------------------------------------------------
     def _train_step(self) -> None:
         config = self.config
-        obs, actions, returns, next_obs, discounts = self.buffer.sample(config.batch_size)
+        obs, actions, returns, next_obs, discounts = self._sample(config.batch_size)
 
         # ---- targets: clipped double Q with target policy smoothing (paper, Eq. 14-15)
         with torch.no_grad():
