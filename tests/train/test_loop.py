@@ -247,6 +247,9 @@ def test_small_models_train_on_one_thread():
         choose_threads(TrainConfig().replace(model="dense"), build_model(TrainConfig().replace(model="dense"), 64, 10))
         == 1
     )
+    # The SET tutorial's recipe (3.4M multiply-adds per step): one thread, as fast when quiet and robust when busy.
+    tutorial = SparseMLP((784, 1000, 1000, 1000, 10), epsilon=13, seed=0)
+    assert choose_threads(TrainConfig().replace(batch_size=40), tutorial) == 1
     mnist = SparseMLP((784, 1000, 1000, 1000, 10), epsilon=20, seed=0)
     assert choose_threads(TrainConfig().replace(batch_size=100), mnist) is None  # large: leave all cores
     assert choose_threads(TrainConfig().replace(threads=2), digits_default) == 2  # an explicit choice wins

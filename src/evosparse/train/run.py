@@ -106,8 +106,13 @@ def default_out_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
 
 # Below this many multiply-adds per forward pass (connections x batch size, all layers), a second thread
 # costs more in synchronisation than it saves, and much more when other processes share the cores (see
-# benchmarks/digits_defaults.md): the digits default does ~0.6M (sparse) / 2.7M (dense), MNIST's SET-MLP 13M.
-SMALL_STEP = 3_000_000
+# benchmarks/digits_defaults.md and BENCHMARKS.md section 12): the digits default does ~0.6M (sparse) / 2.7M
+# (dense), the SET tutorial's Fashion-MNIST recipe (3 x 1000 hidden, epsilon 13, batch 40) 3.4M, MNIST's
+# SET-MLP at batch 100 13M. At 3.4M one thread trained an epoch as fast as two spinning threads on a quiet
+# machine (7.3 vs 7.5 s) and kept 8.6 s with a busy process beside it (two passive threads: 10.2 s quiet
+# and busy; two spinning: 33.7 s busy), so the limit sits above it; 5M is a choice between the measured 3.4M
+# and 13M, where the second thread pays.
+SMALL_STEP = 5_000_000
 
 
 def choose_threads(config: TrainConfig, model: nn.Module, *, workers: int = 1) -> int | None:
