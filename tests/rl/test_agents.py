@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gymnasium as gym
-import numba
 import numpy as np
 import pytest
 import torch
@@ -21,21 +20,13 @@ from evosparse.rl import (
     algorithm_class,
     make_agent,
 )
-from evosparse.sparse import set_num_threads
 
 SMALL = {"actor_hidden": (16, 16), "critic_hidden": (16, 16), "learning_starts": 30, "batch_size": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one kernel thread: RL's small layers gain nothing from more, and on a busy machine
-    a multi-threaded kernel call can wait a whole scheduler slice (evosparse.sparse.set_num_threads)."""
-    torch_threads, kernel_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    set_num_threads(kernel_threads)
+# One torch and one kernel thread: RL's small layers gain nothing from more, and on a busy machine a
+# multi-threaded kernel call can wait a whole scheduler slice (the shared fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def evaluate(agent, env_id: str, episodes: int = 10, seed: int = 1000) -> float:

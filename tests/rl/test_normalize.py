@@ -3,27 +3,20 @@ reference, what the agent stores and sees, frozen statistics in predict, save / 
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 import torch
 
 from evosparse.rl import SAC, TD3, BaseAlgorithm
 from evosparse.rl.normalize import RunningMeanStd
-from evosparse.sparse import set_num_threads
 from tests.rl.test_resume import SMALL, assert_same_agent
 
 NORMALIZED = {**SMALL, "normalize_observations": True}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch_threads, kernel_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    set_num_threads(kernel_threads)
+# One torch and one kernel thread: RL's small layers gain nothing from more, and on a busy machine a
+# multi-threaded kernel call can wait a whole scheduler slice (the shared fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_running_statistics_match_the_statistics_of_all_batches():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -12,21 +11,13 @@ from evosparse.nn import SparseLinear
 from evosparse.rl import DQN, SAC, TD3
 from evosparse.rl.networks import build_mlp, layer_densities, weight_layers
 from evosparse.rl.topology import follow_topology
-from evosparse.sparse import set_num_threads
 
 SMALL = {"actor_hidden": (16, 16), "critic_hidden": (16, 16), "learning_starts": 50, "batch_size": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one kernel thread: RL's small layers gain nothing from more, and on a busy machine
-    a multi-threaded kernel call can wait a whole scheduler slice (evosparse.sparse.set_num_threads)."""
-    torch_threads, kernel_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    set_num_threads(kernel_threads)
+# One torch and one kernel thread: RL's small layers gain nothing from more, and on a busy machine a
+# multi-threaded kernel call can wait a whole scheduler slice (the shared fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(("algo", "env"), [(TD3, "Pendulum-v1"), (SAC, "Pendulum-v1"), (DQN, "CartPole-v1")])
