@@ -12,7 +12,7 @@ Run (the recorded results in BENCHMARKS.md):
 The one-million-neuron shape of Liu et al. 2021 (the lung data set's shape: 3312 features, 5 classes, 142
 training rows; synthetic Gaussian classes, since lung.mat is not in the offline data):
     python benchmarks/bench_scale.py --synthetic 3312,5,142,61 --hidden 600000,600000,600000 --epsilon 17 \
-        --batch-size 2 --epochs 2
+        --batch-size 2 --epochs 2 --fused-step
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from evosparse.data import Dataset, load_dataset
-from evosparse.nn import SparseMLP
+from evosparse.nn import FusedSGD, SparseMLP
 from evosparse.sparse import set_num_threads, warm_up
 from evosparse.topology import SET, UpdateSchedule
 
@@ -80,6 +80,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True, help="torch's fused SGD")
+    parser.add_argument(
+        "--fused-step",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="evosparse.nn.FusedSGD: the sparse layers' SGD step inside their backward pass (no gradient arrays)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     set_num_threads(args.threads)
@@ -113,6 +119,7 @@ def main() -> None:
         weight_decay=2e-4,
         fused=args.fused,
     )
+    fusion = FusedSGD(model, optimizer) if args.fused_step else None
     # Tiny data sets give few steps per epoch: rewiring every epoch would undo what those steps learnt.
     strategy = SET(schedule=UpdateSchedule(zeta=args.zeta, every=args.update_every), seed=args.seed)
     shuffle = np.random.default_rng(args.seed)
@@ -140,7 +147,10 @@ def main() -> None:
             batch = order[begin : begin + args.batch_size]
             loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if fusion is not None:
+                fusion.backward(loss)
+            else:
+                loss.backward()
             optimizer.step()
         train_time, train_cpu = time.perf_counter() - start, time.process_time() - start_cpu
         start = time.perf_counter()
