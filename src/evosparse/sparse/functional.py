@@ -155,7 +155,7 @@ class SparseLinearFunction(torch.autograd.Function):
                 xt.numpy(),
                 grad_values.numpy(),
                 grad_xt.numpy(),
-                kernels.BACKWARD_CHUNKS,
+                kernels.backward_chunks(pattern.n_cols, dyt.shape[1], dyt.element_size()),
             )
             grad_x = grad_xt.t() if ctx.needs_input_grad[0] else None
         elif backend == "numba":
@@ -198,7 +198,7 @@ def _fused_backward(ctx, values, dyt, xt, step: SGDStep) -> torch.Tensor | None:
                 dyt.numpy(),
                 xt.numpy(),
                 grad_xt.numpy(),
-                kernels.BACKWARD_CHUNKS,
+                kernels.backward_chunks(pattern.n_cols, dyt.shape[1], dyt.element_size()),
                 lr=float(step.lr),
                 weight_decay=float(step.weight_decay),
                 momentum=float(step.momentum),
