@@ -338,3 +338,18 @@ def test_backward_csr_sgd_rejects_a_buffer_of_the_wrong_size():
             lr=0.1,
             momentum=0.9,
         )
+
+
+def test_backward_chunks_depend_on_the_scratch_size_only():
+    assert kernels.backward_chunks(1000, 2, 4) == kernels.BACKWARD_CHUNKS  # small layers: as before
+    assert kernels.backward_chunks(600_000, 2, 4) == 8  # 9.6 MB of scratch in 1.2 MB ranges
+    assert kernels.backward_chunks(600_000, 2, 8) == 15  # float64: twice the bytes
+
+
+@pytest.mark.parametrize("n_chunks", [8, 50])  # more ranges than columns: some are empty
+def test_backward_csr_with_many_column_ranges(n_chunks):
+    rng = np.random.default_rng(n_chunks)
+    pattern = make_pattern(random_mask(37, 29, 0.2, rng))
+    (values, xt, dyt), (grad_x, grad_values) = run_backward_csr(pattern, np.float64, 2, rng, n_chunks)
+    assert_close(grad_x, reference_spmm_transposed(pattern, values, dyt), np.float64)
+    assert_close(grad_values, reference_sddmm(pattern, dyt, xt), np.float64)
