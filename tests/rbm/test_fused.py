@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(fused: bool, *, dtype=np.float32, k=1, visible="bernoulli", batch_size=7, momentum=0.5, epochs=2):
-    n_visible, n_hidden = 30, 12
+    n_visible, n_hidden = 30, 13  # an odd row count: the two-row product tiles end on a single row
     data_rng = np.random.default_rng(0)
     x = data_rng.random((45, n_visible))  # float64 data: the cast to float32 is part of the path
     if visible == "gaussian":

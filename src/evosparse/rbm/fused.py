@@ -34,7 +34,16 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from evosparse.sparse.kernels import REGISTER_BYTES, _sddmm_row, _sddmm_row_scalar, _spmm_row
+from evosparse.sparse.kernels import (
+    REGISTER_BYTES,
+    _sddmm_row,
+    _sddmm_row_scalar,
+    _spmm_row,
+    _vfma,
+    _vload_masked,
+    _vsplat,
+    _vstore_masked,
+)
 
 __all__ = ["cd_epoch"]
 
@@ -96,6 +105,36 @@ def _pairwise_block(a, start, n):  # pragma: no cover - compiled
     return total
 
 
+@njit(fastmath=False, boundscheck=False, inline="always")
+def _row_sum(a, row, n):  # pragma: no cover - compiled
+    """sum(a[row, :n]) in numpy's order; up to 128 values inline (no call, no view: ~2,400 sums per update)."""
+    if n > 128:
+        return _pairwise_sum(a[row], 0, n)
+    if n < 8:
+        total = -a.dtype.type(0)
+        for i in range(n):
+            total += a[row, i]
+        return total
+    r0, r1, r2, r3 = a[row, 0], a[row, 1], a[row, 2], a[row, 3]
+    r4, r5, r6, r7 = a[row, 4], a[row, 5], a[row, 6], a[row, 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[row, i]
+        r1 += a[row, i + 1]
+        r2 += a[row, i + 2]
+        r3 += a[row, i + 3]
+        r4 += a[row, i + 4]
+        r5 += a[row, i + 5]
+        r6 += a[row, i + 6]
+        r7 += a[row, i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += a[row, i]
+        i += 1
+    return total
+
+
 @njit(fastmath=False, cache=True, boundscheck=False)
 def _pairwise_sum(a, start, n):  # pragma: no cover - compiled
     """sum(a[start:start + n]) in exactly numpy's order (``pairwise_sum`` of numpy's ``add.reduce``).
@@ -139,13 +178,55 @@ def _sddmm_row_contracted(indptr, cols, dyt, xt, out_values, row):  # pragma: no
     _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, row)
 
 
+# ---- products of a small batch: two rows at a time --------------------------------------------------------
+@njit(fastmath=False, boundscheck=False, inline="always")
+def _two_row_tails(indptr, index, values, dense, init0, init1, out, row, n_valid):  # pragma: no cover
+    """``_spmm_row`` of rows ``row`` and ``row + 1`` for a batch narrower than one register (``n_valid`` < lanes).
+
+    Each row's sum is the same chain of fused multiply-adds in the same order as in ``_spmm_row`` (so the same
+    bits); running two rows' chains side by side hides the multiply-add latency that one short row cannot
+    (h -> v at the reference setting: 1,024 rows of ~12 connections; 1.7x faster measured).
+    """
+    s0, e0, s1, e1 = indptr[row], indptr[row + 1], indptr[row + 1], indptr[row + 2]
+    acc0, acc1 = _vsplat(init0, 1), _vsplat(init1, 1)
+    common = min(e0 - s0, e1 - s1)
+    for t in range(common):
+        acc0 = _vfma(values[s0 + t], _vload_masked(dense, index[s0 + t], 0, n_valid, 1), acc0)
+        acc1 = _vfma(values[s1 + t], _vload_masked(dense, index[s1 + t], 0, n_valid, 1), acc1)
+    for m in range(s0 + common, e0):
+        acc0 = _vfma(values[m], _vload_masked(dense, index[m], 0, n_valid, 1), acc0)
+    for m in range(s1 + common, e1):
+        acc1 = _vfma(values[m], _vload_masked(dense, index[m], 0, n_valid, 1), acc1)
+    _vstore_masked(out, row, 0, n_valid, acc0)
+    _vstore_masked(out, row + 1, 0, n_valid, acc1)
+
+
+@njit(fastmath=False, boundscheck=False, inline="always")
+def _spmm_rows(indptr, index, values, dense, bias, has_bias, out):  # pragma: no cover - compiled
+    """out[r] = (bias[r] or 0) + sum_k values[k] dense[index[k]] for every row: the ``spmm`` kernel's sums."""
+    n_rows, batch = out.shape
+    zero = values.dtype.type(0)
+    if batch < REGISTER_BYTES // values.itemsize:
+        for pair in prange(n_rows // 2):
+            row = 2 * pair
+            init0 = bias[row] if has_bias else zero
+            init1 = bias[row + 1] if has_bias else zero
+            _two_row_tails(indptr, index, values, dense, init0, init1, out, row, batch)
+        if n_rows % 2:
+            last = n_rows - 1
+            _spmm_row(indptr[last], indptr[last + 1], index, values, dense, bias[last] if has_bias else zero, out, last)
+    else:
+        for r in prange(n_rows):
+            _spmm_row(indptr[r], indptr[r + 1], index, values, dense, bias[r] if has_bias else zero, out, r)
+
+
 # ---- the three conditionals, feature-major (units x batch) ----------------------------------------------
 @njit(fastmath=False, boundscheck=False, inline="always")
 def _hidden_probabilities(indptr, cols, weights, hidden_bias, vt, out):  # pragma: no cover - compiled
     """out = sigmoid(c + W vt): ``spmm`` with the bias as the tile's start value, then expit per row."""
     one = weights.dtype.type(1)
+    _spmm_rows(indptr, cols, weights, vt, hidden_bias, True, out)
     for r in prange(out.shape[0]):
-        _spmm_row(indptr[r], indptr[r + 1], cols, weights, vt, hidden_bias[r], out, r)
         for j in range(out.shape[1]):
             out[r, j] = one / (one + np.exp(-out[r, j]))
 
@@ -153,9 +234,9 @@ def _hidden_probabilities(indptr, cols, weights, hidden_bias, vt, out):  # pragm
 @njit(fastmath=False, boundscheck=False, inline="always")
 def _visible_mean(csc_indptr, csc_rows, csc_values, visible_bias, gaussian, ht, out):  # pragma: no cover
     """out = E[v | h]: W^T ht (``spmm`` over the CSC view, from 0), + b, then expit unless Gaussian."""
-    zero, one = csc_values.dtype.type(0), csc_values.dtype.type(1)
+    one = csc_values.dtype.type(1)
+    _spmm_rows(csc_indptr, csc_rows, csc_values, ht, visible_bias, False, out)
     for c in prange(out.shape[0]):
-        _spmm_row(csc_indptr[c], csc_indptr[c + 1], csc_rows, csc_values, ht, zero, out, c)
         for j in range(out.shape[1]):
             pre = out[c, j] + visible_bias[c]
             out[c, j] = pre if gaussian else one / (one + np.exp(-pre))
@@ -252,11 +333,11 @@ def cd_epoch(x, order, batch_size, indptr, cols, csc_indptr, csc_rows, csc_perm,
                 visible_stack[i, batch + j] = vk[i, j]
         count = dtype.type(batch)
         for i in prange(n_visible):
-            gradient = _pairwise_sum(v0[i], 0, batch) / count - _pairwise_sum(vk[i], 0, batch) / count
+            gradient = _row_sum(v0, i, batch) / count - _row_sum(vk, i, batch) / count
             velocity_visible[i] = velocity_visible[i] * momentum
             velocity_visible[i] = velocity_visible[i] + lr * gradient
         for r in prange(n_hidden):
-            gradient = _pairwise_sum(p0[r], 0, batch) / count - _pairwise_sum(pk[r], 0, batch) / count
+            gradient = _row_sum(p0, r, batch) / count - _row_sum(pk, r, batch) / count
             velocity_hidden[r] = velocity_hidden[r] * momentum
             velocity_hidden[r] = velocity_hidden[r] + lr * gradient
         stacked = 2 * batch
