@@ -52,6 +52,13 @@ def test_recipe_puts_agent_settings_in_the_agent_table():
     assert target.reports == 2 and search(total_steps=2001, eval_every=1000).reports == 3  # and one at the end
 
 
+def test_asha_first_rung_is_the_first_evaluation_after_learning_starts():
+    target = search(total_steps=10_000, eval_every=1000, agent={"learning_starts": 1000})
+    assert target.grace_period([]) == 2  # the evaluation at step 1000 plays the untrained networks
+    assert target.grace_period([parse_dimension("learning_starts=randint(100,2500)", target)]) == 3
+    assert search(eval_every=1000, agent={"learning_starts": 999}).grace_period([]) == 1
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -109,7 +116,8 @@ def test_rl_tune_asha_stops_the_agent_that_does_not_learn(tmp_path, ray_cluster,
         'env = "CartPole-v1"\nalgo = "dqn"\ntotal_steps = 2000\neval_every = 1000\neval_episodes = 3\n'
         "[agent]\ncritic_hidden = [32, 32]\ntarget_update_interval = 250\nexploration_fraction = 0.3\n"
         "learning_rate = 1e-3\ntrain_freq = 1\nbatch_size = 64\n"
-        '[tune]\nsamples = 1\nreduction_factor = 2\n[tune.search]\nlearning_starts = "grid(100, 100, 5000)"\n'
+        "[tune]\nsamples = 1\nreduction_factor = 2\ngrace_period = 1\n"  # the non-learner is judged at step 1000
+        '[tune.search]\nlearning_starts = "grid(100, 100, 5000)"\n'
     )
     out = tmp_path / "search"
     code, printed, errors = cli(capsys, "rl", "tune", recipe, "--out-dir", out, "--search", "gamma=choice(0.99)")

@@ -21,7 +21,10 @@ from typing import Any
 from evosparse.cli._flags import CommandError, add_config_flags, cap_threads, config_changes
 
 SKIP = ("out_dir", "threads")  # the search places each trial and gives it one thread
-SETTINGS = (("samples", 8), ("scheduler", "asha"), ("grace_period", 1), ("reduction_factor", 3.0), ("search_seed", 0))
+# None: the search's own default (the first rung that can tell recipes apart: see SearchTarget.grace_period).
+SETTINGS = (
+    ("samples", 8), ("scheduler", "asha"), ("grace_period", None), ("reduction_factor", 3.0), ("search_seed", 0)
+)  # fmt: skip
 
 
 def command_tune(args: argparse.Namespace) -> int:
@@ -66,6 +69,8 @@ def _search(args: argparse.Namespace, base: Any, table: dict[str, Any]) -> int:
     if settings["scheduler"] not in SCHEDULERS:
         raise CommandError(f"--scheduler must be one of {', '.join(SCHEDULERS)}; got {settings['scheduler']!r}")
     for name in ("samples", "grace_period", "search_seed"):
+        if name == "grace_period" and settings[name] is None:
+            continue
         if not isinstance(settings[name], int) or isinstance(settings[name], bool):
             raise CommandError(f"samples, grace_period and search_seed are integers; {name} is {settings[name]!r}")
     if args.jobs is not None and args.ray is not None:
@@ -88,7 +93,7 @@ def _search(args: argparse.Namespace, base: Any, table: dict[str, Any]) -> int:
     return 0
 
 
-def _add_search_flags(parser, *, unit: str, example: str) -> None:
+def _add_search_flags(parser, *, unit: str, example: str, grace: str = "1") -> None:
     """The flags every search shares; ``unit`` is what ASHA's rungs count (epochs, evaluations)."""
     from evosparse.train.tune import ALLOWED_FORMS, SCHEDULERS
 
@@ -102,7 +107,7 @@ def _add_search_flags(parser, *, unit: str, example: str) -> None:
     parser.add_argument("--samples", type=int, help="recipes drawn (per grid point, with grid(...)) [8]")
     parser.add_argument("--scheduler", choices=SCHEDULERS, help="asha: stop weak trials early; none: run all [asha]")
     parser.add_argument("--grace-period", type=int,
-                        help=f"ASHA: {unit} every trial runs before it may be stopped [1]")  # fmt: skip
+                        help=f"ASHA: {unit} every trial runs before it may be stopped [{grace}]")  # fmt: skip
     parser.add_argument(
         "--reduction-factor",
         type=float,
@@ -146,6 +151,7 @@ def register_rl_tune(rl_commands) -> None:
         "--eval-every steps), and write trials.csv, best.toml (for `evosparse rl train --config`) and tune.json "
         f"into --out-dir. Not searched: {', '.join(NOT_SEARCHED)}. Needs Ray: pip install 'evosparse[ray]'.",
     )
-    _add_search_flags(tune, unit="evaluations", example="actor_hidden=choice([64,64],[256,256])")
+    _add_search_flags(tune, unit="evaluations", example="actor_hidden=choice([64,64],[256,256])",
+                      grace="the first evaluation after learning_starts")  # fmt: skip
     add_run_flags(tune, skip=("threads",))
     tune.set_defaults(handler=command_rl_tune)

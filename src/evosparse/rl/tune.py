@@ -14,18 +14,20 @@ The engine is :mod:`evosparse.train.tune` (search forms, Ray Tune, ASHA, ``trial
   environments the evaluation environment is the held-out month, so, as with the test accuracy of
   ``evosparse tune``, the best return of a search is an optimistic estimate: confirm the chosen recipe with
   other seeds (``evosparse rl train --config best.toml --seed S``).
+* **ASHA's first rung** (unless ``--grace-period`` is given): the first evaluation after ``learning_starts``;
+  earlier evaluations play the untrained networks, and stopping trials there would rank initialisations.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evosparse.rl.registry import ALGORITHMS
 from evosparse.rl.run import RunConfig, train_rl
-from evosparse.train.tune import SearchTarget, _read_history, trial_folder
+from evosparse.train.tune import Dimension, SearchTarget, _read_history, trial_folder
 
 METRIC = "return_mean"
 # The environment, the algorithm and the evaluation protocol define the score; threads are the search's; a
@@ -76,6 +78,13 @@ class RLSearch(SearchTarget):
 
     def show(self, score: float) -> str:
         return f"return {score:.2f}"
+
+    def grace_period(self, search: Sequence[Dimension]) -> int:
+        """The first evaluation after learning_starts (the largest searched one): before it every agent acts
+        with its untrained networks, and a return there says nothing of a recipe."""
+        starts = [self.base.algo_config().learning_starts]
+        starts += [max(d.values) for d in search if d.name == "learning_starts"]  # bounds or values
+        return max(starts) // self.base.eval_every + 1
 
 
 def run_trial(params: Mapping[str, Any], *, base: Mapping[str, Any], out_dir: str) -> None:

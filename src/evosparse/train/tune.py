@@ -110,6 +110,10 @@ class SearchTarget:
     def show(self, score: float) -> str:
         return f"{self.metric} {score:.4g}"
 
+    def grace_period(self, search: Sequence[Dimension]) -> int:
+        """ASHA's first rung when the user gives none: the first report that can tell recipes apart."""
+        return 1
+
 
 # ---- 1. search space -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -380,7 +384,7 @@ def tune(
     *,
     samples: int = 8,
     scheduler: str = "asha",
-    grace_period: int = 1,
+    grace_period: int | None = None,
     reduction_factor: float = 3.0,
     search_seed: int = 0,
     jobs: int | None = None,
@@ -394,8 +398,8 @@ def tune(
         base: the recipe searched around: a TrainConfig, or a :class:`SearchTarget` (e.g. the RL agents').
         samples: recipes drawn (with ``grid`` dimensions: drawn for every grid point).
         scheduler: "asha" (early stopping) or "none" (every trial runs all its epochs).
-        grace_period, reduction_factor: ASHA's first rung (reports: epochs, evaluations) and its factor
-            between rungs.
+        grace_period, reduction_factor: ASHA's first rung (reports: epochs, evaluations; None: the target's
+            default, 1 epoch for train) and its factor between rungs.
         search_seed: seed of the sampling (the trials' own seed is ``base``'s ``seed``).
         jobs: CPUs of the local Ray started for the search (None: all cores); ray: a cluster's address
             to use instead.
@@ -411,6 +415,8 @@ def tune(
         raise ValueError(f"samples must be an integer >= 1, got {samples}")
     if scheduler not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {scheduler!r}")
+    if grace_period is None:
+        grace_period = min(target.grace_period(search), target.reports)
     if grace_period < 1 or grace_period > target.reports:
         raise ValueError(f"grace_period must be in [1, {target.count}={target.reports}], got {grace_period}")
     if not reduction_factor > 1:
