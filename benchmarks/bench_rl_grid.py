@@ -3,6 +3,8 @@ between no control and the perfect-foresight optimum.
 
     python benchmarks/bench_rl_grid.py train --out-dir DIR [--variants building-day_ahead,...] [--kinds dense,sparse]
         [--steps 8000] [--seeds 0] [--eval-every 2000] [--hvac-action power|target]
+        [--residual rule|none] [--residual-scale 0.3] [--residual-cost 0]
+        [--relative-reward] [--alpha-init 1.0] [--agent-settings JSON]
     python benchmarks/bench_rl_grid.py table --out-dir DIR [--variants ...] [--kinds ...] [--seeds 0]
 
 1. **train**: every (variant, kind, seed) is trained into ``DIR/runs/<variant>-<kind>-s<seed>`` on the training
@@ -23,7 +25,10 @@ with independent learners. Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at
 ``dqn`` (DQN with 5 levels per device, building only). Every agent normalises its observations by running
 statistics (``normalize_observations``); the building agents also observe the mean price of the last 24 hours
 (``price_memory_hours=24``, the rule's reference) and, with ``--hvac-action target``, set the zone's temperature
-through its thermostat (``hvac_action="target"``) instead of the heat pump's power.
+through its thermostat (``hvac_action="target"``) instead of the heat pump's power. With ``--residual rule``
+the building and market agents correct the rule's action by at most ``--residual-scale`` instead of acting
+alone (``evosparse/Residual-v0``, :mod:`evosparse.envs.residual`); ``--alpha-init`` sets SAC's initial entropy
+temperature (the residual runs start it low, so early exploration noise stays small beside the rule).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ TARIFF_SWITCH = {"kind": "tariff_switch"}
 # The building agents observe the mean price of the last 24 hours, the reference of the rule controller
 # (evosparse.envs.policies.PriceMemory): otherwise they would see less of the price history than the rule.
 MEMORY = {"price_memory_hours": 24}
+RESIDUAL_OUTPUT_SCALE = 0.01  # residual agents: factor on the actor's initial output layer (corrections ~0)
 # name -> (environment, settings of both splits, settings of the held-out month only)
 VARIANTS = {
     "building-day_ahead": ("building", {"price_signal": "day_ahead", **MEMORY}, {}),
@@ -71,6 +77,8 @@ NETWORK = {
 KINDS = {
     "dense": {"algo": "sac", "agent": {"strategy": "dense"}},
     "sparse": {"algo": "sac", "agent": {"strategy": "set", "actor_density": 0.2, "critic_density": 0.2}},
+    "td3": {"algo": "td3", "agent": {"strategy": "dense"}},
+    "td3-sparse": {"algo": "td3", "agent": {"strategy": "set", "actor_density": 0.2, "critic_density": 0.2}},
     "dqn": {
         "algo": "dqn",
         "agent": {"critic_hidden": [64, 64], "learning_starts": 1000, "normalize_observations": True},
@@ -79,23 +87,39 @@ KINDS = {
 }
 
 
-def run_config(variant: str, kind: str, *, seed: int, steps: int, eval_every: int, hvac_action: str = "power"):
+def run_config(
+    variant: str, kind: str, *, seed: int, steps: int, eval_every: int, hvac_action: str = "power",
+    residual: str | None = None, residual_scale: float | None = None, alpha_init: float | None = None,
+    agent_settings: dict | None = None, residual_cost: float | None = None, relative_reward: bool = False,
+):  # fmt: skip
     """The RunConfig of one single-agent run (building and market variants); ``hvac_action="target"``: the
-    building agents set the zone's temperature through its thermostat instead of the heat pump's power."""
+    building agents set the zone's temperature through its thermostat instead of the heat pump's power;
+    ``residual``: the agent corrects that controller's action by at most ``residual_scale``."""
     env, both, test_only = VARIANTS[variant]
     if env == "building" and hvac_action != "power":
         both = {**both, "hvac_action": hvac_action}
     spec = KINDS[kind]
     if spec["algo"] == "dqn" and env != "building":
         raise ValueError(f"kind dqn applies to the building variants only, got {variant!r}")
-    agent = {**NETWORK, **spec["agent"]} if spec["algo"] == "sac" else dict(spec["agent"])
+    agent = {**NETWORK, **spec["agent"]} if spec["algo"] in ("sac", "td3") else dict(spec["agent"])
     agent["buffer_size"] = steps
+    if residual is not None:  # the policy starts at the rule: its initial corrections are ~0 (envs.residual)
+        agent["actor_output_scale"] = RESIDUAL_OUTPUT_SCALE
+    if alpha_init is not None:
+        if spec["algo"] != "sac":
+            raise ValueError(f"alpha_init applies to the SAC kinds (dense, sparse), got kind {kind!r}")
+        agent["alpha_init"] = alpha_init
+    agent.update(agent_settings or {})
     env_kwargs = dict(both)
+    if residual_cost is not None:
+        env_kwargs["correction_cost"] = residual_cost
+    if relative_reward:
+        env_kwargs["relative_reward"] = True
     if "levels" in spec:
         env_kwargs["discrete_levels"] = spec["levels"]
     config = grid_run_config(
         env, algo=spec["algo"], env_kwargs=env_kwargs, total_steps=steps, seed=seed, eval_every=eval_every,
-        checkpoint_every=eval_every, agent=agent,
+        checkpoint_every=eval_every, agent=agent, residual=residual, residual_scale=residual_scale,
     )  # fmt: skip
     if test_only:
         config = config.replace(eval_env_kwargs={**config.eval_env_kwargs, **test_only})
@@ -129,6 +153,10 @@ def command_train(args: argparse.Namespace) -> None:
         for kind in args.kinds:
             if KINDS[kind]["algo"] == "dqn" and not variant.startswith("building"):
                 continue
+            if args.residual is not None and (variant.startswith("community") or KINDS[kind]["algo"] == "dqn"):
+                raise SystemExit(
+                    f"--residual applies to the building and market variants with SAC, not {variant}, {kind}"
+                )
             for seed in args.seeds:
                 folder = run_dir(args.out_dir, variant, kind, seed)
                 if _finished(folder):
@@ -145,7 +173,9 @@ def command_train(args: argparse.Namespace) -> None:
                 else:
                     config = run_config(
                         variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every,
-                        hvac_action=args.hvac_action,
+                        hvac_action=args.hvac_action, residual=args.residual, residual_scale=args.residual_scale,
+                        residual_cost=args.residual_cost, alpha_init=args.alpha_init,
+                        agent_settings=args.agent_settings, relative_reward=args.relative_reward,
                     )  # fmt: skip
                     train_rl(config, folder, resume=resume, overwrite=not resume and folder.exists())
                 print(f"{folder.name}: done in {time.perf_counter() - began:.0f} s", flush=True)
@@ -245,6 +275,14 @@ def _list(choices):
     return parse
 
 
+def _scale(text: str) -> float | list[float]:
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or comma-separated numbers, got {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +298,27 @@ def main(argv: list[str] | None = None) -> None:
             command.add_argument(
                 "--hvac-action", choices=("power", "target"), default="power",
                 help="building agents set the heat pump's power, or a target deviation held by the thermostat",
+            )  # fmt: skip
+            command.add_argument(
+                "--residual", choices=("rule", "none"), default=None,
+                help="the agent corrects this controller's action (residual RL) instead of acting alone",
+            )  # fmt: skip
+            command.add_argument(
+                "--residual-scale", type=_scale, default=None,
+                help="largest correction in action units, one number or one per action (default 0.3)",
+            )  # fmt: skip
+            command.add_argument(
+                "--residual-cost", type=float, default=None,
+                help="training penalty per squared correction (envs.residual correction_cost; default 0)",
+            )  # fmt: skip
+            command.add_argument(
+                "--relative-reward", action="store_true",
+                help="residual agents learn from the reward minus the rule's on the same episode (a shadow copy)",
+            )  # fmt: skip
+            command.add_argument("--alpha-init", type=float, default=None, help="SAC's initial entropy temperature")
+            command.add_argument(
+                "--agent-settings", type=json.loads, default=None,
+                help='JSON table of agent settings over the kind\'s, e.g. \'{"gamma": 0.9}\'',
             )  # fmt: skip
         else:
             command.add_argument("--out", help="also write the markdown tables to this file")

@@ -247,3 +247,27 @@ def test_config_defaults_are_the_papers_and_sb3s():
     )
     assert td3.actor_hidden == sac.critic_hidden == (256, 256)
     assert TD3Config.from_toml(TD3Config(strategy="set", actor_density=0.5).to_toml()).actor_density == 0.5
+
+
+@pytest.mark.parametrize("strategy", ["dense", "set"])
+def test_sac_actor_output_scale_shrinks_only_the_initial_output_layer(strategy):
+    from evosparse.rl.networks import weight_layers
+
+    density = 1.0 if strategy == "dense" else 0.5
+    options = {**SMALL, "strategy": strategy, "actor_density": density, "critic_density": density}
+    plain, scaled = (
+        SAC("Pendulum-v1", seed=3, **options),
+        SAC("Pendulum-v1", seed=3, actor_output_scale=0.01, **options),
+    )
+    plain_layers, scaled_layers = weight_layers(plain.actor.mlp), weight_layers(scaled.actor.mlp)
+    for index, (a, b) in enumerate(zip(plain_layers, scaled_layers)):
+        factor = 0.01 if index == len(plain_layers) - 1 else 1.0
+        for name, tensor in a.named_parameters():
+            torch.testing.assert_close(dict(b.named_parameters())[name], tensor * factor, rtol=0, atol=0)
+    for name, tensor in plain.critic.state_dict().items():  # the same random stream: critics unchanged
+        assert torch.equal(tensor, scaled.critic.state_dict()[name])
+    observations = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert scaled.actor(observations, None)[0].abs().max() < 0.1 * plain.actor(observations, None)[0].abs().max()
+    with pytest.raises(ValueError, match=r"actor_output_scale must be in \(0, 1\], got 0"):
+        SACConfig(actor_output_scale=0)

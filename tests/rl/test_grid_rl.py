@@ -11,6 +11,7 @@ import torch
 
 from evosparse.cli.main import main
 from evosparse.envs import BuildingEnergyEnv
+from evosparse.envs.controllers import make_controller, run_episode
 from evosparse.rl.evaluation import evaluate_policy
 from evosparse.rl.grid import AgentController, grid_run_config, split_kwargs
 from evosparse.rl.run import RunConfig, load_agent, train_rl
@@ -166,3 +167,68 @@ def test_an_agent_trained_with_target_hvac_actions_plays_the_power_environment_t
         AgentController(power_run).start(target_env)
     target_controller.start(target_env)  # the same mode: played as it is
     assert target_controller._hvac_target is None
+
+
+def test_a_residual_agent_trains_on_the_residual_environment_and_plays_through_the_same_wrapper(tmp_path):
+    from evosparse.envs import RESIDUAL_ID, ResidualAction
+
+    folder = tmp_path / "residual"
+    config = grid_run_config(
+        "building", algo="sac", episode_days=1, total_steps=48, eval_every=48, residual="rule",
+        residual_scale=[0.3, 0.3, 0.0, 0.0], env_kwargs={"correction_cost": 1.0},
+        agent={**NO_UPDATES, "actor_output_scale": 0.5},
+    )  # fmt: skip
+    assert config.env == RESIDUAL_ID
+    assert config.env_kwargs["base_env"] == "building" and config.env_kwargs["base"] == "rule"
+    assert config.eval_env_kwargs["correction_cost"] == 0.0  # evaluations report the environment's own cost
+    train_rl(config, folder, log=None)
+    controller = AgentController(folder)
+    env = BuildingEnergyEnv(episode_hours=24)
+    observation, _ = env.reset(seed=0)
+    controller.start(env)
+    wrapped = ResidualAction(BuildingEnergyEnv(episode_hours=24), scale=[0.3, 0.3, 0.0, 0.0])
+    agent_observation, _ = wrapped.reset(seed=0)
+    for _ in range(24):  # the controller on the bare environment plays as the agent does in the wrapper
+        observation = env.step(controller.act(observation))[0]
+        agent_observation = wrapped.step(controller.agent.predict(agent_observation, deterministic=True)[0])[0]
+    np.testing.assert_array_equal(env.log["reward"], wrapped.unwrapped.log["reward"])
+    assert not np.array_equal(
+        env.log["battery"], run_episode(BuildingEnergyEnv(episode_hours=24), make_controller("rule"), seed=0)["battery"]
+    )
+    with pytest.raises(ValueError, match="corrects the rule controller of building; this environment is market"):
+        from evosparse.envs import IntradayMarketEnv
+
+        market = IntradayMarketEnv(episode_hours=24)
+        market.reset(seed=0)
+        AgentController(folder).start(market)
+    with pytest.raises(ValueError, match="residual must be one of rule, none or None, got 'optimal'"):
+        grid_run_config("building", residual="optimal")
+    with pytest.raises(ValueError, match="residual_scale needs residual"):
+        grid_run_config("building", residual_scale=0.3)
+
+
+def test_a_residual_agent_resumes_mid_episode_exactly(tmp_path):
+    """The wrapper saves the base controller's memory (the episode's observations) with the checkpoint."""
+    import gymnasium as gym
+
+    from evosparse.envs import RESIDUAL_ID
+    from evosparse.rl import SAC, BaseAlgorithm
+
+    def make():
+        return gym.make(RESIDUAL_ID, split="train", random_start=True, episode_hours=48, price_memory_hours=24)
+
+    options = {"actor_hidden": [8], "critic_hidden": [8], "learning_starts": 20, "batch_size": 8}
+    straight = SAC(make(), seed=4, **options).learn(60)
+    first = SAC(make(), seed=4, **options).learn(30)  # hour 30 of a 48-hour episode
+    assert first.envs.state()[0]["exact"]
+    first.save(tmp_path / "agent")
+    resumed = BaseAlgorithm.load(tmp_path / "agent", env=make())
+    np.testing.assert_array_equal(
+        resumed.env.get_wrapper_attr("base_action"), first.env.get_wrapper_attr("base_action")
+    )
+    resumed.learn(30)
+    for name, network in straight.networks.items():
+        for key, value in network.state_dict().items():
+            assert torch.equal(value, resumed.networks[name].state_dict()[key]), f"{name}.{key}"
+    assert np.array_equal(straight.buffer.rewards, resumed.buffer.rewards)
+    np.testing.assert_array_equal(resumed.env.unwrapped.log["reward"], straight.env.unwrapped.log["reward"])

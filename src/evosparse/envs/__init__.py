@@ -4,7 +4,9 @@ Environments (registry name, gymnasium id): :class:`BuildingEnergyEnv` (``buildi
 ``evosparse/BuildingEnergy-v0``), :class:`MicrogridEnv` (``microgrid``, ``evosparse/Microgrid-v0``),
 :class:`IntradayMarketEnv` (``market``, ``evosparse/IntradayMarket-v0``) and :class:`EnergyCommunityEnv`
 (``community``, ``evosparse/EnergyCommunity-v0``, one centralised controller), with its PettingZoo parallel
-view :class:`EnergyCommunityParallelEnv` (one agent per building). :data:`ENVIRONMENTS` holds their specs
+view :class:`EnergyCommunityParallelEnv` (one agent per building). :class:`ResidualAction`
+(``evosparse/Residual-v0``) turns any of them into the residual task: correct the rule's action.
+:data:`ENVIRONMENTS` holds their specs
 (:mod:`evosparse.envs.registry`); :data:`CONTROLLERS` the yardstick controllers (:mod:`evosparse.envs.controllers`).
 Importing this package registers the gymnasium ids.
 """
@@ -25,6 +27,7 @@ from evosparse.envs.metrics import episode_metrics, format_table, gap_closed
 from evosparse.envs.microgrid import MicrogridConfig, MicrogridEnv
 from evosparse.envs.policies import Controller
 from evosparse.envs.registry import ENVIRONMENTS, EnvSpec, make_env, optimum, register_environment, spec_of
+from evosparse.envs.residual import RESIDUAL_ID, ResidualAction
 
 __all__ = [
     "BuildingConfig",
@@ -37,6 +40,8 @@ __all__ = [
     "MarketConfig",
     "MicrogridConfig",
     "MicrogridEnv",
+    "ResidualAction",
+    "RESIDUAL_ID",
     "ENVIRONMENTS",
     "EnvSpec",
     "register_environment",

@@ -28,6 +28,18 @@ from evosparse.topology.schedule import DECAYS
 STRATEGIES = ("dense", "static", "set", "rigl", "gmp")
 NEW_WEIGHTS = ("zero", "init")
 _UNIT = between(0, 1)
+
+
+def _actor_output_scale():
+    """The field of the agents with an actor (a new dataclass field per class)."""
+    return param(
+        1.0,
+        "factor on the initial weights and biases of the actor's output layer (1: PyTorch's init; small: the policy "
+        "starts at the centre of the action space, e.g. a residual agent at its base controller)",
+        rule=between(0, 1, low_open=True),
+    )
+
+
 _DENSITY = between(0, 1, low_open=True)
 
 
@@ -164,6 +176,7 @@ class TD3Config(AlgoConfig):
     action_noise: float = param(
         0.1, "std of the Gaussian exploration noise in [-1, 1] action units (paper: 0.1; SB3: none)", rule=non_negative
     )
+    actor_output_scale: float = _actor_output_scale()
 
 
 @dataclass(frozen=True)
@@ -177,3 +190,4 @@ class SACConfig(AlgoConfig):
     autotune: bool = param(True, "learn alpha towards target_entropy (SB3 ent_coef='auto')")
     target_entropy: float | None = param(None, "entropy target of the alpha loss (None: -|A|, the paper's)")
     target_update_interval: int = param(1, "gradient steps between target updates (SB3: 1)", rule=at_least(1))
+    actor_output_scale: float = _actor_output_scale()

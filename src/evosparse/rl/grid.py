@@ -7,7 +7,8 @@ on the held-out month (``split="test"``), never trained on it.
 
 * :func:`grid_run_config`: the :class:`~evosparse.rl.run.RunConfig` of such a run for a registered
   environment (``building``, ``microgrid``, ``market``, ``community``), with the delayed-reward
-  (``reward_delay="daily"``) and sudden-change (``changes``) variants as environment settings.
+  (``reward_delay="daily"``) and sudden-change (``changes``) variants as environment settings, and the
+  residual task (``residual="rule"``: the agent corrects the rule's action, :mod:`evosparse.envs.residual`).
 * :class:`AgentController`: a trained run's agent as a yardstick controller; registered as ``agent``, so
   ``evosparse grid run building --controller none,rule,optimal,agent:RUN_DIR`` reports the share of the gap
   to the optimum the agent closes. The environments never import the agents: this module registers it.
@@ -24,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 
 from evosparse.envs.policies import Controller
+from evosparse.envs.registry import spec_of
+from evosparse.envs.residual import RESIDUAL_ID, ResidualAction, split_residual_kwargs
 from evosparse.rl.run import RunConfig, load_agent, read_run_config
 
 HELD_OUT_HOURS = 24 * 30  # the test split: the last 30 days of the data year
@@ -45,6 +48,8 @@ def grid_run_config(
     algo: str = "sac",
     episode_days: int = 7,
     env_kwargs: dict[str, Any] | None = None,
+    residual: str | None = None,
+    residual_scale: float | None = None,
     **run_fields: Any,
 ) -> RunConfig:
     """A run of ``algo`` on the registered environment ``env`` over the training split, evaluated on the
@@ -52,17 +57,37 @@ def grid_run_config(
 
     ``env_kwargs`` (e.g. ``{"reward_delay": "daily"}`` or ``{"changes": [{"kind": "battery_failure",
     "hour": 240}]}``) apply to both environments; ``run_fields`` are other :class:`RunConfig` fields.
+    ``residual`` (``"rule"`` or ``"none"``): the agent corrects that controller's action by at most
+    ``residual_scale`` (default :data:`evosparse.envs.residual.DEFAULT_SCALE`), through the environment
+    ``evosparse/Residual-v0``.
     """
     from evosparse import envs
+    from evosparse.envs import residual as residual_module
 
     if env not in envs.ENVIRONMENTS:
         raise ValueError(f"env must be one of {', '.join(envs.ENVIRONMENTS)}; got {env!r}")
     train, test = split_kwargs(episode_days)
     extra = dict(env_kwargs or {})
+    if residual is not None:
+        if residual not in residual_module.BASES:
+            raise ValueError(f"residual must be one of {', '.join(residual_module.BASES)} or None, got {residual!r}")
+        scale = residual_module.DEFAULT_SCALE if residual_scale is None else residual_scale
+        extra = {"base_env": env, "base": residual, "scale": scale, **extra}
+        gym_id = residual_module.RESIDUAL_ID
+        # Training aids (a penalty on corrections, rewards relative to the rule's): evaluations report the
+        # environment's own reward.
+        if extra.get("correction_cost"):
+            test = {**test, "correction_cost": 0.0}
+        if extra.get("relative_reward"):
+            test = {**test, "relative_reward": False}
+    elif residual_scale is not None:
+        raise ValueError("residual_scale needs residual (the controller the agent corrects: rule or none)")
+    else:
+        gym_id = envs.ENVIRONMENTS[env].gym_id
     run_fields.setdefault("eval_episodes", 1)
     run_fields.setdefault("eval_every", 24 * 7 * 10)
     return RunConfig(
-        env=envs.ENVIRONMENTS[env].gym_id,
+        env=gym_id,
         algo=algo,
         env_kwargs={**extra, **train},
         eval_env_kwargs=test,
@@ -73,7 +98,9 @@ def grid_run_config(
 class AgentController(Controller):
     """The deterministic policy of a run's agent (its last checkpoint), as a yardstick controller.
 
-    A DQN agent trained with ``discrete_levels`` plays a continuous environment through the same levels.
+    A DQN agent trained with ``discrete_levels`` plays a continuous environment through the same levels; a
+    residual agent (trained on ``evosparse/Residual-v0``) plays through the same :class:`ResidualAction` as in
+    training, around the bare environment of the yardsticks.
     """
 
     def __init__(self, run_dir: str | Path):
@@ -85,14 +112,27 @@ class AgentController(Controller):
         super().start(env)
         if self.agent is None:
             self.agent = load_agent(self.run_dir)
-        agent_obs, env_obs = self.agent.observation_space.shape, self.env.observation_space.shape
+        self._residual = None
+        env_obs, env_actions = self.env.observation_space.shape, self.env.action_space
+        if self.config.env == RESIDUAL_ID:
+            settings, _ = split_residual_kwargs(self.config.env_kwargs)
+            trained_on, playing = settings.pop("base_env"), spec_of(self.env).name
+            if trained_on != playing:
+                raise ValueError(
+                    f"agent:{self.run_dir} corrects the {settings.get('base', 'rule')} controller of {trained_on}; "
+                    f"this environment is {playing}"
+                )
+            self._residual = ResidualAction(self.env, **settings)
+            self._residual.begin()
+            env_obs, env_actions = self._residual.observation_space.shape, self._residual.action_space
+        agent_obs = self.agent.observation_space.shape
         if agent_obs != env_obs:
             raise ValueError(
                 f"agent:{self.run_dir} was trained on {self.config.env} with observations of shape {agent_obs}; "
                 f"this environment's have shape {env_obs}"
             )
         self._levels = None
-        agent_actions, env_actions = self.agent.action_space, self.env.action_space
+        agent_actions = self.agent.action_space
         if isinstance(agent_actions, gym.spaces.MultiDiscrete) and isinstance(env_actions, gym.spaces.Box):
             if agent_actions.shape != env_actions.shape:
                 raise ValueError(
@@ -115,6 +155,10 @@ class AgentController(Controller):
             self._hvac_target = self.env.action_names.index("hvac")
 
     def act(self, observation):
+        if self._residual is not None:  # the agent sees the rule's action too, and corrects it
+            observed = self._residual.observe(observation)
+            correction, _ = self.agent.predict(observed, deterministic=True)
+            return self._residual.action(correction)
         action, _ = self.agent.predict(np.asarray(observation, dtype=np.float32), deterministic=True)
         if self._levels is not None:  # level k of n -> low + (high - low) k / (n - 1)
             space = self.env.action_space

@@ -91,6 +91,14 @@ def reset_uniform(model: nn.Module, rng: np.random.Generator) -> None:
             layer.bias.copy_(torch.from_numpy(rng.uniform(-1, 1, layer.out_features) * bounds))
 
 
+def scale_output_layer(model: nn.Module, factor: float) -> None:
+    """Multiply the weights and biases of ``model``'s last layer by ``factor`` (a policy that starts near 0)."""
+    layer = weight_layers(model)[-1]
+    with torch.no_grad():
+        (layer.values if isinstance(layer, SparseLinear) else layer.weight).mul_(factor)
+        layer.bias.mul_(factor)
+
+
 def weight_layers(model: nn.Module) -> list[nn.Module]:
     """The ``nn.Linear`` and ``SparseLinear`` layers of ``model``, in definition order."""
     return [m for m in model.modules() if isinstance(m, nn.Linear | SparseLinear)]

@@ -23,7 +23,7 @@ import torch
 
 from evosparse.rl.base import BaseAlgorithm, polyak_update
 from evosparse.rl.config import SACConfig
-from evosparse.rl.networks import SquashedGaussianActor, TwinCritic
+from evosparse.rl.networks import SquashedGaussianActor, TwinCritic, scale_output_layer
 from evosparse.rl.td3 import twin_critic_loss
 
 
@@ -59,6 +59,8 @@ class SAC(BaseAlgorithm):
         actor_sizes = [self.obs_dim, *config.actor_hidden, 2 * self.action_dim]  # mean and log std
         critic_sizes = [self.obs_dim + self.action_dim, *config.critic_hidden, 1]
         self.actor = SquashedGaussianActor(self._mlp(actor_sizes, config.actor_density, rng), self.action_dim)
+        if config.actor_output_scale != 1.0:  # after all draws: the same random stream as the unscaled agent
+            scale_output_layer(self.actor.mlp, config.actor_output_scale)
         self.critic = TwinCritic(*(self._mlp(critic_sizes, config.critic_density, rng) for _ in range(2)))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.nn.Parameter(torch.tensor(float(np.log(config.alpha_init))))

@@ -24,7 +24,7 @@ import torch
 
 from evosparse.rl.base import BaseAlgorithm, polyak_update
 from evosparse.rl.config import TD3Config
-from evosparse.rl.networks import DeterministicActor, TwinCritic
+from evosparse.rl.networks import DeterministicActor, TwinCritic, scale_output_layer
 
 
 def smoothed_target_actions(
@@ -59,6 +59,8 @@ class TD3(BaseAlgorithm):
         actor_sizes = [self.obs_dim, *config.actor_hidden, self.action_dim]
         critic_sizes = [self.obs_dim + self.action_dim, *config.critic_hidden, 1]
         self.actor = DeterministicActor(self._mlp(actor_sizes, config.actor_density, rng))
+        if config.actor_output_scale != 1.0:  # after all draws: the same random stream as the unscaled agent
+            scale_output_layer(self.actor.mlp, config.actor_output_scale)
         self.critic = TwinCritic(*(self._mlp(critic_sizes, config.critic_density, rng) for _ in range(2)))
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
