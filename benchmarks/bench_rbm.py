@@ -86,14 +86,15 @@ def _coil20(data_dir: str):
     return load_dataset("coil20", data_dir=data_dir, download=False)
 
 
-def _time_evosparse(topology: str, x: np.ndarray, epochs: int, seed: int) -> list[float]:
+def _time_evosparse(topology: str, x: np.ndarray, epochs: int, seed: int, *, fused: bool = True) -> list[float]:
+    """Seconds per epoch; ``fused=False`` times the step-by-step numpy path the fused CD pass replaced."""
     from evosparse.rbm import RBM, ContrastiveDivergence, evolve, make_pattern
 
     pattern = make_pattern(topology, x.shape[1], SETTING["hidden"], epsilon=SETTING["epsilon"],
                            visible_shape=(32, 32), rng=seed)  # fmt: skip
     rbm = RBM(x.shape[1], SETTING["hidden"], pattern=pattern, seed=seed)
     learner = ContrastiveDivergence(lr=SETTING["lr"], k=SETTING["cd_steps"], weight_decay=SETTING["weight_decay"],
-                                    seed=seed)  # fmt: skip
+                                    seed=seed, fused=fused)  # fmt: skip
     rng = np.random.default_rng(seed)
     learner.epoch(rbm, x[:100], batch_size=SETTING["batch_size"], rng=rng)  # warm-up: kernels loaded, caches hot
     times = []
@@ -136,6 +137,9 @@ def command_speed(args: argparse.Namespace) -> None:
         with threadpool_limits(threads):
             for name in ("set", "fixprob", "dense"):
                 results[(name, threads)] = _time_evosparse(name, x, args.epochs, args.seed)
+            results[("set, step-by-step CD (fused=False)", threads)] = _time_evosparse(
+                "set", x, args.epochs, args.seed, fused=False
+            )
             results[("sklearn BernoulliRBM", threads)] = _time_sklearn(x64, args.epochs, args.seed)
     if args.reference:
         total, cd_only = _time_reference(args)

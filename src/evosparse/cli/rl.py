@@ -89,6 +89,39 @@ def _check_agent_keys(algo: str, agent: dict[str, Any]) -> None:
         raise ValueError(f"{names} is a setting of {', '.join(owners)}, not of --algo {algo}")
 
 
+def run_config(args: argparse.Namespace, file_run: dict[str, Any], *, saved=None):
+    """The :class:`RunConfig` of the flags over a config file's settings (over a resumed run's ``saved`` config)."""
+    from evosparse.rl.run import RunConfig
+
+    file_run = dict(file_run)
+    file_agent = file_run.pop("agent", None) or {}
+    flags = {name: getattr(args, name) for name in [*RunConfig.flat_names(), *agent_fields()] if hasattr(args, name)}
+    flag_run, flag_agent = split_values(flags, source="the command line")
+    if saved is not None:
+        run = {**saved.to_dict(), **file_run, **flag_run}
+        run["agent"] = {**saved.agent, **file_agent, **flag_agent}
+    else:
+        run = {**file_run, **flag_run, "agent": {**file_agent, **flag_agent}}
+    _check_agent_keys(run.get("algo", "sac"), run["agent"])
+    return RunConfig.from_dict(run, source="the command line")
+
+
+def add_run_flags(parser, *, skip: tuple[str, ...] = ()) -> None:
+    """The run's flags (RunConfig but ``skip``) and the agent's (every algorithm's config), with their choices."""
+    from evosparse.rl import ALGORITHMS, STRATEGIES
+    from evosparse.rl.run import RunConfig
+
+    add_config_flags(parser, RunConfig, skip=(*RUN_ONLY, *skip), title="run")
+    for action in parser._actions:
+        if action.dest == "algo":  # a usage error before any work, like --strategy's
+            action.choices = tuple(ALGORITHMS)
+    agent_group = parser.add_argument_group("agent settings (DQNConfig / TD3Config / SACConfig; default in brackets)")
+    _add_flags(agent_group, agent_fields())
+    for action in agent_group._group_actions:
+        if action.dest == "strategy":
+            action.choices, action.metavar = STRATEGIES, "{" + ",".join(STRATEGIES) + "}"
+
+
 def _default_out_dir(config) -> Path:
     env = config.env.split("/")[-1]
     return Path("runs") / "rl" / f"{env}-{config.algo}-{config.algo_config().strategy}-s{config.seed}"
@@ -96,25 +129,18 @@ def _default_out_dir(config) -> Path:
 
 # ---- commands -----------------------------------------------------------------------------------------------------
 def command_train(args: argparse.Namespace) -> int:
-    from evosparse.rl.run import RunConfig, format_summary, read_config_values, read_run_config, train_rl
+    from evosparse.rl.run import format_summary, read_config_values, read_run_config, train_rl
 
     if args.resume and args.overwrite:
         raise ValueError("--resume continues a run and --overwrite replaces it; give one of them")
     file_run = read_config_values(args.config) if args.config else {}
-    file_agent = file_run.pop("agent", None) or {}
-    flags = {name: getattr(args, name) for name in [*RunConfig.flat_names(), *agent_fields()] if hasattr(args, name)}
-    flag_run, flag_agent = split_values(flags, source="the command line")
     out_dir = getattr(args, "out_dir", None)
+    saved = None
     if args.resume:
         if out_dir is None:
             raise ValueError("--resume needs --out-dir, the folder of the run to continue")
         saved = read_run_config(out_dir)
-        run = {**saved.to_dict(), **file_run, **flag_run}
-        run["agent"] = {**saved.agent, **file_agent, **flag_agent}
-    else:
-        run = {**file_run, **flag_run, "agent": {**file_agent, **flag_agent}}
-    _check_agent_keys(run.get("algo", "sac"), run["agent"])
-    config = RunConfig.from_dict(run, source="the command line")
+    config = run_config(args, file_run, saved=saved)
     if args.print_config:
         sys.stdout.write(config.to_toml())
         return 0
@@ -216,9 +242,8 @@ def _plot_kinds(commands, parser_class):
 def register(commands, parser_class=argparse.ArgumentParser) -> None:
     """Add ``rl`` (train, eval) and ``plot returns`` to the ``evosparse`` sub-command parsers, and the
     ``agent:RUN_DIR`` controller to ``evosparse grid run``."""
-    from evosparse.rl import ALGORITHMS, STRATEGIES
+    from evosparse.rl import STRATEGIES
     from evosparse.rl.grid import register_agent_controller
-    from evosparse.rl.run import RunConfig
 
     register_agent_controller()
 
@@ -243,16 +268,12 @@ def register(commands, parser_class=argparse.ArgumentParser) -> None:
     train.add_argument("--out-dir", dest="out_dir", default=argparse.SUPPRESS, help="run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no evaluation lines")
     train.add_argument("--print-config", action="store_true", help="print the run's config as TOML and exit")
-    add_config_flags(train, RunConfig, skip=RUN_ONLY, title="run")
-    for action in train._actions:
-        if action.dest == "algo":  # a usage error before any work, like --strategy's
-            action.choices = tuple(ALGORITHMS)
-    agent_group = train.add_argument_group("agent settings (DQNConfig / TD3Config / SACConfig; default in brackets)")
-    _add_flags(agent_group, agent_fields())
-    for action in agent_group._group_actions:
-        if action.dest == "strategy":
-            action.choices, action.metavar = STRATEGIES, "{" + ",".join(STRATEGIES) + "}"
+    add_run_flags(train)
     train.set_defaults(handler=command_train, func=command_train, resume_hint="rl train --resume")
+
+    from evosparse.cli.tune import register_rl_tune
+
+    register_rl_tune(sub)
 
     from evosparse.rl.community import CommunityRunConfig
 

@@ -20,6 +20,11 @@ setting is ``k=1`` here. Its positive statistics use a binary sample of h where 
 
 The reconstruction error of a batch is mean((v0 - E[v | h0])^2) with h0 sampled from p(h | v0): the
 quantity the reference code reports.
+
+Two implementations of the same update: :meth:`ContrastiveDivergence.step` / ``epoch`` run it as one
+compiled call per epoch (:func:`evosparse.rbm.fused.cd_epoch`) for a sparse RBM without persistent chains,
+bit-identical to the step-by-step numpy path below (``fused=False``), which remains the reference and runs
+PCD and the dense (BLAS) RBM.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from evosparse.rbm.fused import cd_epoch
 from evosparse.rbm.model import RBM, as_rng
 
 
@@ -52,6 +58,8 @@ class ContrastiveDivergence:
         momentum: in [0, 1) (reference: 0).
         weight_decay: L2 coefficient on the weights (reference: 2e-7).
         seed: int, Generator or None: the learner's own random source (Gibbs sampling).
+        fused: run sparse, non-persistent updates as one compiled call (same results, bit for bit, ~5x
+            less time per update at small batches); False: always the step-by-step numpy path.
 
     Attributes:
         velocity: momentum buffers of the weights (nnz,), visible and hidden biases; chains: the persistent
@@ -67,6 +75,7 @@ class ContrastiveDivergence:
         momentum: float = 0.0,
         weight_decay: float = 2e-7,
         seed: int | np.random.Generator | None = None,
+        fused: bool = True,
     ) -> None:
         self.lr = _check("lr", lr, low=0)
         if self.lr == 0:
@@ -75,7 +84,9 @@ class ContrastiveDivergence:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
         if not isinstance(persistent, bool):
             raise ValueError(f"persistent must be true or false, got {persistent!r}")
-        self.k, self.persistent = int(k), persistent
+        if not isinstance(fused, bool):
+            raise ValueError(f"fused must be true or false, got {fused!r}")
+        self.k, self.persistent, self.fused = int(k), persistent, fused
         self.momentum = _check("momentum", momentum, low=0, high=1, high_open=True)
         self.weight_decay = _check("weight_decay", weight_decay, low=0)
         self.rng = as_rng(seed)
@@ -86,6 +97,9 @@ class ContrastiveDivergence:
     # ---- one update ---------------------------------------------------------------------------------------
     def step(self, rbm: RBM, batch: np.ndarray) -> float:
         """One CD update of ``rbm`` on ``batch`` (batch, n_visible); returns the batch's reconstruction error."""
+        if self._can_fuse(rbm):
+            batch = self._checked_data(rbm, batch, "batch")
+            return float(self._fused(rbm, batch, np.arange(batch.shape[0]), batch.shape[0])[0])
         v0 = rbm.to_feature_major(batch, "batch")
         self._ensure_state(rbm, v0.shape[1])
         rng = self.rng
@@ -104,6 +118,37 @@ class ContrastiveDivergence:
         self._apply(rbm, v0, p0, vk, pk)
         self.n_updates += 1
         return error
+
+    # ---- the fused path -------------------------------------------------------------------------------------
+    def _can_fuse(self, rbm: RBM) -> bool:
+        return self.fused and not self.persistent and not rbm.is_dense
+
+    @staticmethod
+    def _checked_data(rbm: RBM, x: np.ndarray, name: str) -> np.ndarray:
+        """``x`` (n, n_visible) checked as :meth:`RBM.to_feature_major` checks it, batch-major, float, contiguous."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != rbm.n_visible:
+            raise ValueError(f"{name} must have shape (batch, {rbm.n_visible}), got {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one sample, got shape {x.shape}")
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(rbm.dtype)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} holds NaN or infinite values")
+        return np.ascontiguousarray(x)
+
+    def _fused(self, rbm: RBM, x: np.ndarray, order: np.ndarray, batch_size: int) -> np.ndarray:
+        """The updates on ``x[order]`` in mini-batches, in one compiled call; returns each batch's error."""
+        self._ensure_state(rbm, batch_size)
+        n_batches = -(-order.shape[0] // batch_size)
+        errors = np.empty(n_batches, dtype=np.float64)
+        p, velocity, dtype = rbm.pattern, self.velocity, rbm.dtype
+        cd_epoch(x, order, batch_size, p.indptr, p.cols, p.csc_indptr, p.csc_rows, p.csc_perm, rbm.weights,
+                 rbm.visible_bias, rbm.hidden_bias, velocity["weights"], velocity["visible_bias"],
+                 velocity["hidden_bias"], dtype(self.lr), dtype(self.momentum), dtype(self.weight_decay), self.k,
+                 rbm.visible == "gaussian", self.rng, errors)  # fmt: skip
+        self.n_updates += n_batches
+        return errors
 
     def _apply(self, rbm: RBM, v0: np.ndarray, p0: np.ndarray, vk: np.ndarray, pk: np.ndarray) -> None:
         n_data, n_model = v0.shape[1], vk.shape[1]  # PCD: as many chains as the first batch had samples
@@ -152,6 +197,8 @@ class ContrastiveDivergence:
         if x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"x must have shape (n >= 1, {rbm.n_visible}), got {x.shape}")
         order = rng.permutation(x.shape[0])
+        if self._can_fuse(rbm):
+            return float(np.mean(self._fused(rbm, self._checked_data(rbm, x, "batch"), order, int(batch_size))))
         errors = [self.step(rbm, x[order[s : s + batch_size]]) for s in range(0, x.shape[0], batch_size)]
         return float(np.mean(errors))
 
@@ -184,5 +231,5 @@ class ContrastiveDivergence:
     def __repr__(self) -> str:
         return (
             f"ContrastiveDivergence(lr={self.lr}, k={self.k}, persistent={self.persistent}, "
-            f"momentum={self.momentum}, weight_decay={self.weight_decay})"
+            f"momentum={self.momentum}, weight_decay={self.weight_decay}, fused={self.fused})"
         )

@@ -177,8 +177,13 @@ def read_config_values(path: str | Path) -> dict[str, Any]:
         values = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
         raise ValueError(f"config file {path} is not valid {kind}: {' '.join(str(error).split())}") from None
+    return config_values(values, source=f"config file {path}")
+
+
+def config_values(values: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """The run settings of a parsed config document: unknown keys rejected, flat agent settings into ``agent``."""
     agent_names = {name for entry in ALGORITHMS.values() for name in entry.config_class.field_names()}
-    check_unknown_keys(values, [*RunConfig.flat_names(), *sorted(agent_names)], source=f"config file {path}")
+    check_unknown_keys(values, [*RunConfig.flat_names(), *sorted(agent_names)], source=source)
     flat = {key: values.pop(key) for key in list(values) if key in agent_names}
     if flat:
         values["agent"] = {**flat, **(values.get("agent") or {})}
@@ -449,12 +454,14 @@ def train_rl(
     progress: bool = False,
     log: Callable[[str], object] | None = print,
     callbacks: Iterable[BaseCallback] = (),
+    on_evaluation: Callable[[dict[str, Any]], object] | None = None,
 ) -> RunResult:
     """Run (or with ``resume=True`` continue) ``config`` in ``out_dir``; see the module doc.
 
     On resume, ``config`` may differ from the saved one only in RESUMABLE_CHANGES (``total_steps`` may grow).
     ``callbacks`` (SB3-shaped) see every training step; one returning False stops the run early (its
-    folder stays resumable from the last checkpoint).
+    folder stays resumable from the last checkpoint). ``on_evaluation`` is called with every evaluation's
+    history row once it is recorded (``evosparse rl tune`` reports it to Ray Tune).
     """
     out_dir = Path(out_dir)
     set_threads(config.threads)
@@ -465,14 +472,15 @@ def train_rl(
         check=_check_resume(config),
     )  # fmt: skip
     try:
-        return _run(config, folder, agent, eval_env, resume=resume, progress=progress, log=log, callbacks=callbacks)
+        return _run(config, folder, agent, eval_env, resume=resume, progress=progress, log=log, callbacks=callbacks,
+                    on_evaluation=on_evaluation)  # fmt: skip
     finally:
         folder.close()
         env.close()
         eval_env.close()
 
 
-def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks) -> RunResult:
+def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks, on_evaluation) -> RunResult:
     history: list[dict[str, Any]] = []
     extra = {"flops": 0.0, "train_seconds": 0.0, "updates_counted": 0, "steps_counted": 0}
     if resume:
@@ -531,6 +539,8 @@ def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks) -
                 files["history.csv"] = _history_csv(history)
                 files["history.json"] = json.dumps(history, indent=1).encode("utf-8")
                 folder.write_set(files, last=(CHECKPOINT_JSON,))
+            if on_evaluation is not None and history and history[-1]["step"] == step:
+                on_evaluation(history[-1])  # after the checkpoint: a search that stops here loses nothing
     finally:
         if bar is not None:
             bar.close()

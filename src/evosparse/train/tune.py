@@ -20,6 +20,10 @@
 The metric is the test accuracy the training loop reports each epoch (evosparse's data sets have a train
 and a test split and no third one): the best accuracy of a search is an optimistic estimate; confirm the
 chosen recipe with other seeds.
+
+What is searched, how a trial runs and what it reports is a :class:`SearchTarget`: :class:`TrainSearch`
+here (``evosparse tune``); :class:`evosparse.rl.tune.RLSearch` searches the RL agents (``evosparse rl tune``)
+with this same engine.
 """
 
 from __future__ import annotations
@@ -56,8 +60,59 @@ METRIC = "test_accuracy"
 NOT_SEARCHED = ("out_dir", "threads", "download")
 TUNE_KIND = "tune"
 TUNE_FILES = ("trials.csv", "best.toml", "tune.json", "trials", "ray")
-TRIAL_COLUMNS = ("trial", "status", "best_test_accuracy", "best_epoch", "final_test_accuracy", "epochs",
-                 "stopped_early", "out_dir")  # fmt: skip
+TUNE_TABLE_KEYS = ("samples", "scheduler", "grace_period", "reduction_factor", "search_seed", "search")
+
+
+class SearchTarget:
+    """What a search tunes: its settings, the trial that trains one recipe, and the metric the trial reports.
+
+    A subclass sets the class attributes and implements the methods; :func:`tune` and
+    :func:`parse_dimension` do the rest. The metric is maximised; a trial reports it ``reports`` times
+    (ASHA's time unit), each report tagged with a ``time`` (the epoch, the environment step, ...).
+    """
+
+    command: str  # the command that trains a recipe, for the best recipe's header ("evosparse train")
+    search_command: str  # the evosparse command that searches, for messages ("tune")
+    metric: str  # the reported metric (maximised)
+    time: str  # the name of a report's time ("epoch", "step")
+    count: str  # the name of a trial's number of reports ("epochs", "evaluations")
+    not_searched: tuple[str, ...] = ()
+
+    def leaves(self) -> dict[str, Any]:
+        """Flat setting name -> leaf (``base_type``, ``optional``) of every setting a search may set."""
+        raise NotImplementedError
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise a one-line ValueError if ``value`` is not allowed for setting ``name`` (by its own rule)."""
+        raise NotImplementedError
+
+    @property
+    def reports(self) -> int:
+        """How many times an unstopped trial reports the metric."""
+        raise NotImplementedError
+
+    def trainable(self, out_dir: Path) -> Callable[[Mapping[str, Any]], None]:
+        """The function a Ray worker calls with one trial's sampled values (trains into out_dir/trials/<id>)."""
+        raise NotImplementedError
+
+    def scores(self, folder: Path) -> list[tuple[float, int]]:
+        """(metric, time) of every report of the trial in ``folder`` (empty if it wrote none)."""
+        raise NotImplementedError
+
+    def recipe(self, values: Mapping[str, Any]) -> Any:
+        """The full recipe (a config with ``to_toml``) of the base with ``values``."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """The base recipe, for the search's manifest."""
+        raise NotImplementedError
+
+    def show(self, score: float) -> str:
+        return f"{self.metric} {score:.4g}"
+
+    def grace_period(self, search: Sequence[Dimension]) -> int:
+        """ASHA's first rung when the user gives none: the first report that can tell recipes apart."""
+        return 1
 
 
 # ---- 1. search space -------------------------------------------------------------------------------------
@@ -98,24 +153,26 @@ def _show(value: Any) -> str:
 _SEARCH = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*([A-Za-z]+)\s*\((.*)\)\s*$", re.DOTALL)
 
 
-def parse_dimension(text: str, base: TrainConfig | None = None, *, source: str = "--search") -> Dimension:
+def parse_dimension(
+    text: str, base: TrainConfig | SearchTarget | None = None, *, source: str = "--search"
+) -> Dimension:
     """``"lr=loguniform(1e-3,1e-1)"`` -> a :class:`Dimension`, every value checked by the setting's rule.
 
-    Errors are one ValueError line naming ``source`` (the flag or file), the text and the allowed forms.
+    ``base`` is the recipe searched around (a TrainConfig, or any :class:`SearchTarget`). Errors are one
+    ValueError line naming ``source`` (the flag or file), the text and the allowed forms.
     """
-    base = TrainConfig() if base is None else base
+    target = base if isinstance(base, SearchTarget) else TrainSearch(TrainConfig() if base is None else base)
     where = f"{source} {text!r}"
     match = _SEARCH.match(text)
     if match is None:
         raise ValueError(f"{where}: expected NAME=FORM(...), one of {ALLOWED_FORMS}")
     name, form, inside = match.group(1).replace("-", "_"), match.group(2).lower(), match.group(3)
-    leaves = {leaf.flat: leaf for leaf in TrainConfig.leaves()}
-    if name not in leaves or name in NOT_SEARCHED:
-        searchable = [n for n in leaves if n not in NOT_SEARCHED]
-        close = difflib.get_close_matches(name, searchable, n=1)
+    leaves = target.leaves()
+    if name not in leaves:
+        close = difflib.get_close_matches(name, list(leaves), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ValueError(f"{where}: {name!r} is not a setting a search can set; {hint}the settings are the "
-                         f"`evosparse train` flags but {', '.join(NOT_SEARCHED)}")  # fmt: skip
+                         f"`{target.command}` flags but {', '.join(target.not_searched)}")  # fmt: skip
     if form not in FORMS:
         raise ValueError(f"{where}: unknown form {form!r}; allowed forms: {ALLOWED_FORMS}")
     form = "loguniform" if form == "log" else form
@@ -143,7 +200,7 @@ def parse_dimension(text: str, base: TrainConfig | None = None, *, source: str =
         values = tuple(_value(item, kind, where, optional=leaf.optional) for item in items)
     for value in values:
         try:
-            base.replace(**{name: value})
+            target.check(name, value)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
     return Dimension(name, form, values)
@@ -198,6 +255,18 @@ def read_recipe(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     The ``[tune]`` table may set ``samples``, ``scheduler``, ``grace_period``, ``reduction_factor``,
     ``search_seed`` and a ``[tune.search]`` table of ``NAME = "FORM(...)"`` strings.
     """
+    path = Path(path)
+    document, table = split_recipe(path)
+    try:
+        TrainConfig.from_dict(document, source=str(path))
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
+    return TrainConfig.flatten(document), table
+
+
+def split_recipe(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the document without its ``[tune]`` table, the checked ``[tune]`` table) of a TOML or JSON file."""
     from evosparse._config import read_text
 
     try:  # Python 3.11+
@@ -218,19 +287,13 @@ def read_recipe(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     table = document.pop("tune", {})
     if not isinstance(table, dict):
         raise ValueError(f"{path}: [tune] must be a table")
-    allowed = ("samples", "scheduler", "grace_period", "reduction_factor", "search_seed", "search")
-    unknown = [key for key in table if key not in allowed]
+    unknown = [key for key in table if key not in TUNE_TABLE_KEYS]
     if unknown:
-        raise ValueError(f"{path}: [tune] has unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        raise ValueError(f"{path}: [tune] has unknown key {unknown[0]!r}; allowed: {', '.join(TUNE_TABLE_KEYS)}")
     search = table.get("search", {})
     if not isinstance(search, dict) or not all(isinstance(v, str) for v in search.values()):
         raise ValueError(f'{path}: [tune.search] must map setting names to texts such as lr = "loguniform(1e-3,1e-1)"')
-    try:
-        TrainConfig.from_dict(document, source=str(path))
-    except ValueError as error:
-        message = str(error)
-        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
-    return TrainConfig.flatten(document), table
+    return document, table
 
 
 # ---- 2. trials ------------------------------------------------------------------------------------------
@@ -245,15 +308,63 @@ class ReportToTune(Callback):
         return True
 
 
-def run_trial(params: Mapping[str, Any], *, base: Mapping[str, Any], out_dir: str) -> None:
-    """One trial (in a Ray worker): ``base`` with the sampled ``params``, trained into ``<out_dir>/trials/<id>``."""
+def trial_folder(out_dir: str | Path) -> Path:
+    """The folder of the Ray Tune trial this process runs: ``<out_dir>/trials/<trial id>``."""
     from ray import tune
 
+    return Path(out_dir) / "trials" / tune.get_context().get_trial_id()
+
+
+def run_trial(params: Mapping[str, Any], *, base: Mapping[str, Any], out_dir: str) -> None:
+    """One trial (in a Ray worker): ``base`` with the sampled ``params``, trained into ``<out_dir>/trials/<id>``."""
     from evosparse.train.run import train
 
-    trial = tune.get_context().get_trial_id()
-    config = TrainConfig.from_dict(base).replace(**dict(params), out_dir=str(Path(out_dir) / "trials" / trial))
+    config = TrainConfig.from_dict(base).replace(**dict(params), out_dir=str(trial_folder(out_dir)))
     train(config, overwrite=True, progress=False, log=None, callbacks=[ReportToTune()])
+
+
+class TrainSearch(SearchTarget):
+    """A search of ``evosparse train`` recipes around ``base``; the metric is the per-epoch test accuracy."""
+
+    command, search_command, metric, time, count = "evosparse train", "tune", METRIC, "epoch", "epochs"
+    not_searched = NOT_SEARCHED
+
+    def __init__(self, base: TrainConfig) -> None:
+        self.base = _absolute_paths(base)
+
+    def leaves(self) -> dict[str, Any]:
+        return {leaf.flat: leaf for leaf in TrainConfig.leaves() if leaf.flat not in NOT_SEARCHED}
+
+    def check(self, name: str, value: Any) -> None:
+        self.base.replace(**{name: value})
+
+    @property
+    def reports(self) -> int:
+        return self.base.run.epochs
+
+    def trainable(self, out_dir: Path) -> Callable[[Mapping[str, Any]], None]:
+        from ray import tune as ray_tune
+
+        return ray_tune.with_parameters(run_trial, base=self.base.replace(threads=1).to_dict(), out_dir=str(out_dir))
+
+    def scores(self, folder: Path) -> list[tuple[float, int]]:
+        return [(row["test_accuracy"], row["epoch"]) for row in _read_history(folder / "history.json")]
+
+    def recipe(self, values: Mapping[str, Any]) -> TrainConfig:
+        return self.base.replace(**dict(values), out_dir=None)
+
+    def describe(self) -> dict[str, Any]:
+        return self.base.to_dict()
+
+    def show(self, score: float) -> str:
+        return f"test {100 * score:.2f}%"
+
+
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # the trial failed before its first report
 
 
 @dataclass
@@ -262,18 +373,18 @@ class TuneResult:
 
     rows: list[dict[str, Any]]
     best: dict[str, Any]
-    best_config: TrainConfig
+    best_config: Any
     wall_seconds: float
 
 
 def tune(
-    base: TrainConfig,
+    base: TrainConfig | SearchTarget,
     search: Sequence[Dimension],
     out_dir: str | Path,
     *,
     samples: int = 8,
     scheduler: str = "asha",
-    grace_period: int = 1,
+    grace_period: int | None = None,
     reduction_factor: float = 3.0,
     search_seed: int = 0,
     jobs: int | None = None,
@@ -284,14 +395,17 @@ def tune(
     """Search ``search`` around ``base`` (see the module docstring) and write the reports into ``out_dir``.
 
     Args:
+        base: the recipe searched around: a TrainConfig, or a :class:`SearchTarget` (e.g. the RL agents').
         samples: recipes drawn (with ``grid`` dimensions: drawn for every grid point).
         scheduler: "asha" (early stopping) or "none" (every trial runs all its epochs).
-        grace_period, reduction_factor: ASHA's first rung (epochs) and its factor between rungs.
+        grace_period, reduction_factor: ASHA's first rung (reports: epochs, evaluations; None: the target's
+            default, 1 epoch for train) and its factor between rungs.
         search_seed: seed of the sampling (the trials' own seed is ``base``'s ``seed``).
         jobs: CPUs of the local Ray started for the search (None: all cores); ray: a cluster's address
             to use instead.
         overwrite: replace the results of an earlier search in ``out_dir``.
     """
+    target = base if isinstance(base, SearchTarget) else TrainSearch(base)
     if not search:
         raise ValueError("search: give at least one setting to search, e.g. --search lr=loguniform(1e-3,1e-1)")
     names = [dimension.name for dimension in search]
@@ -301,39 +415,37 @@ def tune(
         raise ValueError(f"samples must be an integer >= 1, got {samples}")
     if scheduler not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {scheduler!r}")
-    if grace_period < 1 or grace_period > base.run.epochs:
-        raise ValueError(f"grace_period must be in [1, epochs={base.run.epochs}], got {grace_period}")
+    if grace_period is None:
+        grace_period = min(target.grace_period(search), target.reports)
+    if grace_period < 1 or grace_period > target.reports:
+        raise ValueError(f"grace_period must be in [1, {target.count}={target.reports}], got {grace_period}")
     if not reduction_factor > 1:
         raise ValueError(f"reduction_factor must be > 1, got {reduction_factor}")
     from evosparse._ray import ray_session, require_ray
 
-    require_ray("tune")
+    require_ray(target.search_command)
     out_dir = Path(out_dir).resolve()
-    base = _absolute_paths(base)
-    request = {"base": base.to_dict(), "search": [d.text() for d in search], "samples": samples,
+    request = {"base": target.describe(), "search": [d.text() for d in search], "samples": samples,
                "scheduler": scheduler, "grace_period": grace_period, "reduction_factor": reduction_factor,
                "search_seed": search_seed}  # fmt: skip
     start = time.perf_counter()
     with RunFolder.open(out_dir, kind=TUNE_KIND, files=TUNE_FILES, config=request, overwrite=overwrite):
         with ray_session(ray, num_cpus=jobs, what="tune"):
-            grid = _fit(base, search, out_dir, samples, scheduler, grace_period, reduction_factor, search_seed)
-        rows = _rows(grid, search, out_dir, base.run.epochs)
-        best = max((r for r in rows if r["best_test_accuracy"] is not None), key=_score, default=None)
+            grid = _fit(target, search, out_dir, samples, scheduler, grace_period, reduction_factor, search_seed)
+        rows = _rows(target, grid, search, out_dir)
+        key = f"best_{target.metric}"
+        best = max((r for r in rows if r[key] is not None), key=lambda r: r[key], default=None)
         if best is None:
             raise RuntimeError(f"every trial failed (first: {rows[0]['status']}); see {out_dir / 'trials.csv'}")
-        best_config = base.replace(**{name: best[name] for name in names}, out_dir=None)
+        best_config = target.recipe({name: best[name] for name in names})
         wall = time.perf_counter() - start
-        _write(out_dir, rows, search, best, best_config, request, wall)
+        _write(target, out_dir, rows, search, best, best_config, request, wall)
     if log is not None:
         stopped = sum(1 for r in rows if r["stopped_early"])
         chosen = ", ".join(f"{n}={_show(best[n])}" for n in names)
-        log(f"{len(rows)} trials, {stopped} stopped early by {scheduler}; best {best['trial']}: test "
-            f"{100 * best['best_test_accuracy']:.2f}% with {chosen}")  # fmt: skip
+        log(f"{len(rows)} trials, {stopped} stopped early by {scheduler}; best {best['trial']}: "
+            f"{target.show(best[key])} with {chosen}")  # fmt: skip
     return TuneResult(rows, best, best_config, wall)
-
-
-def _score(row: Mapping[str, Any]) -> float:
-    return row["best_test_accuracy"]
 
 
 def _absolute_paths(base: TrainConfig) -> TrainConfig:
@@ -346,18 +458,16 @@ def _absolute_paths(base: TrainConfig) -> TrainConfig:
     return base.replace(**changes) if changes else base
 
 
-def _fit(base, search, out_dir: Path, samples, scheduler, grace_period, reduction_factor, search_seed):
+def _fit(target: SearchTarget, search, out_dir: Path, samples, scheduler, grace_period, reduction_factor, search_seed):
     from ray import tune as ray_tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    trainable = ray_tune.with_resources(
-        ray_tune.with_parameters(run_trial, base=base.replace(threads=1).to_dict(), out_dir=str(out_dir)), {"cpu": 1}
-    )
+    trainable = ray_tune.with_resources(target.trainable(out_dir), {"cpu": 1})
     chosen = (
         ASHAScheduler(
-            time_attr="training_iteration",  # one report per epoch
-            max_t=base.run.epochs,
+            time_attr="training_iteration",  # one report per epoch / evaluation
+            max_t=target.reports,
             grace_period=grace_period,
             reduction_factor=reduction_factor,
         )
@@ -368,7 +478,7 @@ def _fit(base, search, out_dir: Path, samples, scheduler, grace_period, reductio
         trainable,
         param_space={d.name: d.domain() for d in search},
         tune_config=ray_tune.TuneConfig(
-            metric=METRIC,
+            metric=target.metric,
             mode="max",
             num_samples=samples,
             scheduler=chosen,
@@ -381,48 +491,52 @@ def _fit(base, search, out_dir: Path, samples, scheduler, grace_period, reductio
 
 
 # ---- 4. reports -----------------------------------------------------------------------------------------
-def _rows(grid, search, out_dir: Path, epochs: int) -> list[dict[str, Any]]:
+def _columns(target: SearchTarget) -> tuple[str, ...]:
+    """The report columns of a trial after its searched values (train: best_test_accuracy, best_epoch, ...)."""
+    metric = target.metric
+    return f"best_{metric}", f"best_{target.time}", f"final_{metric}", target.count, "stopped_early", "out_dir"
+
+
+def _rows(target: SearchTarget, grid, search, out_dir: Path) -> list[dict[str, Any]]:
+    best_metric, best_time, final_metric, count, _, _ = _columns(target)
     rows = []
     for result in grid:
         trial = (result.metrics or {}).get("trial_id") or Path(result.path).name
         folder = out_dir / "trials" / str(trial)
-        try:
-            history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            history = []
-        scores = [(row["test_accuracy"], row["epoch"]) for row in history]
+        scores = target.scores(folder)
         best = max(scores, key=lambda s: (s[0], -s[1]), default=(None, None))
         error = result.error
-        ran = len(history)
+        ran = len(scores)
         row = {name: result.config.get(name) for name in (d.name for d in search)}
         rows.append(
             {
                 "trial": str(trial),
                 "status": f"error: {' '.join(str(error).split())[:200]}" if error else
-                ("stopped early" if ran < epochs else "finished"),
+                ("stopped early" if ran < target.reports else "finished"),
                 **row,
-                "best_test_accuracy": best[0],
-                "best_epoch": best[1],
-                "final_test_accuracy": scores[-1][0] if scores else None,
-                "epochs": ran,
-                "stopped_early": error is None and ran < epochs,
+                best_metric: best[0],
+                best_time: best[1],
+                final_metric: scores[-1][0] if scores else None,
+                count: ran,
+                "stopped_early": error is None and ran < target.reports,
                 "out_dir": str(folder),
             }
         )  # fmt: skip
     return sorted(rows, key=lambda r: r["trial"])
 
 
-def _write(out_dir: Path, rows, search, best, best_config: TrainConfig, request, wall: float) -> None:
+def _write(target: SearchTarget, out_dir: Path, rows, search, best, best_config, request, wall: float) -> None:
     names = [d.name for d in search]
-    columns = [TRIAL_COLUMNS[0], TRIAL_COLUMNS[1], *names, *TRIAL_COLUMNS[2:]]
+    columns = ["trial", "status", *names, *_columns(target)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows({**row, **{n: _show(row[n]) for n in names}} for row in rows)
     atomic_write_text(out_dir / "trials.csv", buffer.getvalue())
-    header = (f"# The best recipe of the search in {out_dir} (trial {best['trial']}, best test accuracy "
-              f"{100 * best['best_test_accuracy']:.2f}% at epoch {best['best_epoch']}).\n"
-              "# Train it: evosparse train --config best.toml --out-dir DIR\n")  # fmt: skip
+    best_metric, best_time = f"best_{target.metric}", f"best_{target.time}"
+    header = (f"# The best recipe of the search in {out_dir} (trial {best['trial']}, best "
+              f"{target.show(best[best_metric])} at {target.time} {best[best_time]}).\n"
+              f"# Train it: {target.command} --config best.toml --out-dir DIR\n")  # fmt: skip
     atomic_write_text(out_dir / "best.toml", header + best_config.to_toml())
     summary = {
         "search": request["search"],
@@ -432,7 +546,7 @@ def _write(out_dir: Path, rows, search, best, best_config: TrainConfig, request,
         "stopped_early": sum(1 for r in rows if r["stopped_early"]),
         "failed": sum(1 for r in rows if r["status"].startswith("error")),
         "best": {"trial": best["trial"], "values": {n: best[n] for n in names},
-                 "best_test_accuracy": best["best_test_accuracy"], "best_epoch": best["best_epoch"]},
+                 best_metric: best[best_metric], best_time: best[best_time]},
         "wall_seconds": wall,
     }  # fmt: skip
     atomic_write_text(out_dir / "tune.json", json.dumps(summary, indent=2, default=list) + "\n")
