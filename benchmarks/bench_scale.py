@@ -12,7 +12,7 @@ Run (the recorded results in BENCHMARKS.md):
 The one-million-neuron shape of Liu et al. 2021 (the lung data set's shape: 3312 features, 5 classes, 142
 training rows; synthetic Gaussian classes, since lung.mat is not in the offline data):
     python benchmarks/bench_scale.py --synthetic 3312,5,142,61 --hidden 600000,600000,600000 --epsilon 17 \
-        --batch-size 2 --epochs 2
+        --batch-size 2 --epochs 2 --fused-step
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from evosparse.data import Dataset, load_dataset
-from evosparse.nn import SparseMLP
+from evosparse.nn import FusedSGD, SparseMLP
 from evosparse.sparse import set_num_threads, warm_up
 from evosparse.topology import SET, UpdateSchedule
 
@@ -75,11 +75,18 @@ def main() -> None:
     parser.add_argument("--zeta", type=float, default=0.3)
     parser.add_argument("--update-every", type=int, default=1, help="rewire every this many epochs")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (a short profile)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True, help="torch's fused SGD")
+    parser.add_argument(
+        "--fused-step",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="evosparse.nn.FusedSGD: the sparse layers' SGD step inside their backward pass (no gradient arrays)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     set_num_threads(args.threads)
@@ -113,6 +120,7 @@ def main() -> None:
         weight_decay=2e-4,
         fused=args.fused,
     )
+    fusion = FusedSGD(model, optimizer) if args.fused_step else None
     # Tiny data sets give few steps per epoch: rewiring every epoch would undo what those steps learnt.
     strategy = SET(schedule=UpdateSchedule(zeta=args.zeta, every=args.update_every), seed=args.seed)
     shuffle = np.random.default_rng(args.seed)
@@ -136,12 +144,22 @@ def main() -> None:
         model.train()
         order = torch.from_numpy(shuffle.permutation(x_train.shape[0]))
         start, start_cpu = time.perf_counter(), time.process_time()
-        for begin in range(0, x_train.shape[0], args.batch_size):
+        phases = [0.0, 0.0, 0.0]  # forward, backward, optimizer step (wall seconds)
+        for step, begin in enumerate(range(0, x_train.shape[0], args.batch_size)):
+            if args.max_steps is not None and step >= args.max_steps:
+                break
             batch = order[begin : begin + args.batch_size]
+            t0 = time.perf_counter()
             loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            t1 = time.perf_counter()
+            if fusion is not None:
+                fusion.backward(loss)
+            else:
+                loss.backward()
+            t2 = time.perf_counter()
             optimizer.step()
+            phases = [total + part for total, part in zip(phases, (t1 - t0, t2 - t1, time.perf_counter() - t2))]
         train_time, train_cpu = time.perf_counter() - start, time.process_time() - start_cpu
         start = time.perf_counter()
         # As in the SET code: no rewiring after the last epoch.
@@ -153,7 +171,8 @@ def main() -> None:
         accuracy = evaluate(model, x_test, y_test, 64)
         peak = peak_gib()
         print(
-            f"epoch {epoch}: train {train_time:.1f} s ({train_cpu:.1f} s CPU), rewire {rewire_time:.1f} s, "
+            f"epoch {epoch}: train {train_time:.1f} s ({train_cpu:.1f} s CPU; forward {phases[0]:.1f}, backward "
+            f"{phases[1]:.1f}, step {phases[2]:.1f}), rewire {rewire_time:.1f} s, "
             f"loss {loss.item():.4f}, "
             f"test accuracy {accuracy:.3f}, peak RSS {peak:.2f} GiB",
             flush=True,

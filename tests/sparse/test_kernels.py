@@ -266,3 +266,90 @@ def test_backward_csr_does_not_depend_on_the_thread_count():
         kernels.set_num_threads(before)
     for a, b in zip(one, many):
         assert np.array_equal(a, b)
+
+
+# ---- backward_csr_sgd: the same sweep, with torch.optim.SGD's step instead of writing dW ------------------
+def reference_sgd(values, grad, buffer, *, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step):
+    """torch.optim.SGD's update written out in float64 (torch/optim/sgd.py, _single_tensor_sgd)."""
+    grad = -grad if maximize else grad
+    grad = grad + weight_decay * values
+    if momentum != 0:
+        buffer = grad.copy() if first_step else momentum * buffer + (1 - dampening) * grad
+        grad = grad + momentum * buffer if nesterov else buffer
+    return values - lr * grad, buffer
+
+
+SGD_CASES = [
+    {"lr": 0.1, "weight_decay": 0.0, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "maximize": False},
+    {"lr": 0.05, "weight_decay": 0.01, "momentum": 0.9, "dampening": 0.0, "nesterov": False, "maximize": False},
+    {"lr": 0.05, "weight_decay": 0.01, "momentum": 0.9, "dampening": 0.0, "nesterov": True, "maximize": False},
+    {"lr": 0.2, "weight_decay": 0.0, "momentum": 0.5, "dampening": 0.3, "nesterov": False, "maximize": True},
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", range(len(SGD_CASES)))
+@pytest.mark.parametrize("first_step", [True, False])
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batch):
+    hyper = SGD_CASES[case]
+    rng = np.random.default_rng(case + 7 * batch)
+    pattern = make_pattern(random_mask(41, 33, 0.25, rng))
+    values = rng.standard_normal(pattern.nnz).astype(dtype)
+    buffer = rng.standard_normal(pattern.nnz).astype(dtype)
+    xt = rng.standard_normal((pattern.n_cols, batch)).astype(dtype)
+    dyt = rng.standard_normal((pattern.n_rows, batch)).astype(dtype)
+    expected_w, expected_b = reference_sgd(
+        values.astype(np.float64),
+        reference_sddmm(pattern, dyt, xt),
+        buffer.astype(np.float64),
+        first_step=first_step,
+        **hyper,
+    )
+    expected_dx = reference_spmm_transposed(pattern, values, dyt)  # with the weights before the step
+    for input_gradient in (True, False):
+        w, b = values.copy(), buffer.copy()
+        grad_x = np.full((pattern.n_cols if input_gradient else 0, batch), np.nan, dtype=dtype)
+        kernels.backward_csr_sgd(
+            pattern.indptr, pattern.cols, w, b, dyt, xt, grad_x, kernels.BACKWARD_CHUNKS, first_step=first_step, **hyper
+        )
+        assert_close(w, expected_w, dtype)
+        if hyper["momentum"] != 0:
+            assert_close(b, expected_b, dtype)
+        else:
+            assert np.array_equal(b, buffer)  # without momentum the buffer is not touched
+        if input_gradient:
+            assert_close(grad_x, expected_dx, dtype)
+
+
+def test_backward_csr_sgd_rejects_a_buffer_of_the_wrong_size():
+    pattern = make_pattern(np.ones((2, 3), dtype=bool))
+    xt = np.ones((3, 2), np.float32)
+    with pytest.raises(ValueError, match="momentum_buffer must have shape"):
+        kernels.backward_csr_sgd(
+            pattern.indptr,
+            pattern.cols,
+            np.ones(6, np.float32),
+            np.ones(5, np.float32),
+            np.ones((2, 2), np.float32),
+            xt,
+            np.empty((3, 2), np.float32),
+            2,
+            lr=0.1,
+            momentum=0.9,
+        )
+
+
+def test_backward_chunks_depend_on_the_scratch_size_only():
+    assert kernels.backward_chunks(1000, 2, 4) == kernels.BACKWARD_CHUNKS  # small layers: as before
+    assert kernels.backward_chunks(600_000, 2, 4) == 8  # 9.6 MB of scratch in 1.2 MB ranges
+    assert kernels.backward_chunks(600_000, 2, 8) == 15  # float64: twice the bytes
+
+
+@pytest.mark.parametrize("n_chunks", [8, 50])  # more ranges than columns: some are empty
+def test_backward_csr_with_many_column_ranges(n_chunks):
+    rng = np.random.default_rng(n_chunks)
+    pattern = make_pattern(random_mask(37, 29, 0.2, rng))
+    (values, xt, dyt), (grad_x, grad_values) = run_backward_csr(pattern, np.float64, 2, rng, n_chunks)
+    assert_close(grad_x, reference_spmm_transposed(pattern, values, dyt), np.float64)
+    assert_close(grad_values, reference_sddmm(pattern, dyt, xt), np.float64)

@@ -88,6 +88,7 @@ BAD_FIELDS = [
     ("lr", "fast", "lr must be a finite number > 0, got 'fast'"),
     ("momentum", 1.0, "momentum must be in [0, 1), got 1.0"),
     ("nesterov", 1, "nesterov must be true or false, got 1"),
+    ("fused_step", "yes", "fused_step must be true or false, got 'yes'"),
     ("weight_decay", -1e-4, "weight_decay must be in [0, inf), got -0.0001"),
     ("epochs", 0, "epochs must be an integer >= 1, got 0"),
     ("epochs", True, "epochs must be an integer >= 1, got True"),

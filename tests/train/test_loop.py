@@ -253,3 +253,18 @@ def test_small_models_train_on_one_thread():
     mnist = SparseMLP((784, 1000, 1000, 1000, 10), epsilon=20, seed=0)
     assert choose_threads(TrainConfig().replace(batch_size=100), mnist) is None  # large: leave all cores
     assert choose_threads(TrainConfig().replace(threads=2), digits_default) == 2  # an explicit choice wins
+
+
+def test_fused_step_trains_like_the_optimizer(make_trainer, small_config):
+    """optimizer.fused_step: the same run (SET rewiring, dropout, momentum carried through rewiring) to rounding."""
+    # batch 4: the one-sweep kernel (~300 steps, rounding grows to ~1e-5); batch 64 over a rewiring.
+    for batch_size, epochs, atol in ((4, 1, 1e-4), (64, 2, 1e-5)):
+        plain = make_trainer(small_config.replace(batch_size=batch_size, epochs=epochs)).fit()
+        fused = make_trainer(small_config.replace(batch_size=batch_size, epochs=epochs, fused_step=True)).fit()
+        assert fused.fusion is not None and plain.fusion is None
+        for (name, a), (_, b) in zip(fused.model.named_parameters(), plain.model.named_parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=atol, msg=name)
+        for a, b in zip(fused.model.sparse_layers(), plain.model.sparse_layers(), strict=True):
+            assert np.array_equal(a.pattern.cols, b.pattern.cols)
+    with pytest.raises(ValueError, match="fused_step=True needs optimizer='sgd'"):
+        small_config.replace(optimizer="adam", fused_step=True)

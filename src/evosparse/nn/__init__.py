@@ -2,6 +2,7 @@
 
 from evosparse.nn.activations import ACTIVATIONS, AllReLU, SReLU, make_activation
 from evosparse.nn.dropout import SeededDropout
+from evosparse.nn.fused import FusedSGD
 from evosparse.nn.linear import SparseLinear
 from evosparse.nn.mlp import DenseMLP, SparseMLP
 
@@ -9,6 +10,7 @@ __all__ = [
     "ACTIVATIONS",
     "AllReLU",
     "DenseMLP",
+    "FusedSGD",
     "SReLU",
     "SeededDropout",
     "SparseLinear",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from evosparse.sparse.functional import BACKENDS, _PatternTensors, sparse_linear
+from evosparse.sparse.functional import BACKENDS, SGDStep, _PatternTensors, sparse_linear
 from evosparse.sparse.init import erdos_renyi_pattern, random_pattern
 from evosparse.sparse.pattern import SparsePattern
 
@@ -59,6 +60,9 @@ class SparseLinear(nn.Module):
         >>> round(layer.density, 3)
         0.045
     """
+
+    # Set by evosparse.nn.FusedSGD: called in the backward pass, returns the SGD step to fuse into it (or None).
+    fused_update: Callable[[], SGDStep | None] | None = None
 
     def __init__(
         self,
@@ -194,7 +198,13 @@ class SparseLinear(nn.Module):
         if self.values.dtype not in DTYPES:  # e.g. after .half(): say so rather than fail inside torch.sparse
             _check_dtype(self.values.dtype)
         return sparse_linear(
-            x, self.values, self.bias, self._pattern, backend=self.backend, index_cache=self._index_cache
+            x,
+            self.values,
+            self.bias,
+            self._pattern,
+            backend=self.backend,
+            index_cache=self._index_cache,
+            update=self.fused_update,
         )
 
     # ---- inspection -----------------------------------------------------------------------------

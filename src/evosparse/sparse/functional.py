@@ -11,6 +11,9 @@ Two backends compute the same three products (forward SpMM, transposed SpMM for 
 Wide layers at batches of a few samples: the backward pass sweeps the CSR order once for both gradients
 (:func:`~evosparse.sparse.kernels.backward_csr`), so the CSC view (8 bytes per connection) is never built.
 
+Fused update (opt-in, ``update=``): the backward pass applies an SGD step to the weights in the same sweep
+that computes dX, instead of writing dW for the optimizer to read again (``kernels.backward_csr_sgd``).
+
 Layout trick: the kernels work on feature-major activations (features x batch). The forward returns
 ``Yt.t()`` -- a (batch, out) *view* of a feature-major buffer -- so the next layer's ``x.t()`` is
 already contiguous and a whole network runs without transposing copies; elementwise activations
@@ -20,6 +23,8 @@ preserve that memory layout.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,6 +38,39 @@ BACKENDS = ("auto", "numba", "torch")
 SMALL_BATCH = 4
 _DW_CHUNK_ELEMENTS = 1 << 24  # torch backend: at most this many (nnz x batch) products live at once
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
+
+@dataclass(frozen=True)
+class SGDStep:
+    """One ``torch.optim.SGD`` step on a layer's ``values``, applied inside its backward pass (fused).
+
+    The fields are SGD's (``momentum_buffer``: the optimizer's state tensor of the values, nnz long; None
+    without momentum); ``first_step``: the buffer is uninitialised and starts as the gradient.
+    """
+
+    lr: float
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    maximize: bool = False
+    momentum_buffer: torch.Tensor | None = None
+    first_step: bool = False
+
+
+def sgd_step_(values: torch.Tensor, grad: torch.Tensor, step: SGDStep) -> None:
+    """``torch.optim.SGD``'s update of ``values`` given its gradient, in place (the torch backend's fused path)."""
+    grad = -grad if step.maximize else grad
+    if step.weight_decay != 0:
+        grad = grad + step.weight_decay * values
+    if step.momentum != 0:
+        buffer = step.momentum_buffer
+        if step.first_step:
+            buffer.copy_(grad)
+        else:
+            buffer.mul_(step.momentum).add_(grad, alpha=1 - step.dampening)
+        grad = grad + step.momentum * buffer if step.nesterov else buffer
+    values.add_(grad, alpha=-step.lr)
 
 
 def resolve_backend(backend: str, x: torch.Tensor) -> str:
@@ -78,7 +116,7 @@ class SparseLinearFunction(torch.autograd.Function):
     """Autograd op: forward SpMM, backward transposed SpMM (dX) and SDDMM (dW), both O(nnz * batch)."""
 
     @staticmethod
-    def forward(ctx, x2d, values, bias, pattern, backend, index_cache):
+    def forward(ctx, x2d, values, bias, pattern, backend, index_cache, update=None):
         xt = x2d.t().contiguous()  # free when x2d came from another sparse layer
         if backend == "numba":
             out_t = torch.empty((pattern.n_rows, xt.shape[1]), dtype=xt.dtype)
@@ -92,6 +130,7 @@ class SparseLinearFunction(torch.autograd.Function):
         ctx.save_for_backward(xt, values)
         ctx.pattern, ctx.backend, ctx.index_cache = pattern, backend, index_cache
         ctx.has_bias = bias is not None
+        ctx.update = update
         return out_t.t()
 
     @staticmethod
@@ -100,7 +139,10 @@ class SparseLinearFunction(torch.autograd.Function):
         pattern, backend = ctx.pattern, ctx.backend
         dyt = grad_out.t().contiguous()  # free when grad_out is feature-major (it usually is)
         grad_x = grad_values = grad_bias = None
-        if backend == "numba" and dyt.shape[1] <= SMALL_BATCH and ctx.needs_input_grad[1]:
+        step = ctx.update() if ctx.update is not None and ctx.needs_input_grad[1] else None
+        if step is not None:
+            grad_x = _fused_backward(ctx, values, dyt, xt, step)
+        elif backend == "numba" and dyt.shape[1] <= SMALL_BATCH and ctx.needs_input_grad[1]:
             # A few samples: both gradients in one sweep over the CSR order (no CSC view is ever built).
             dyt_np, values_np = dyt.numpy(), values.detach().numpy()
             grad_xt = torch.empty((pattern.n_cols if ctx.needs_input_grad[0] else 0, dyt.shape[1]), dtype=dyt.dtype)
@@ -113,7 +155,7 @@ class SparseLinearFunction(torch.autograd.Function):
                 xt.numpy(),
                 grad_values.numpy(),
                 grad_xt.numpy(),
-                kernels.BACKWARD_CHUNKS,
+                kernels.backward_chunks(pattern.n_cols, dyt.shape[1], dyt.element_size()),
             )
             grad_x = grad_xt.t() if ctx.needs_input_grad[0] else None
         elif backend == "numba":
@@ -137,7 +179,42 @@ class SparseLinearFunction(torch.autograd.Function):
                 grad_values = _torch_sddmm(idx.rows, idx.cols, dyt, xt)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = dyt.sum(dim=1)
-        return grad_x, grad_values, grad_bias, None, None, None
+        return grad_x, grad_values, grad_bias, None, None, None, None
+
+
+def _fused_backward(ctx, values, dyt, xt, step: SGDStep) -> torch.Tensor | None:
+    """dX, and the SGD step of ``values`` in place instead of dW (no gradient array on the numba backend)."""
+    pattern = ctx.pattern
+    need_dx = ctx.needs_input_grad[0]
+    with torch.no_grad():
+        if ctx.backend == "numba":
+            grad_xt = torch.empty((pattern.n_cols if need_dx else 0, dyt.shape[1]), dtype=dyt.dtype)
+            buffer = step.momentum_buffer if step.momentum != 0 else values.new_empty(0)
+            kernels.backward_csr_sgd(
+                pattern.indptr,
+                pattern.cols,
+                values.detach().numpy(),
+                buffer.numpy(),
+                dyt.numpy(),
+                xt.numpy(),
+                grad_xt.numpy(),
+                kernels.backward_chunks(pattern.n_cols, dyt.shape[1], dyt.element_size()),
+                lr=float(step.lr),
+                weight_decay=float(step.weight_decay),
+                momentum=float(step.momentum),
+                dampening=float(step.dampening),
+                nesterov=bool(step.nesterov),
+                maximize=bool(step.maximize),
+                first_step=bool(step.first_step),
+            )
+            return grad_xt.t() if need_dx else None
+        idx = ctx.index_cache(dyt.device)
+        grad_x = None
+        if need_dx:  # with the weights before the step
+            csc_values = values.detach()[idx.csc_perm]
+            grad_x = _torch_spmm(idx.csc_indptr, idx.csc_rows, csc_values, (pattern.n_cols, pattern.n_rows), dyt).t()
+        sgd_step_(values.detach(), _torch_sddmm(idx.rows, idx.cols, dyt, xt), step)
+        return grad_x
 
 
 def sparse_linear(
@@ -148,6 +225,7 @@ def sparse_linear(
     *,
     backend: str = "auto",
     index_cache=None,
+    update: Callable[[], SGDStep | None] | None = None,
 ) -> torch.Tensor:
     """Y = X W^T + b where W (``pattern.n_rows x pattern.n_cols``) holds ``values`` at ``pattern``'s positions.
 
@@ -158,6 +236,9 @@ def sparse_linear(
         pattern: the connectivity.
         backend: "auto", "numba" or "torch".
         index_cache: callable device -> index tensors (the layer passes its cache; built here if None).
+        update: called in the backward pass; if it returns an :class:`SGDStep`, that step is applied to
+            ``values`` in place during the backward sweep and ``values`` gets no gradient (the fused update,
+            see :class:`evosparse.nn.FusedSGD`); None (or a call returning None): the usual gradient.
 
     Returns:
         Tensor of shape (..., n_rows).
@@ -173,5 +254,5 @@ def sparse_linear(
         index_cache = lambda device: _PatternTensors(pattern, device)  # noqa: E731
     lead = x.shape[:-1]
     x2d = x if x.dim() == 2 else x.reshape(-1, pattern.n_cols)
-    y = SparseLinearFunction.apply(x2d, values, bias, pattern, backend, index_cache)
+    y = SparseLinearFunction.apply(x2d, values, bias, pattern, backend, index_cache, update)
     return y if x.dim() == 2 else y.reshape(*lead, pattern.n_rows)

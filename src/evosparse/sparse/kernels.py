@@ -44,7 +44,7 @@ _JIT = {"parallel": True, "fastmath": True, "cache": True, "nogil": True, "bound
 _INLINE = {"fastmath": True, "boundscheck": False, "inline": "always"}
 
 REGISTER_BYTES = 64  # one AVX-512 register = one cache line; smaller ISAs split each vector in 2 or 4
-BACKWARD_CHUNKS = 2  # row ranges of backward_csr: one per core of a laptop-class CPU, fixed for bit-identity
+BACKWARD_CHUNKS = 2  # column ranges of backward_csr: one per core of a laptop-class CPU, fixed for bit-identity
 _SCALAR_DW_BATCH = 4  # sddmm at batches up to this: scalar dot products instead of masked registers
 
 
@@ -380,60 +380,175 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
 
 
 # ---- both gradients in one pass over the CSR order, for batches of a few samples -------------------
-@njit(**_JIT)
-def backward_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks):  # pragma: no cover - compiled
+_NO_SGD = np.empty(0, dtype=np.float64)
+_CHUNK_BYTES = 5 << 18  # backward_csr: scratch bytes per column range (1.25 MiB), so that a range stays in cache
+
+
+def backward_chunks(n_cols: int, batch: int, itemsize: int) -> int:
+    """Column ranges of :func:`backward_csr` for a layer: at least :data:`BACKWARD_CHUNKS`, more for wide layers.
+
+    Each range's scratch (x and partial dX, ``2 * batch`` numbers per column) is kept near
+    ``_CHUNK_BYTES``: at 600,000 inputs and batch 2 (9.6 MB of scratch), 8 ranges made the sweep ~2x faster
+    than 2 (less random access outside the cache); 16 and more lost it again (each range re-reads the
+    indices of every row). A function of the shape only, so results do not depend on the thread count.
+    """
+    return max(BACKWARD_CHUNKS, -(-n_cols * 2 * batch * itemsize // _CHUNK_BYTES))
+
+
+def backward_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks):
     """grad_values[k] = <dyt[r], xt[cols[k]]> and, if ``grad_xt`` has rows, grad_xt = W^T dyt, in one sweep.
 
-    At a batch of a few samples a wide layer's gradients are bound by random accesses to the rows of
-    ``xt`` (one per connection), not by arithmetic. This sweep visits each connection once, in CSR order,
-    and touches one cache line per connection: each thread copies ``xt`` into a scratch array whose row
-    ``c`` holds ``xt[c]`` followed by the thread's partial ``dXt[c]`` (so the read of x and the update of
-    dX share a line), and scatters ``values[k] * dyt[r]`` into it; the threads' partials are summed at
-    the end. It needs no CSC view (8 bytes per connection saved) and no gather of the weights into
-    column order. ``grad_xt`` of shape (0, batch) skips the input gradient (a first layer). ``n_chunks``:
-    the number of row ranges (each with its own scratch, summed in a fixed order): a constant
+    ``grad_xt`` of shape (0, batch) skips the input gradient (a first layer). ``n_chunks``: the number
+    of column ranges (or row ranges without input gradient) the work is split into, a constant
     (:data:`BACKWARD_CHUNKS`) rather than the thread count, so that results do not depend on the threads.
+    See :func:`_backward_sweep` for how.
+    """
+    scratch = _scratch(grad_xt, xt)
+    _backward_sweep(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0], scratch)
+
+
+def backward_csr_sgd(
+    indptr,
+    cols,
+    values,
+    momentum_buffer,
+    dyt,
+    xt,
+    grad_xt,
+    n_chunks,
+    *,
+    lr,
+    weight_decay=0.0,
+    momentum=0.0,
+    dampening=0.0,
+    nesterov=False,
+    maximize=False,
+    first_step=False,
+):
+    """:func:`backward_csr` fused with one SGD step on ``values`` (in place): no gradient array is written.
+
+    Per connection, in the same sweep that reads its index, weight and momentum: the gradient
+    ``g = <dyt[r], xt[c]>``, the input gradient's share (with the weight *before* the step), then
+    ``torch.optim.SGD``'s update: ``g = -g`` if maximize; ``g += weight_decay * w``; with momentum,
+    ``b = g`` on the first step, else ``b = momentum * b + (1 - dampening) * g``, and ``g = g + momentum * b``
+    (Nesterov) or ``g = b``; finally ``w -= lr * g``. ``momentum_buffer`` (nnz, the optimizer's state) is
+    read and written when ``momentum != 0`` (may be empty otherwise); ``first_step`` initialises it.
+    """
+    sgd = np.array(
+        [lr, weight_decay, momentum, dampening, float(nesterov), float(maximize), float(first_step)], dtype=np.float64
+    )
+    if momentum != 0 and momentum_buffer.shape != values.shape:
+        raise ValueError(f"momentum_buffer must have shape {values.shape}, got {momentum_buffer.shape}")
+    scratch = _scratch(grad_xt, xt)
+    _backward_sweep(indptr, cols, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer, scratch)
+
+
+def _scratch(grad_xt, xt):
+    # Allocated by numpy, not inside the kernel: numpy asks for transparent huge pages for large arrays
+    # (madvise), which spares the TLB misses of random accesses to a 10 MB array (costly under a hypervisor).
+    return np.empty((grad_xt.shape[0], 2 * xt.shape[1]), dtype=xt.dtype)
+
+
+@njit(**_INLINE)
+def _sgd_update(values, momentum_buffer, k, g, sgd):
+    """One connection's ``torch.optim.SGD`` step (see :func:`backward_csr_sgd`); ``g`` is its gradient."""
+    one = values.dtype.type(1)
+    lr = values.dtype.type(sgd[0])
+    weight_decay = values.dtype.type(sgd[1])
+    momentum = values.dtype.type(sgd[2])
+    w = values[k]
+    if sgd[5] != 0:  # maximize
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * w
+    if momentum != 0:
+        if sgd[6] != 0:  # first step: the buffer starts as the gradient
+            b = g
+        else:
+            b = momentum * momentum_buffer[k] + (one - values.dtype.type(sgd[3])) * g
+        momentum_buffer[k] = b
+        g = g + momentum * b if sgd[4] != 0 else b
+    values[k] = w - lr * g
+
+
+@njit(**_JIT)
+def _backward_sweep(  # pragma: no cover - compiled
+    indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch
+):
+    """Both gradients (or, with ``sgd`` set, the SGD step instead of dW) in one sweep over the CSR order.
+
+    At a batch of a few samples a wide layer's gradients are bound by random accesses to the rows of
+    ``xt`` (one per connection), not by arithmetic. This sweep visits each connection once and touches
+    one cache line per connection: ``xt`` is copied into a scratch array whose row ``c`` holds ``xt[c]``
+    followed by the partial ``dXt[c]`` (so the read of x and the update of dX share a line), and
+    ``values[k] * dyt[r]`` is scattered into it. No CSC view (8 bytes per connection) is needed.
+
+    The threads split the *columns* (input neurons), not the rows: chunk t handles, in every row, the
+    connections whose column lies in its range (columns are ascending within a row), so each chunk reads
+    and writes only its own rows of one shared scratch (a scratch per thread over all columns, the earlier
+    design, doubled the random-access working set and needed a final sum), and each dX entry is summed in
+    row order by one chunk: bit-identical for any thread count. Each chunk starts at a different row, so
+    that two threads rarely write the same cache line of ``values`` at once. Without input gradient (a
+    first layer) the chunks are row ranges. (Tried: a block of rows swept twice, the dX scatter then the
+    gathers, with x and dX in separate arrays: two random lines per connection, not faster on a loaded
+    machine.)
     """
     n_rows = indptr.shape[0] - 1
     n_cols, batch = xt.shape
     need_dx = grad_xt.shape[0] > 0
-    nnz = indptr[n_rows]
-    bounds = np.empty(n_chunks + 1, dtype=np.int64)  # rows split so that each thread gets ~nnz / threads
-    for t in range(n_chunks):
-        bounds[t] = min(np.searchsorted(indptr, nnz * t // n_chunks), n_rows)
-    bounds[0] = 0
-    bounds[n_chunks] = n_rows
+    update = sgd.shape[0] > 0
     zero = xt.dtype.type(0)
-    width = 2 * batch
-    scratch = np.empty((n_chunks, n_cols, width) if need_dx else (1, 1, 1), dtype=xt.dtype)
-    for t in prange(n_chunks):
-        own = scratch[t] if need_dx else scratch[0]
-        if need_dx:
-            for c in range(n_cols):
-                for j in range(batch):
-                    own[c, j] = xt[c, j]
-                    own[c, batch + j] = zero
-        for r in range(bounds[t], bounds[t + 1]):
-            for k in range(indptr[r], indptr[r + 1]):
-                c = cols[k]
-                acc = zero
-                if need_dx:
-                    v = values[k]
-                    for j in range(batch):
-                        g = dyt[r, j]
-                        acc += g * own[c, j]
-                        own[c, batch + j] += v * g
-                else:
-                    for j in range(batch):
-                        acc += dyt[r, j] * xt[c, j]
-                grad_values[k] = acc
     if need_dx:
         for c in prange(n_cols):
             for j in range(batch):
-                total = zero
-                for t in range(n_chunks):
-                    total += scratch[t, c, batch + j]
-                grad_xt[c, j] = total
+                scratch[c, j] = xt[c, j]
+                scratch[c, batch + j] = zero
+        for t in prange(n_chunks):
+            low = n_cols * t // n_chunks
+            high = n_cols * (t + 1) // n_chunks
+            first_row = n_rows * t // n_chunks
+            for i in range(n_rows):
+                r = first_row + i
+                if r >= n_rows:
+                    r -= n_rows
+                k = indptr[r]
+                end = indptr[r + 1]
+                while k < end and cols[k] < low:
+                    k += 1
+                while k < end and cols[k] < high:
+                    c = cols[k]
+                    v = values[k]
+                    acc = zero
+                    for j in range(batch):
+                        g = dyt[r, j]
+                        acc += g * scratch[c, j]
+                        scratch[c, batch + j] += v * g
+                    if update:
+                        _sgd_update(values, momentum_buffer, k, acc, sgd)
+                    else:
+                        grad_values[k] = acc
+                    k += 1
+        for c in prange(n_cols):
+            for j in range(batch):
+                grad_xt[c, j] = scratch[c, batch + j]
+    else:
+        nnz = indptr[n_rows]
+        bounds = np.empty(n_chunks + 1, dtype=np.int64)  # rows split so that each chunk gets ~nnz / n_chunks
+        for t in range(n_chunks):
+            bounds[t] = min(np.searchsorted(indptr, nnz * t // n_chunks), n_rows)
+        bounds[0] = 0
+        bounds[n_chunks] = n_rows
+        for t in prange(n_chunks):
+            for r in range(bounds[t], bounds[t + 1]):
+                for k in range(indptr[r], indptr[r + 1]):
+                    c = cols[k]
+                    acc = zero
+                    for j in range(batch):
+                        acc += dyt[r, j] * xt[c, j]
+                    if update:
+                        _sgd_update(values, momentum_buffer, k, acc, sgd)
+                    else:
+                        grad_values[k] = acc
 
 
 def set_num_threads(n: int) -> None:
@@ -463,3 +578,4 @@ def warm_up() -> None:
         sddmm(indptr, index, xt, xt, np.empty(1, dtype=dtype))
         backward_csr(indptr, index, values, xt, xt, np.empty(1, dtype=dtype), out, 1)
         backward_csr(indptr, index, values, xt, xt, np.empty(1, dtype=dtype), out[:0], 1)
+        backward_csr_sgd(indptr, index, values.copy(), values.copy(), xt, xt, out, 1, lr=0.0, momentum=0.5)

@@ -201,6 +201,9 @@ class OptimizerConfig(Config):
     lr: float = param(0.05, "learning rate (paper: 0.01)", rule=positive)
     momentum: float = param(0.9, "SGD momentum (paper: 0.9)", rule=between(0, 1, high_open=True))
     nesterov: bool = param(False, "Nesterov momentum (SGD only)")
+    fused_step: bool = param(
+        False, "SGD only: the sparse layers' step inside their backward pass (no gradient arrays; same results)"
+    )
     weight_decay: float = param(0.0002, "L2 weight decay (paper: 0.0002)", rule=between(0, math.inf, high_open=True))
     batch_size: int = param(32, "minibatch size (paper: 100)", rule=at_least(1))
     output_lr_fan_in: int | None = param(
@@ -210,6 +213,8 @@ class OptimizerConfig(Config):
     )
 
     def validate(self) -> None:
+        if self.fused_step and self.name != "sgd":
+            raise ValueError(f"fused_step=True needs optimizer='sgd', got optimizer={self.name!r}")
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
             raise ValueError(
                 f"nesterov=True needs optimizer='sgd' and momentum > 0, got optimizer={self.name!r}, "

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evosparse.nn.fused import FusedSGD
+from evosparse.nn.linear import SparseLinear
 from evosparse.prune.convert import adopt_structure
 from evosparse.train.callbacks import Callback, CallbackList
 from evosparse.train.history import History
@@ -76,6 +78,7 @@ class Trainer:
         seed: int = 0,
         callbacks: Iterable[Callback] = (),
         replicas: Replicas | None = None,
+        fused_step: bool = False,
     ) -> None:
         if x_train.shape[0] != y_train.shape[0] or x_train.shape[0] == 0:
             n_x, n_y = x_train.shape[0], y_train.shape[0]
@@ -86,6 +89,10 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(int(seed))
         self.callbacks = CallbackList(callbacks)
         self.replicas = replicas
+        # SGD's step on the sparse layers inside their backward pass (evosparse.nn.FusedSGD); a dense model
+        # (the dense baseline, the methods that start dense) has none to fuse.
+        has_sparse = any(isinstance(m, SparseLinear) for m in model.modules())
+        self.fusion = FusedSGD(model, optimizer) if fused_step and has_sparse else None
         self.epoch = 0
         self.step = 0
         self.batch_loss = math.nan
@@ -144,8 +151,13 @@ class Trainer:
                 self.batch_loss = loss.item()
                 if not math.isfinite(self.batch_loss):  # the divergence guard: stop before the step spreads NaN
                     raise self._diverged(f"the loss is {self.batch_loss}", step=self.step + 1)
-                loss.backward()
+                if self.fusion is not None:
+                    self.fusion.backward(loss)
+                else:
+                    loss.backward()
             else:
+                if self.fusion is not None:
+                    raise ValueError("fused_step cannot be used with data-parallel workers (gradients are all-reduced)")
                 # Sum over the shard / global batch size: each example's gradient is then exactly the one of
                 # the mean over the whole batch, and the all-reduced sum is the whole batch's gradient.
                 loss = F.cross_entropy(logits, y, reduction="sum") / n_batch

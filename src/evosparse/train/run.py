@@ -388,6 +388,7 @@ def build_trainer(
         batch_size=config.optimizer.batch_size,
         seed=derive_seed(config.run.seed, "shuffle"),
         callbacks=[*built_in, *callbacks],
+        fused_step=config.optimizer.fused_step,
     )
 
 
