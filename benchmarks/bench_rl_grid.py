@@ -45,7 +45,7 @@ from evosparse.envs.controllers import compare_controllers
 from evosparse.envs.metrics import gap_closed
 from evosparse.envs.registry import get_spec
 from evosparse.rl.grid import grid_run_config, register_agent_controller, split_kwargs
-from evosparse.rl.run import train_rl
+from evosparse.rl.run import read_run_config, train_rl
 
 CHANGE_TRAIN_HOUR, CHANGE_TEST_DAY = 84, 15
 COMMUNITY_BUILDINGS = 5  # independent learners cost one update per building-hour: 5 buildings fit the budget
@@ -144,8 +144,10 @@ def run_dir(out_dir: Path, variant: str, kind: str, seed: int) -> Path:
     return out_dir / "runs" / f"{variant}-{kind}-s{seed}"
 
 
-def _finished(folder: Path) -> bool:
-    return (folder / "summary.json").is_file()
+def _finished(folder: Path, steps: int | None = None) -> bool:
+    """The run has a summary (and, with ``steps``, reached that many steps)."""
+    summary = folder / "summary.json"
+    return summary.is_file() and (steps is None or json.loads(summary.read_text())["steps"] >= steps)
 
 
 def command_train(args: argparse.Namespace) -> None:
@@ -159,7 +161,7 @@ def command_train(args: argparse.Namespace) -> None:
                 )
             for seed in args.seeds:
                 folder = run_dir(args.out_dir, variant, kind, seed)
-                if _finished(folder):
+                if _finished(folder, args.steps):
                     print(f"{folder.name}: finished, reused", flush=True)
                     continue
                 resume = (folder / "checkpoint.json").is_file()
@@ -177,6 +179,8 @@ def command_train(args: argparse.Namespace) -> None:
                         residual_cost=args.residual_cost, alpha_init=args.alpha_init,
                         agent_settings=args.agent_settings, relative_reward=args.relative_reward,
                     )  # fmt: skip
+                    if resume:  # a longer run continues the saved one (its replay buffer keeps the saved size)
+                        config = read_run_config(folder).replace(total_steps=max(args.steps, config.total_steps))
                     train_rl(config, folder, resume=resume, overwrite=not resume and folder.exists())
                 print(f"{folder.name}: done in {time.perf_counter() - began:.0f} s", flush=True)
 

@@ -10,7 +10,8 @@ start near zero starts from the rule's cost instead of from a random policy's, a
 (and the uniform random warm-up of the off-policy agents, which is uniform in ``[-1, 1]^d``) is at most
 ``scale`` around the rule. The agent observes what the rule decides: the base action is appended to the
 observation (``observe_base``), since the rule's own memory (its 24-hour price and heat-gain references)
-is not all in the environment's observation.
+is not all in the environment's observation. Two training aids: ``relative_reward`` (the reward minus the base
+controller's on the same episode, played in a shadow copy) and ``correction_cost`` (a penalty on corrections).
 
 The gymnasium id ``evosparse/Residual-v0`` makes one from a registered environment by name::
 
@@ -60,13 +61,16 @@ class ResidualAction(gym.Wrapper):
         observe_base: append the base action to the observation.
         correction_cost: subtract ``correction_cost * sum((scale * a)^2)`` from the reward (the agent's only:
             the environment's log keeps its own costs), so corrections the agent cannot tell apart from noise
-            shrink back to the base action (a regulariser; 0: off; evaluations use 0).
+            shrink back to the base action (a regulariser; 0: off).
         relative_reward: the agent's reward is the step's reward minus the reward of the base controller
             playing the same episode alone (a shadow copy of the environment, restored from the episode's
             ``get_resume_state``). Both face the same loads, prices and sessions, so the agent learns from the
             effect of its corrections only, not from the weather; an episode's return is the environment's
-            minus the base controller's, which no action changes, so the best policy is the same. A training
-            aid: evaluations use False.
+            minus the base controller's, which no action changes, so the best policy is the same.
+
+    ``relative_reward`` and ``correction_cost`` are training aids: :func:`evosparse.rl.grid.grid_run_config`
+    turns them off in the evaluations; with ``evosparse rl train`` pass ``--eval-env-kwargs
+    '{"relative_reward": false, "correction_cost": 0}'``.
 
     ``info["base_action"]`` is the base controller's action of the step, ``info["correction_cost"]`` the
     penalty subtracted, ``info["base_reward"]`` the shadow's reward (with ``relative_reward``).

@@ -7,7 +7,8 @@ Public names (what the CLI, the run folders, online learning and forecasting bui
   ``visible_mean(h)``, ``sample_visible(h, rng)``, ``gibbs(v, steps=, rng=)``, ``sample(n, steps=, rng=)``,
   ``free_energy(v)``, ``energy(v, h)``, ``to_dense()``, ``rewire(keep, new_keys, new_weights)``,
   ``state_dict()`` / ``RBM.from_state_dict(state)``; feature-major ``*_t`` methods for learners.
-* :class:`ContrastiveDivergence` -- CD-k / PCD learner with momentum and weight decay:
+* :class:`ContrastiveDivergence` -- CD-k / PCD learner with momentum and weight decay (a sparse model's CD-k
+  epoch runs as one compiled call, :mod:`evosparse.rbm.fused`):
   ``step(rbm, batch) -> reconstruction error``, ``epoch(rbm, x, batch_size=, rng=)``, ``remap(gather)``,
   ``state_dict()`` / ``load_state_dict()``.
 * :data:`RBM_TOPOLOGIES` (dense, fixprob, set, xbm), :func:`make_pattern`, :func:`evolve` (SET for RBMs),

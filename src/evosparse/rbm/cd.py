@@ -58,8 +58,9 @@ class ContrastiveDivergence:
         momentum: in [0, 1) (reference: 0).
         weight_decay: L2 coefficient on the weights (reference: 2e-7).
         seed: int, Generator or None: the learner's own random source (Gibbs sampling).
-        fused: run sparse, non-persistent updates as one compiled call (same results, bit for bit, ~5x
-            less time per update at small batches); False: always the step-by-step numpy path.
+        fused: run sparse, non-persistent updates as one compiled call per epoch (the same results, bit for
+            bit; 1.7-1.9x less time per epoch at the SET-RBM setting, BENCHMARKS.md section 9); False: always
+            the step-by-step numpy path.
 
     Attributes:
         velocity: momentum buffers of the weights (nnz,), visible and hidden biases; chains: the persistent
