@@ -16,8 +16,9 @@ densities x seeds x environments.
 2. **returns**: every combination trained through :func:`evosparse.rl.run.train_rl` into
    ``DIR/runs/<env>-<algo>-<strategy>-<density>-s<seed>`` (finished runs are reused, interrupted ones resumed:
    the runner can be stopped and started again), then ``DIR/results.csv`` (one row per run) and
-   ``DIR/results.md`` (one row per setting: final return mean +- sd over seeds, steps to reach the dense
-   agent's final return, weights, training FLOPs). ``--sb3`` adds SB3's agent with the same hyperparameters,
+   ``DIR/results.md`` (one row per setting: final return mean +- sd over seeds and per seed, the mean of each
+   seed's last three evaluations, steps to reach the dense agent's final return, weights, training FLOPs and
+   the wall-clock steps per second of the whole run, evaluations included). ``--sb3`` adds SB3's agent with the same hyperparameters,
    evaluated the same way (same episodes, same seeds), as the reference.
 """
 
@@ -284,9 +285,10 @@ def _write_results(out: Path, rows: list[dict]) -> None:
     for row in rows:
         groups.setdefault((row["env"], row["algo"], row["strategy"], row["density"]), []).append(row)
     lines = [
-        "| env | algo | strategy | density | seeds | final return (mean +- sd over seeds) | steps to dense final "
-        "| actor weights | critic weights | training FLOPs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| env | algo | strategy | density | seeds | final return (mean +- sd over seeds) | per seed "
+        "| last 3 evaluations (mean +- sd over seeds) | steps to dense final | actor weights | critic weights "
+        "| training FLOPs | steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (env, algo, strategy, density), members in groups.items():
         finals = [m["summary"]["final_return_mean"] for m in members]
@@ -304,10 +306,18 @@ def _write_results(out: Path, rows: list[dict]) -> None:
         flops = [m["summary"]["training_flops"] for m in members if m["summary"]["training_flops"]]
         flops_text = f"{statistics.mean(flops):.3g}" if flops else "-"
         sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
+        per_seed = ", ".join(f"{value:.1f}" for value in finals)
+        # the last evaluation alone swings (DQN's greedy policy can fall from solved to a 500-step timeout and
+        # back between two evaluations): the mean of the last three per seed is the steadier figure
+        tails = [statistics.mean(value for _, value in _read_curve(m["folder"])[-3:]) for m in members]
+        tail_sd = statistics.stdev(tails) if len(tails) > 1 else 0.0
+        # wall-clock rate of the whole run (evaluations included): background runs on a shared machine
+        rate = statistics.mean(m["summary"]["steps_per_second"] for m in members)
         lines.append(
             f"| {env} | {algo} | {strategy} | {density:g} | {len(members)} | {statistics.mean(finals):.1f} +- {sd:.1f} "
-            f"| {reach} | {parameters.get('actor', {}).get('weights', '-')} | "
-            f"{parameters.get('critic', {}).get('weights', '-')} | {flops_text} |"
+            f"| {per_seed} | {statistics.mean(tails):.1f} +- {tail_sd:.1f} | {reach} "
+            f"| {parameters.get('actor', {}).get('weights', '-')} | "
+            f"{parameters.get('critic', {}).get('weights', '-')} | {flops_text} | {rate:.0f} |"
         )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
