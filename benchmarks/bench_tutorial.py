@@ -15,7 +15,8 @@ loading, model building, evaluation or rewiring), taken the way each code report
 * ``sparse`` and its variants: ``evosparse train`` with the recipe (SET), ``train_seconds``.
 
 Rounds are interleaved (reference, dense, sparse, ..., then again), so a burst of load from other processes
-hits all competitors alike; ``--busy`` starts a ``yes > /dev/null`` process beside every run. Run it in the
+hits all competitors alike (``sparse-baseline``: the same run from another checkout, ``--baseline-src``, for a
+before / after comparison in one run); ``--busy`` starts a ``yes > /dev/null`` process beside every run. Run it in the
 benchmark slot:
 
     /work/bin/bench-slot python benchmarks/bench_tutorial.py --data-dir /work/shared/data \\
@@ -39,8 +40,10 @@ RECIPE = ["--hidden", "1000,1000,1000", "--epsilon", "13", "--batch-size", "40",
 COMPETITORS: dict[str, list[str] | None] = {
     "reference": None,
     "dense": ["--model", "dense"],
+    "dense-1-thread": ["--model", "dense", "--threads", "1"],
     "sparse": [],
     "sparse-fused-step": ["--fused-step"],
+    "sparse-baseline": [],  # `sparse` run from --baseline-src (e.g. main before a change), same flags
 }
 
 # One epoch of the reference's SET_MLP.fit loop (shuffle, then _feed_forward(drop=True) + _back_prop per batch of
@@ -87,12 +90,15 @@ def run_reference(args: argparse.Namespace) -> float:
     return float(line.split()[1])
 
 
-def run_ours(args: argparse.Namespace, flags: list[str]) -> tuple[float, int]:
+def run_ours(args: argparse.Namespace, flags: list[str], source: str | None = None) -> tuple[float, int]:
+    env = dict(os.environ)
+    if source is not None:  # another checkout's evosparse first on the path
+        env["PYTHONPATH"] = os.pathsep.join([source, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "evosparse", "train", "--dataset", "fashion_mnist", "--data-dir",
                    args.data_dir, "--no-download", "--epochs", "1", "--seed", str(args.seed), "--quiet",
                    "--overwrite", "--out-dir", tmp, *RECIPE, *flags]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
         summary = json.loads((Path(tmp) / "summary.json").read_text())
@@ -104,7 +110,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("EVOSPARSE_TEST_DATA", "../shared/data"))
     parser.add_argument("--reference", metavar="PYTHON", help="interpreter able to run the reference code")
     parser.add_argument("--reference-dir", default="", help="folder of set_mlp.py and its compiled sparseoperations")
-    parser.add_argument("--competitors", default=",".join(COMPETITORS), help=f"of {', '.join(COMPETITORS)}")
+    parser.add_argument("--baseline-src", help="src/ folder of the evosparse checkout `sparse-baseline` runs")
+    parser.add_argument(
+        "--competitors",
+        default="reference,dense,dense-1-thread,sparse,sparse-fused-step",
+        help=f"comma-separated, of {', '.join(COMPETITORS)}",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the median is kept")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--busy", action="store_true", help="a `yes > /dev/null` process runs beside every run")
@@ -116,12 +127,15 @@ def main() -> None:
     if "reference" in names and not args.reference:
         names.remove("reference")
         print("# no --reference interpreter: the reference code is skipped")
+    if "sparse-baseline" in names and not args.baseline_src:
+        parser.error("sparse-baseline needs --baseline-src")
 
     print(f"# load average at start: {' '.join(open('/proc/loadavg').read().split()[:3])}; cores {os.cpu_count()}")
     print(f"# recipe: Fashion-MNIST 784-1000-1000-1000-10, epsilon 13, batch 40, dropout 0.2, 1 epoch; "
           f"{'one busy process beside each run' if args.busy else 'no competing process'}")  # fmt: skip
-    if any(n != "reference" for n in names):  # numba caches compiled and data files read once: untimed
-        run_ours(args, ["--model", "dense"] if names == ["dense"] else [])
+    for name in names:  # untimed: numba caches compiled / loaded, data files read once
+        if COMPETITORS[name] is not None:
+            run_ours(args, COMPETITORS[name], args.baseline_src if name == "sparse-baseline" else None)
     times: dict[str, list[float]] = {n: [] for n in names}
     threads: dict[str, int] = {}
     for round_ in range(args.repeats):
@@ -131,7 +145,8 @@ def main() -> None:
                 if COMPETITORS[name] is None:
                     seconds = run_reference(args)
                 else:
-                    seconds, threads[name] = run_ours(args, COMPETITORS[name])
+                    source = args.baseline_src if name == "sparse-baseline" else None
+                    seconds, threads[name] = run_ours(args, COMPETITORS[name], source)
             finally:
                 if competitor is not None:
                     competitor.kill()
@@ -140,13 +155,14 @@ def main() -> None:
             print(f"#   round {round_ + 1} {name}: {seconds:.2f} s", flush=True)
     median = {n: statistics.median(t) for n, t in times.items()}
     print(f"{'competitor':<20} {'train s (median)':>16} {'runs':>22} {'threads':>7} {'vs reference':>12} "
-          f"{'vs dense':>8}")  # fmt: skip
+          f"{'vs best dense':>13}")  # fmt: skip
+    best_dense = min((median[n] for n in ("dense", "dense-1-thread") if n in median), default=None)
     for name in names:
         runs = ", ".join(f"{t:.2f}" for t in times[name])
         ref = f"{median['reference'] / median[name]:.2f}x" if "reference" in median else "-"
-        dense = f"{median['dense'] / median[name]:.2f}x" if "dense" in median else "-"
+        dense = f"{best_dense / median[name]:.2f}x" if best_dense else "-"
         used = "1" if name == "reference" else str(threads.get(name, "?"))
-        print(f"{name:<20} {median[name]:>16.2f} {runs:>22} {used:>7} {ref:>12} {dense:>8}")
+        print(f"{name:<20} {median[name]:>16.2f} {runs:>22} {used:>7} {ref:>12} {dense:>13}")
     print(f"# load average at end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
 
 
