@@ -21,6 +21,13 @@ Two parts:
 
       /work/bin/bench-slot python benchmarks/bench_rbm.py speed --epochs 5 --threads 1,2
 
+* ``compile``: what the first run on a machine waits for. Each line is a fresh process with an empty Numba
+  cache (``NUMBA_CACHE_DIR`` in a temporary folder): one COIL20-sized epoch on the step-by-step path (the
+  sparse kernels it shares with the rest of the library), then one on the fused path (what the fused pass
+  adds), then the same two in a second process on the now-filled cache::
+
+      /work/bin/bench-slot python benchmarks/bench_rbm.py compile
+
 * ``xbm run --out-dir DIR`` / ``xbm table --out-dir DIR``: the XBM claim (Mocanu et al., Machine Learning
   2016): at a fixed number of weights, sparse RBMs with more hidden units (XBM, SET-RBM, FixProb) against the
   dense RBM, by AIS test log-likelihood on binarised MNIST. Every model of the plan (:func:`xbm_plan`) has
@@ -153,6 +160,40 @@ def command_speed(args: argparse.Namespace) -> None:
         print(f"| {name} | {threads} | {statistics.median(times):.3f} | {min(times):.3f} | {max(times):.3f} |")
     if args.json:
         print(json.dumps({f"{n}@{t}": v for (n, t), v in results.items()}))
+
+
+_COMPILE_PROBE = """
+import json, sys, time
+import numpy as np
+from evosparse.rbm import RBM, ContrastiveDivergence, make_pattern
+dtype = np.dtype(sys.argv[1])
+pattern = make_pattern("set", 1024, 200, epsilon=10, rng=1)
+rbm = RBM(1024, 200, pattern=pattern, dtype=dtype, seed=2)
+x = np.random.default_rng(0).random((100, 1024)).astype(np.float32)
+seconds = {}
+for fused in (False, True):
+    start = time.perf_counter()
+    ContrastiveDivergence(seed=3, fused=fused).epoch(rbm, x, batch_size=10, rng=np.random.default_rng(4))
+    seconds["fused" if fused else "step-by-step"] = time.perf_counter() - start
+print(json.dumps(seconds))
+"""
+
+
+def command_compile(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    print("# first epoch (100 samples, 1024 visible, 200 hidden, batch 10) in a fresh process, seconds")
+    print("| model dtype | Numba cache | step-by-step path | fused path (after it) |")
+    print("|---|---|---|---|")
+    for dtype in args.dtypes:
+        with tempfile.TemporaryDirectory() as cache:
+            environment = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            for state in ("empty", "filled"):
+                output = subprocess.run([sys.executable, "-c", _COMPILE_PROBE, dtype], env=environment, check=True,
+                                        capture_output=True, text=True).stdout  # fmt: skip
+                seconds = json.loads(output.splitlines()[-1])
+                print(f"| {dtype} | {state} | {seconds['step-by-step']:.1f} | {seconds['fused']:.1f} |", flush=True)
 
 
 def _time_reference(args: argparse.Namespace) -> tuple[list[float], list[float]]:
@@ -346,6 +387,9 @@ def main(argv: list[str] | None = None) -> None:
     speed.add_argument("--reference-dir", default="", help="folder holding the reference code and its Cython module")
     speed.add_argument("--json", action="store_true")
     speed.set_defaults(handler=command_speed)
+    compile_ = sub.add_parser("compile", help="first-run compile time of the CD paths on an empty Numba cache")
+    compile_.add_argument("--dtypes", type=lambda s: s.split(","), default=["float32", "float64"])
+    compile_.set_defaults(handler=command_compile)
     xbm = sub.add_parser("xbm", help="the XBM claim on MNIST: dense vs wider sparse RBMs at equal weights")
     xbm_commands = xbm.add_subparsers(dest="xbm_command", required=True)
     xbm_run = xbm_commands.add_parser("run", help="train (or resume) every model of the plan, then AIS")

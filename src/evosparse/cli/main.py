@@ -130,16 +130,7 @@ def _train_distributed(args: argparse.Namespace, config: Any, changes: dict[str,
     try:
         progress = replicas.is_main and not args.quiet and sys.stderr.isatty()
         log = None if args.quiet or not replicas.is_main else print
-        result = distributed.train_distributed(
-            replicas,
-            config,
-            resume_dir=job.resume_dir,
-            changes=job.changes,
-            overwrite=job.overwrite,
-            accept_data_change=job.accept_data_change,
-            progress=progress,
-            log=log,
-        )
+        result = job.train(replicas, config, progress=progress, log=log)
     finally:
         distributed.close_replicas()
     if replicas.is_main:

@@ -5,7 +5,14 @@ is ~0.4 M multiply-adds, a few tens of microseconds of arithmetic, but the step-
 (:meth:`ContrastiveDivergence.step`: three kernel calls plus ~30 small numpy operations for the sigmoids,
 samples, means, concatenations and the momentum update) spent ~0.5 ms per update in call overheads and
 temporary arrays (cProfile, BENCHMARKS.md section 9). :func:`cd_epoch` runs every mini-batch of an epoch
-inside one Numba function, on the same SIMD row tiles as the sparse kernels (:mod:`evosparse.sparse.kernels`).
+inside one compiled call: a serial driver that calls compiled stages (the products are the sparse kernels'
+own ``spmm`` and ``sddmm``, plus a two-rows-at-a-time product for batches narrower than one register).
+
+Why stages and not one function: the first version inlined every stage into one parallel function, and
+Numba's parallel passes grow much faster than linearly with a function's size: it took 141 s to compile on
+an empty cache (per dtype), a silent wait on a user's first ``evosparse rbm train``. As stages, the fused
+path adds ~15 s to the ~11-15 s the sparse kernels take anyway, once per machine (cached on disk;
+``benchmarks/bench_rbm.py compile``).
 
 What it computes is *bit-identical* to the step-by-step path, which stays the reference
 (``tests/rbm/test_fused.py`` compares them): per mini-batch, in the same order,
@@ -36,20 +43,24 @@ from numba.extending import overload
 
 from evosparse.sparse.kernels import (
     REGISTER_BYTES,
-    _sddmm_row,
-    _sddmm_row_scalar,
-    _spmm_row,
+    _row_tail,
     _vfma,
     _vload_masked,
     _vsplat,
     _vstore_masked,
+    sddmm,
+    spmm,
 )
 
 __all__ = ["cd_epoch"]
 
 # No fastmath: the fused pass must round exactly as the numpy path does (see the module docstring).
 _JIT = {"parallel": True, "fastmath": False, "cache": True, "nogil": True, "boundscheck": False}
-_SCALAR_DW_BATCH = 4  # as evosparse.sparse.kernels.sddmm: the same tile choice, hence the same sums
+# The driver is serial: its stages run in parallel, and a parallel driver would be compiled as one unit again.
+_DRIVER = {"fastmath": False, "cache": True, "nogil": True, "boundscheck": False}
+# Stages of O(units x batch) work run serially: a prange there saves microseconds and costs a second or two of
+# compilation each.
+_SERIAL = _DRIVER
 
 
 # ---- random draws in the model's precision, from a numpy Generator -----------------------------------
@@ -77,7 +88,7 @@ def _normal_overload(generator, like):
 
 
 # ---- numpy's summation order --------------------------------------------------------------------------
-@njit(fastmath=False, boundscheck=False, inline="always")
+@njit(**_SERIAL)
 def _pairwise_block(a, start, n):  # pragma: no cover - compiled
     """numpy's ``pairwise_sum`` of at most 128 values: a plain loop below 8, else 8 interleaved partial sums."""
     if n < 8:
@@ -105,7 +116,7 @@ def _pairwise_block(a, start, n):  # pragma: no cover - compiled
     return total
 
 
-@njit(fastmath=False, boundscheck=False, inline="always")
+@njit(**_SERIAL)
 def _row_sum(a, row, n):  # pragma: no cover - compiled
     """sum(a[row, :n]) in numpy's order; up to 128 values inline (no call, no view: ~2,400 sums per update)."""
     if n > 128:
@@ -171,13 +182,6 @@ def _pairwise_sum(a, start, n):  # pragma: no cover - compiled
     return sums[0]
 
 
-@njit(fastmath=True, cache=True, boundscheck=False)
-def _sddmm_row_contracted(indptr, cols, dyt, xt, out_values, row):  # pragma: no cover - compiled
-    """The scalar SDDMM row of batches <= 4, compiled with fast-math as in ``sddmm`` (its multiply-adds are then
-    fused), so that its sums round as there: the one place where the reference path's rounding is fast-math's."""
-    _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, row)
-
-
 # ---- products of a small batch: two rows at a time --------------------------------------------------------
 @njit(fastmath=False, boundscheck=False, inline="always")
 def _two_row_tails(indptr, index, values, dense, init0, init1, out, row, n_valid):  # pragma: no cover
@@ -201,48 +205,90 @@ def _two_row_tails(indptr, index, values, dense, init0, init1, out, row, n_valid
     _vstore_masked(out, row + 1, 0, n_valid, acc1)
 
 
-@njit(fastmath=False, boundscheck=False, inline="always")
-def _spmm_rows(indptr, index, values, dense, bias, has_bias, out):  # pragma: no cover - compiled
-    """out[r] = (bias[r] or 0) + sum_k values[k] dense[index[k]] for every row: the ``spmm`` kernel's sums."""
+@njit(**_JIT)
+def _spmm_narrow(indptr, index, values, dense, bias, out):  # pragma: no cover - compiled
+    """``spmm`` (the same sums, bit for bit) for a batch narrower than one register, two rows at a time.
+
+    ``bias`` may be empty (start from 0). Wider batches call :func:`evosparse.sparse.kernels.spmm` itself.
+    """
     n_rows, batch = out.shape
     zero = values.dtype.type(0)
-    if batch < REGISTER_BYTES // values.itemsize:
-        for pair in prange(n_rows // 2):
-            row = 2 * pair
-            init0 = bias[row] if has_bias else zero
-            init1 = bias[row + 1] if has_bias else zero
-            _two_row_tails(indptr, index, values, dense, init0, init1, out, row, batch)
-        if n_rows % 2:
-            last = n_rows - 1
-            _spmm_row(indptr[last], indptr[last + 1], index, values, dense, bias[last] if has_bias else zero, out, last)
+    has_bias = bias.shape[0] > 0
+    for pair in prange(n_rows // 2):
+        row = 2 * pair
+        init0 = bias[row] if has_bias else zero
+        init1 = bias[row + 1] if has_bias else zero
+        _two_row_tails(indptr, index, values, dense, init0, init1, out, row, batch)
+    if n_rows % 2:  # the last row alone: ``_spmm_row``'s only tile at this width, one masked register
+        last = n_rows - 1
+        _row_tail(indptr[last], indptr[last + 1], index, values, dense, bias[last] if has_bias else zero, out, last, 0,
+                  batch)  # fmt: skip
+
+
+@njit(**_SERIAL)
+def _spmm_rows(indptr, index, values, dense, bias, out):  # pragma: no cover - compiled
+    """out[r] = (bias[r] or 0) + sum_k values[k] dense[index[k]] for every row: the ``spmm`` kernel's sums."""
+    if out.shape[1] < REGISTER_BYTES // values.itemsize:
+        _spmm_narrow(indptr, index, values, dense, bias, out)
     else:
-        for r in prange(n_rows):
-            _spmm_row(indptr[r], indptr[r + 1], index, values, dense, bias[r] if has_bias else zero, out, r)
+        spmm(indptr, index, values, dense, bias, out)
 
 
-# ---- the three conditionals, feature-major (units x batch) ----------------------------------------------
-@njit(fastmath=False, boundscheck=False, inline="always")
+# ---- the stages of one update: each its own compiled function ------------------------------------------
+# Why separate functions and not one: Numba's parallel passes (parfor fusion, array analysis, the outlining of
+# each prange into a gufunc) grow much faster than linearly with the size of a function. One epoch function
+# with every stage inlined took 141 s to compile on a cold cache (one signature). Now the stages compile (and
+# are cached) one by one, called from a serial driver, and the products and statistics are the sparse kernels'
+# own ``spmm`` and ``sddmm`` (compiled once for the whole library, and the numpy path's code by construction).
+# A stage call costs ~1 us, against tens of microseconds of arithmetic per stage at the smallest useful size.
+@njit(**_SERIAL)
+def _gather_batch(x, order, start, out):  # pragma: no cover - compiled
+    """out (n_visible, batch) = x[order[start : start + batch]].T, cast to out's dtype."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = x[order[start + j], i]
+
+
+@njit(**_JIT)
+def _gather_values(values, permutation, out):  # pragma: no cover - compiled
+    """out = values[permutation]: the CSR values in CSC order, for the products W^T h."""
+    for m in prange(out.shape[0]):
+        out[m] = values[permutation[m]]
+
+
+@njit(**_JIT)
 def _hidden_probabilities(indptr, cols, weights, hidden_bias, vt, out):  # pragma: no cover - compiled
     """out = sigmoid(c + W vt): ``spmm`` with the bias as the tile's start value, then expit per row."""
     one = weights.dtype.type(1)
-    _spmm_rows(indptr, cols, weights, vt, hidden_bias, True, out)
+    _spmm_rows(indptr, cols, weights, vt, hidden_bias, out)
     for r in prange(out.shape[0]):
         for j in range(out.shape[1]):
             out[r, j] = one / (one + np.exp(-out[r, j]))
 
 
-@njit(fastmath=False, boundscheck=False, inline="always")
+@njit(**_JIT)
 def _visible_mean(csc_indptr, csc_rows, csc_values, visible_bias, gaussian, ht, out):  # pragma: no cover
     """out = E[v | h]: W^T ht (``spmm`` over the CSC view, from 0), + b, then expit unless Gaussian."""
     one = csc_values.dtype.type(1)
-    _spmm_rows(csc_indptr, csc_rows, csc_values, ht, visible_bias, False, out)
+    _spmm_rows(csc_indptr, csc_rows, csc_values, ht, np.empty(0, dtype=csc_values.dtype), out)
     for c in prange(out.shape[0]):
         for j in range(out.shape[1]):
             pre = out[c, j] + visible_bias[c]
             out[c, j] = pre if gaussian else one / (one + np.exp(-pre))
 
 
-@njit(fastmath=False, boundscheck=False, inline="always")
+@njit(**_SERIAL)
+def _reconstruction_error(v0, reconstruction, squares):  # pragma: no cover - compiled
+    """numpy's ``mean((v0 - reconstruction) ** 2)``: the squares in row-major order, then its pairwise sum."""
+    n_visible, batch = v0.shape
+    for i in range(n_visible):
+        for j in range(batch):
+            difference = v0[i, j] - reconstruction[i, j]
+            squares[i * batch + j] = difference * difference
+    return _pairwise_sum(squares, 0, n_visible * batch) / v0.dtype.type(n_visible * batch)
+
+
+@njit(**_SERIAL)
 def _bernoulli(generator, probabilities, out):  # pragma: no cover - compiled
     """out = (u < p) with u uniform, drawn row-major as ``rng.random(p.shape, dtype) < p`` draws them."""
     zero, one = out.dtype.type(0), out.dtype.type(1)
@@ -251,8 +297,61 @@ def _bernoulli(generator, probabilities, out):  # pragma: no cover - compiled
             out[r, j] = one if _uniform(generator, zero) < probabilities[r, j] else zero
 
 
-# ---- one epoch -------------------------------------------------------------------------------------------
+@njit(**_SERIAL)
+def _sample_visible(generator, gaussian, visible):  # pragma: no cover - compiled
+    """``sample_visible_t`` in place: serial, in the draws' order (Gaussian noise or Bernoulli draws)."""
+    zero, one = visible.dtype.type(0), visible.dtype.type(1)
+    for i in range(visible.shape[0]):
+        for j in range(visible.shape[1]):
+            if gaussian:
+                visible[i, j] = visible[i, j] + _normal(generator, zero)
+            else:
+                visible[i, j] = one if _uniform(generator, zero) < visible[i, j] else zero
+
+
+@njit(**_SERIAL)
+def _stack_phases(v0, p0, vk, pk, hidden_stack, visible_stack):  # pragma: no cover - compiled
+    """The two phases side by side along the batch, the hidden side scaled by +1/B and -1/B, so that
+    <v h>_data / B - <v h>_model / B is one SDDMM (as the numpy path's concatenation)."""
+    n_hidden, batch = p0.shape
+    dtype = p0.dtype
+    scale_data, scale_model = dtype.type(1.0 / batch), dtype.type(-1.0 / batch)
+    for r in range(n_hidden):
+        for j in range(batch):
+            hidden_stack[r, j] = p0[r, j] * scale_data
+            hidden_stack[r, batch + j] = pk[r, j] * scale_model
+    for i in range(v0.shape[0]):
+        for j in range(batch):
+            visible_stack[i, j] = v0[i, j]
+            visible_stack[i, batch + j] = vk[i, j]
+
+
+@njit(**_SERIAL)
+def _update_biases(v0, p0, vk, pk, visible_bias, hidden_bias, velocity_visible, velocity_hidden, lr, momentum):
+    """The biases' momentum update from the phases' means (numpy's summation order): O(units x batch), serial."""
+    batch = p0.shape[1]
+    count = p0.dtype.type(batch)
+    for i in range(v0.shape[0]):
+        gradient = _row_sum(v0, i, batch) / count - _row_sum(vk, i, batch) / count
+        velocity_visible[i] = velocity_visible[i] * momentum + lr * gradient
+        visible_bias[i] = visible_bias[i] + velocity_visible[i]
+    for r in range(p0.shape[0]):
+        gradient = _row_sum(p0, r, batch) / count - _row_sum(pk, r, batch) / count
+        velocity_hidden[r] = velocity_hidden[r] * momentum + lr * gradient
+        hidden_bias[r] = hidden_bias[r] + velocity_hidden[r]
+
+
 @njit(**_JIT)
+def _update_weights(statistics, weights, velocity, lr, momentum, weight_decay):  # pragma: no cover - compiled
+    """The weights' momentum and weight-decay update (the numpy path's float operations, in its order)."""
+    for m in prange(weights.shape[0]):
+        gradient = statistics[m] - weight_decay * weights[m]
+        velocity[m] = velocity[m] * momentum + lr * gradient
+        weights[m] = weights[m] + velocity[m]
+
+
+# ---- one epoch -------------------------------------------------------------------------------------------
+@njit(**_DRIVER)
 def cd_epoch(x, order, batch_size, indptr, cols, csc_indptr, csc_rows, csc_perm, weights, visible_bias,
              hidden_bias, velocity_weights, velocity_visible, velocity_hidden, lr, momentum, weight_decay, k,
              gaussian, generator, errors):  # fmt: skip  # pragma: no cover - compiled
@@ -270,36 +369,25 @@ def cd_epoch(x, order, batch_size, indptr, cols, csc_indptr, csc_rows, csc_perm,
     n = order.shape[0]
     n_hidden = indptr.shape[0] - 1
     n_visible = csc_indptr.shape[0] - 1
-    nnz = weights.shape[0]
     dtype = weights.dtype
-    zero = dtype.type(0)
-    lanes = REGISTER_BYTES // weights.itemsize
-    csc_values = np.empty(nnz, dtype=dtype)
-    statistics = np.empty(nnz, dtype=dtype)
+    csc_values = np.empty(weights.shape[0], dtype=dtype)
+    statistics = np.empty(weights.shape[0], dtype=dtype)
     for b in range((n + batch_size - 1) // batch_size):
         start = b * batch_size
         batch = min(batch_size, n - start)
         # 1. v0 and p0
         v0 = np.empty((n_visible, batch), dtype=dtype)
-        for i in prange(n_visible):
-            for j in range(batch):
-                v0[i, j] = x[order[start + j], i]
+        _gather_batch(x, order, start, v0)
         p0 = np.empty((n_hidden, batch), dtype=dtype)
         _hidden_probabilities(indptr, cols, weights, hidden_bias, v0, p0)
         # 2. h0 ~ p(h | v0)
         h = np.empty((n_hidden, batch), dtype=dtype)
         _bernoulli(generator, p0, h)
-        # 3. the reconstruction and its error (numpy's mean of the squared differences)
-        for m in prange(nnz):
-            csc_values[m] = weights[csc_perm[m]]
+        # 3. the reconstruction and its error
+        _gather_values(weights, csc_perm, csc_values)
         reconstruction = np.empty((n_visible, batch), dtype=dtype)
         _visible_mean(csc_indptr, csc_rows, csc_values, visible_bias, gaussian, h, reconstruction)
-        squares = np.empty(n_visible * batch, dtype=dtype)
-        for i in prange(n_visible):
-            for j in range(batch):
-                difference = v0[i, j] - reconstruction[i, j]
-                squares[i * batch + j] = difference * difference
-        errors[b] = _pairwise_sum(squares, 0, n_visible * batch) / dtype.type(n_visible * batch)
+        errors[b] = _reconstruction_error(v0, reconstruction, np.empty(n_visible * batch, dtype=dtype))
         # 4. the negative phase
         vk = reconstruction
         if k > 1:
@@ -307,55 +395,17 @@ def cd_epoch(x, order, batch_size, indptr, cols, csc_indptr, csc_rows, csc_perm,
             pre = np.empty((n_hidden, batch), dtype=dtype)
             for _ in range(k - 1):
                 _visible_mean(csc_indptr, csc_rows, csc_values, visible_bias, gaussian, h, visible)
-                for i in range(n_visible):  # sample_visible_t: serial, the draws' order
-                    for j in range(batch):
-                        if gaussian:
-                            visible[i, j] = visible[i, j] + _normal(generator, zero)
-                        else:
-                            visible[i, j] = dtype.type(1) if _uniform(generator, zero) < visible[i, j] else zero
+                _sample_visible(generator, gaussian, visible)
                 _hidden_probabilities(indptr, cols, weights, hidden_bias, visible, pre)
                 _bernoulli(generator, pre, h)
             vk = np.empty((n_visible, batch), dtype=dtype)
             _visible_mean(csc_indptr, csc_rows, csc_values, visible_bias, gaussian, h, vk)
         pk = np.empty((n_hidden, batch), dtype=dtype)
         _hidden_probabilities(indptr, cols, weights, hidden_bias, vk, pk)
-        # 5. statistics and the update: the two phases stacked along the batch, scaled +1/B and -1/B
-        scale_data, scale_model = dtype.type(1.0 / batch), dtype.type(-1.0 / batch)
+        # 5. statistics and the update
         hidden_stack = np.empty((n_hidden, 2 * batch), dtype=dtype)
-        for r in prange(n_hidden):
-            for j in range(batch):
-                hidden_stack[r, j] = p0[r, j] * scale_data
-                hidden_stack[r, batch + j] = pk[r, j] * scale_model
         visible_stack = np.empty((n_visible, 2 * batch), dtype=dtype)
-        for i in prange(n_visible):
-            for j in range(batch):
-                visible_stack[i, j] = v0[i, j]
-                visible_stack[i, batch + j] = vk[i, j]
-        count = dtype.type(batch)
-        for i in prange(n_visible):
-            gradient = _row_sum(v0, i, batch) / count - _row_sum(vk, i, batch) / count
-            velocity_visible[i] = velocity_visible[i] * momentum
-            velocity_visible[i] = velocity_visible[i] + lr * gradient
-        for r in prange(n_hidden):
-            gradient = _row_sum(p0, r, batch) / count - _row_sum(pk, r, batch) / count
-            velocity_hidden[r] = velocity_hidden[r] * momentum
-            velocity_hidden[r] = velocity_hidden[r] + lr * gradient
-        stacked = 2 * batch
-        for r in prange(n_hidden):
-            if stacked <= _SCALAR_DW_BATCH:
-                _sddmm_row_contracted(indptr, cols, hidden_stack, visible_stack, statistics, r)
-            elif stacked >= 4 * lanes:
-                _sddmm_row(indptr, cols, hidden_stack, visible_stack, statistics, r, 4)
-            elif stacked >= 2 * lanes:
-                _sddmm_row(indptr, cols, hidden_stack, visible_stack, statistics, r, 2)
-            else:
-                _sddmm_row(indptr, cols, hidden_stack, visible_stack, statistics, r, 1)
-            for m in range(indptr[r], indptr[r + 1]):
-                gradient = statistics[m] - weight_decay * weights[m]
-                velocity_weights[m] = velocity_weights[m] * momentum
-                velocity_weights[m] = velocity_weights[m] + lr * gradient
-                weights[m] = weights[m] + velocity_weights[m]  # row r's products are done: update in place
-        for i in prange(n_visible):
-            visible_bias[i] = visible_bias[i] + velocity_visible[i]
-        for r in prange(n_hidden):
-            hidden_bias[r] = hidden_bias[r] + velocity_hidden[r]
+        _stack_phases(v0, p0, vk, pk, hidden_stack, visible_stack)
+        sddmm(indptr, cols, hidden_stack, visible_stack, statistics)
+        _update_weights(statistics, weights, velocity_weights, lr, momentum, weight_decay)
+        _update_biases(v0, p0, vk, pk, visible_bias, hidden_bias, velocity_visible, velocity_hidden, lr, momentum)

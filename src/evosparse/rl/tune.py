@@ -27,7 +27,7 @@ from typing import Any
 
 from evosparse.rl.registry import ALGORITHMS
 from evosparse.rl.run import RunConfig, train_rl
-from evosparse.train.tune import Dimension, SearchTarget, _read_history, trial_folder
+from evosparse.train.tune import Dimension, SearchTarget, read_history, trial_folder
 
 METRIC = "return_mean"
 # The environment, the algorithm and the evaluation protocol define the score; threads are the search's; a
@@ -64,7 +64,7 @@ class RLSearch(SearchTarget):
         return ray_tune.with_parameters(run_trial, base=self.base.to_dict(), out_dir=str(out_dir))
 
     def scores(self, folder: Path) -> list[tuple[float, int]]:
-        return [(row[METRIC], row["step"]) for row in _read_history(folder / "history.json")]
+        return [(row[METRIC], row["step"]) for row in read_history(folder / "history.json")]
 
     def recipe(self, values: Mapping[str, Any]) -> RunConfig:
         run = self.base.to_dict()

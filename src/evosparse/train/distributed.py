@@ -478,6 +478,13 @@ class Job:
     quiet: bool = False
     check_every: int = CHECK_EVERY
 
+    def train(self, replicas: Replicas, config: TrainConfig | None, *, progress: bool,
+              log: Callable[[str], object] | None) -> Any:  # fmt: skip
+        """:func:`train_distributed` of ``config`` (or of the resume) with this job's run options."""
+        return train_distributed(replicas, config, resume_dir=self.resume_dir, changes=self.changes,
+                                 overwrite=self.overwrite, accept_data_change=self.accept_data_change,
+                                 progress=progress, log=log)  # fmt: skip
+
 
 def run_job(replicas: Replicas, job: Job) -> dict[str, Any]:
     """:func:`train_distributed` of ``job`` on this rank; returns the summary and this replica's digests."""
@@ -486,16 +493,7 @@ def run_job(replicas: Replicas, job: Job) -> dict[str, Any]:
     replicas.check_every = job.check_every
     log = None if job.quiet or not replicas.is_main else print
     config = None if job.config is None else TrainConfig.from_dict(job.config, source="the command line")
-    result = train_distributed(
-        replicas,
-        config,
-        resume_dir=job.resume_dir,
-        changes=job.changes,
-        overwrite=job.overwrite,
-        accept_data_change=job.accept_data_change,
-        progress=False,
-        log=log,
-    )
+    result = job.train(replicas, config, progress=False, log=log)
     if replicas.is_main and not job.quiet:
         print(format_summary(result.summary), flush=True)
     names, digests = replica_digests(result.model)

@@ -348,7 +348,7 @@ class TrainSearch(SearchTarget):
         return ray_tune.with_parameters(run_trial, base=self.base.replace(threads=1).to_dict(), out_dir=str(out_dir))
 
     def scores(self, folder: Path) -> list[tuple[float, int]]:
-        return [(row["test_accuracy"], row["epoch"]) for row in _read_history(folder / "history.json")]
+        return [(row["test_accuracy"], row["epoch"]) for row in read_history(folder / "history.json")]
 
     def recipe(self, values: Mapping[str, Any]) -> TrainConfig:
         return self.base.replace(**dict(values), out_dir=None)
@@ -360,7 +360,8 @@ class TrainSearch(SearchTarget):
         return f"test {100 * score:.2f}%"
 
 
-def _read_history(path: Path) -> list[dict[str, Any]]:
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """A trial's history.json rows ([] when the file is missing or unreadable: a trial that failed early)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
