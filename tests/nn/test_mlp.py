@@ -75,3 +75,55 @@ def test_per_layer_and_overall_densities_are_named_apart():
     assert [layer.density for layer in per_layer.sparse_layers()] == [0.25, 0.25]
     with pytest.raises(ValueError, match="give density .per layer, got 0.1. or target_density .overall, got 0.05."):
         SparseMLP(sizes, density=0.1, target_density=0.05)
+
+
+# ---- hidden blocks fused into one op (SparseLinear.forward_relu_dropout) ------------------------------------------
+def run_blocks(model, x, *, fused):
+    """Output, input gradient and parameter gradients of one pass: fused (model(x)) or module by module."""
+    x = x.detach().clone().requires_grad_(True)
+    out = model(x) if fused else model.net(x)
+    out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape))
+    return out.detach(), x.grad, [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("batch", [1, 7, 40])
+def test_fused_hidden_blocks_are_bit_identical_to_the_modules(dropout, dtype, batch):
+    fused = SparseMLP((30, 50, 40, 7), epsilon=5, dropout=dropout, seed=1).to(dtype)
+    plain = SparseMLP((30, 50, 40, 7), epsilon=5, dropout=dropout, seed=1).to(dtype)
+    x = torch.randn(batch, 30, dtype=dtype, generator=torch.Generator().manual_seed(batch))
+    for training in (True, False):
+        fused.train(training)
+        plain.train(training)
+        for _ in range(2):  # a second pass draws new dropout keys from the (shared-seed) generators
+            a, b = run_blocks(fused, x, fused=True), run_blocks(plain, x, fused=False)
+            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+            assert all(torch.equal(g, h) for g, h in zip(a[2], b[2], strict=True))
+            for model in (fused, plain):
+                model.zero_grad(set_to_none=True)
+    assert torch.equal(fused.generator.get_state(), plain.generator.get_state())  # the same keys were drawn
+
+
+def test_fused_blocks_are_used_and_hooks_turn_them_off(monkeypatch):
+    from evosparse.nn import SparseLinear
+
+    calls = []
+    original = SparseLinear.forward_relu_dropout
+    monkeypatch.setattr(SparseLinear, "forward_relu_dropout", lambda self, *a: calls.append(1) or original(self, *a))
+    model = SparseMLP((12, 20, 16, 3), epsilon=2, dropout=0.2, seed=0)
+    x = torch.randn(5, 12)
+    model(x)
+    assert len(calls) == 2  # both hidden blocks, not the output layer
+    seen = []
+    relu = model.net[1]
+    handle = relu.register_forward_hook(lambda module, args, output: seen.append(output))
+    model(x)
+    assert len(calls) == 3 and len(seen) == 1  # the hooked block ran module by module, the other one fused
+    handle.remove()
+    model.train(False)
+    model(x)
+    assert len(calls) == 5  # evaluation: ReLU fused, dropout off
+    srelu = SparseMLP((12, 20, 3), activation="srelu", epsilon=2, seed=0)
+    srelu(x)
+    assert len(calls) == 5  # only plain ReLU is fused

@@ -322,6 +322,34 @@ def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batc
             assert_close(grad_x, expected_dx, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", range(len(SGD_CASES)))
+@pytest.mark.parametrize("first_step", [True, False])
+@pytest.mark.parametrize("batch", [5, 40])
+def test_sddmm_sgd_equals_gradient_then_sgd(dtype, case, first_step, batch):
+    hyper = SGD_CASES[case]
+    rng = np.random.default_rng(case + 11 * batch)
+    pattern = make_pattern(random_mask(41, 33, 0.25, rng))
+    values = rng.standard_normal(pattern.nnz).astype(dtype)
+    buffer = rng.standard_normal(pattern.nnz).astype(dtype)
+    xt = rng.standard_normal((pattern.n_cols, batch)).astype(dtype)
+    dyt = rng.standard_normal((pattern.n_rows, batch)).astype(dtype)
+    expected_w, expected_b = reference_sgd(
+        values.astype(np.float64),
+        reference_sddmm(pattern, dyt, xt),
+        buffer.astype(np.float64),
+        first_step=first_step,
+        **hyper,
+    )
+    w, b = values.copy(), buffer.copy()
+    kernels.sddmm_sgd(pattern.indptr, pattern.cols, dyt, xt, w, b, first_step=first_step, **hyper)
+    assert_close(w, expected_w, dtype)
+    if hyper["momentum"] != 0:
+        assert_close(b, expected_b, dtype)
+    else:
+        assert np.array_equal(b, buffer)  # without momentum the buffer is not touched
+
+
 def test_backward_csr_sgd_rejects_a_buffer_of_the_wrong_size():
     pattern = make_pattern(np.ones((2, 3), dtype=bool))
     xt = np.ones((3, 2), np.float32)

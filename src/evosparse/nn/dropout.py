@@ -54,6 +54,42 @@ def _dropout_apply(x, out, key, p, scale, feature_major, row_offset):  # pragma:
                 out[i, j] = x[i, j] * scale if _keeps(base, (row_offset + i) * n_cols + j, p) else 0.0
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _relu_dropout_grad(grad, out, scale, result):  # pragma: no cover - compiled
+    """result = grad * scale where out > 0, else 0: the backward pass of ReLU then dropout, from the output.
+
+    ``out = relu(z) * scale`` (kept) or 0 (dropped) is > 0 exactly where z > 0 and the unit was kept, so the
+    mask needs no hash; the products are the ones the dropout kernel computes (float64 scale), and the zeroes
+    where ``out <= 0`` are ReLU's (``threshold_backward``), so the gradient is bit for bit the unfused one.
+    """
+    n_rows, n_cols = grad.shape
+    for i in prange(n_rows):
+        for j in range(n_cols):
+            result[i, j] = 0.0 if out[i, j] <= 0 else grad[i, j] * scale
+
+
+def relu_dropout_(out: torch.Tensor, key: int | None, p: float, row_offset: int = 0) -> None:
+    """ReLU, then (if ``key`` is not None) this module's dropout with ``key``, in place on the 2-D ``out``.
+
+    The same numbers as ``SeededDropout`` after ``torch.relu``: ReLU is torch's own (``clamp_min``), the
+    dropout the same kernel and key.
+    """
+    out.clamp_min_(0)
+    if key is not None:
+        array = out.detach().numpy()
+        _dropout_apply(array, array, key, p, 1.0 / (1.0 - p), out.stride(0) < out.stride(1), row_offset)
+
+
+def relu_dropout_grad(grad: torch.Tensor, out: torch.Tensor, p: float) -> torch.Tensor:
+    """The gradient of :func:`relu_dropout_`'s input, given its C-contiguous 2-D CPU output ``out`` and rate ``p``.
+
+    ``p`` = 0: ReLU's gradient alone (the scale is 1, an exact product).
+    """
+    result = torch.empty_like(out)
+    _relu_dropout_grad(grad.contiguous().numpy(), out.detach().numpy(), 1.0 / (1.0 - p), result.numpy())
+    return result
+
+
 def _apply(x: torch.Tensor, key: int, p: float, row_offset: int = 0) -> torch.Tensor:
     out = torch.empty_like(x)  # keeps x's strides, so feature-major stays feature-major
     feature_major = x.stride(0) < x.stride(1)
@@ -99,11 +135,15 @@ class SeededDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        key = int(torch.randint(0, 2**63 - 1, (1,), generator=self.generator))
+        key = self.draw_key()
         if x.dim() == 2 and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
             return _HashDropout.apply(x, key, self.p, self.row_offset)
         keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
         return x * keep / (1.0 - self.p)
+
+    def draw_key(self) -> int:
+        """The key of one call's masks: one draw from the generator (every training call with p > 0 takes one)."""
+        return int(torch.randint(0, 2**63 - 1, (1,), generator=self.generator))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

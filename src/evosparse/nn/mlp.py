@@ -7,10 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules import module as torch_module
 
 from evosparse.nn.activations import check_alpha, make_activation
 from evosparse.nn.dropout import SeededDropout
 from evosparse.nn.linear import SparseLinear
+from evosparse.sparse.functional import resolve_backend
 from evosparse.sparse.init import epsilon_for_density
 
 
@@ -26,6 +28,40 @@ def _check_dropout(dropout: float) -> None:
     # Checked here, not only in SeededDropout: a negative or NaN rate would otherwise skip the dropout layer.
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Hooks of the module itself that calling it would run: a fused block would skip them."""
+    return bool(
+        module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks
+    )
+
+
+def _global_hooks() -> bool:
+    """Module hooks registered for every module (``torch.nn.modules.module.register_module_forward_hook`` ...)."""
+    return bool(
+        torch_module._global_forward_hooks
+        or torch_module._global_forward_pre_hooks
+        or torch_module._global_backward_hooks
+        or torch_module._global_backward_pre_hooks
+    )
+
+
+def fusable_block(blocks: list[nn.Module], i: int, x: torch.Tensor) -> int:
+    """How many modules from ``blocks[i]`` run as one fused op on input ``x``: 3 (sparse layer, ReLU,
+    SeededDropout), 2 (sparse layer, ReLU) or 0 (none: the module runs alone).
+
+    Only numba-backend layers on 2-D CPU float input, followed by a plain ``nn.ReLU``, with no hook on any of
+    the modules (hooks record activations or gradients of the separate modules: RigL, saliencies); the
+    caller checks the global hooks.
+    """
+    layer = blocks[i]
+    if not isinstance(layer, SparseLinear) or i + 1 >= len(blocks) or type(blocks[i + 1]) is not nn.ReLU:
+        return 0
+    if x.dim() != 2 or resolve_backend(layer.backend, x) != "numba":
+        return 0
+    taken = 3 if i + 2 < len(blocks) and type(blocks[i + 2]) is SeededDropout else 2
+    return 0 if any(_hooked(m) for m in blocks[i : i + taken]) else taken
 
 
 class _MLP(nn.Module):
@@ -57,7 +93,23 @@ class _MLP(nn.Module):
         self.net = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1))
+        x = x.flatten(1)
+        blocks = list(self.net)
+        if _hooked(self.net) or _global_hooks() or not any(isinstance(m, SparseLinear) for m in blocks):
+            return self.net(x)
+        # Sparse layer + ReLU (+ dropout) blocks run as one op each (SparseLinear.forward_relu_dropout): the
+        # same numbers with fewer passes; anything else module by module, as nn.Sequential does.
+        i = 0
+        while i < len(blocks):
+            taken = fusable_block(blocks, i, x)
+            if taken:
+                dropout = blocks[i + 2] if taken == 3 else None
+                x = blocks[i].forward_relu_dropout(x, dropout)
+                i += taken
+            else:
+                x = blocks[i](x)
+                i += 1
+        return x
 
 
 class SparseMLP(_MLP):

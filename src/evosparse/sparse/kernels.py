@@ -434,13 +434,51 @@ def backward_csr_sgd(
     (Nesterov) or ``g = b``; finally ``w -= lr * g``. ``momentum_buffer`` (nnz, the optimizer's state) is
     read and written when ``momentum != 0`` (may be empty otherwise); ``first_step`` initialises it.
     """
-    sgd = np.array(
-        [lr, weight_decay, momentum, dampening, float(nesterov), float(maximize), float(first_step)], dtype=np.float64
+    sgd = _sgd_parameters(
+        values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
-    if momentum != 0 and momentum_buffer.shape != values.shape:
-        raise ValueError(f"momentum_buffer must have shape {values.shape}, got {momentum_buffer.shape}")
     scratch = _scratch(grad_xt, xt)
     _backward_sweep(indptr, cols, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer, scratch)
+
+
+def sddmm_sgd(
+    indptr,
+    cols,
+    dyt,
+    xt,
+    values,
+    momentum_buffer,
+    *,
+    lr,
+    weight_decay=0.0,
+    momentum=0.0,
+    dampening=0.0,
+    nesterov=False,
+    maximize=False,
+    first_step=False,
+):
+    """:func:`sddmm`, then one SGD step on ``values`` (in place) with those gradients, for batches above a few.
+
+    The gradients are :func:`sddmm`'s (into a temporary), applied by the update of :func:`backward_csr_sgd` in
+    one compiled loop: the optimizer's several passes over the weights (and its per-tensor Python work) go.
+    Applying each gradient inside the tiled product loop instead made the kernel's first compilation take
+    ~30 s (every tile width inlines the update twice). The input gradient, which needs the weights before the
+    step, must be computed first (:func:`spmm_transposed`).
+    """
+    sgd = _sgd_parameters(
+        values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
+    )
+    grad_values = np.empty_like(values)
+    sddmm(indptr, cols, dyt, xt, grad_values)
+    _sgd_apply(values, momentum_buffer, grad_values, sgd)
+
+
+def _sgd_parameters(values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step):
+    if momentum != 0 and momentum_buffer.shape != values.shape:
+        raise ValueError(f"momentum_buffer must have shape {values.shape}, got {momentum_buffer.shape}")
+    return np.array(
+        [lr, weight_decay, momentum, dampening, float(nesterov), float(maximize), float(first_step)], dtype=np.float64
+    )
 
 
 def _scratch(grad_xt, xt):
@@ -469,6 +507,12 @@ def _sgd_update(values, momentum_buffer, k, g, sgd):
         momentum_buffer[k] = b
         g = g + momentum * b if sgd[4] != 0 else b
     values[k] = w - lr * g
+
+
+@njit(**_JIT)
+def _sgd_apply(values, momentum_buffer, grad_values, sgd):  # pragma: no cover - compiled
+    for k in prange(values.shape[0]):
+        _sgd_update(values, momentum_buffer, k, grad_values[k], sgd)
 
 
 @njit(**_JIT)

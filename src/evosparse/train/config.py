@@ -202,7 +202,9 @@ class OptimizerConfig(Config):
     momentum: float = param(0.9, "SGD momentum (paper: 0.9)", rule=between(0, 1, high_open=True))
     nesterov: bool = param(False, "Nesterov momentum (SGD only)")
     fused_step: bool = param(
-        False, "SGD only: the sparse layers' step inside their backward pass (no gradient arrays; same results)"
+        False,
+        "SGD only: the sparse layers' step inside their backward pass (no stored gradients; same results to float"
+        " rounding)",
     )
     weight_decay: float = param(0.0002, "L2 weight decay (paper: 0.0002)", rule=between(0, math.inf, high_open=True))
     batch_size: int = param(32, "minibatch size (paper: 100)", rule=at_least(1))
