@@ -18,8 +18,8 @@ densities x seeds x environments.
    the runner can be stopped and started again), then ``DIR/results.csv`` (one row per run) and
    ``DIR/results.md`` (one row per setting: final return mean +- sd over seeds and per seed, the mean of each
    seed's last three evaluations, steps to reach the dense agent's final return, weights, training FLOPs and
-   the wall-clock steps per second of the whole run, evaluations included). ``--sb3`` adds SB3's agent with the same hyperparameters,
-   evaluated the same way (same episodes, same seeds), as the reference.
+   the wall-clock steps per second of the whole run, evaluations included). ``--sb3`` adds SB3's agent with the
+   same hyperparameters, evaluated the same way (same episodes, same seeds), as the reference.
 """
 
 from __future__ import annotations
