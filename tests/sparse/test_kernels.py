@@ -287,13 +287,10 @@ SGD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("case", range(len(SGD_CASES)))
-@pytest.mark.parametrize("first_step", [True, False])
-@pytest.mark.parametrize("batch", [1, 2, 5])
-def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batch):
+def sgd_problem(dtype, case: int, first_step: bool, batch: int, seed: int):
+    """A random layer, momentum buffer and batch, with the float64 reference's weights and buffer after one step."""
     hyper = SGD_CASES[case]
-    rng = np.random.default_rng(case + 7 * batch)
+    rng = np.random.default_rng(seed)
     pattern = make_pattern(random_mask(41, 33, 0.25, rng))
     values = rng.standard_normal(pattern.nnz).astype(dtype)
     buffer = rng.standard_normal(pattern.nnz).astype(dtype)
@@ -306,6 +303,25 @@ def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batc
         first_step=first_step,
         **hyper,
     )
+    return hyper, pattern, values, buffer, xt, dyt, expected_w, expected_b
+
+
+def assert_sgd_step(w, b, buffer, expected_w, expected_b, hyper, dtype):
+    assert_close(w, expected_w, dtype)
+    if hyper["momentum"] != 0:
+        assert_close(b, expected_b, dtype)
+    else:
+        assert np.array_equal(b, buffer)  # without momentum the buffer is not touched
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", range(len(SGD_CASES)))
+@pytest.mark.parametrize("first_step", [True, False])
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batch):
+    hyper, pattern, values, buffer, xt, dyt, expected_w, expected_b = sgd_problem(
+        dtype, case, first_step, batch, seed=case + 7 * batch
+    )
     expected_dx = reference_spmm_transposed(pattern, values, dyt)  # with the weights before the step
     for input_gradient in (True, False):
         w, b = values.copy(), buffer.copy()
@@ -313,11 +329,7 @@ def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batc
         kernels.backward_csr_sgd(
             pattern.indptr, pattern.cols, w, b, dyt, xt, grad_x, kernels.BACKWARD_CHUNKS, first_step=first_step, **hyper
         )
-        assert_close(w, expected_w, dtype)
-        if hyper["momentum"] != 0:
-            assert_close(b, expected_b, dtype)
-        else:
-            assert np.array_equal(b, buffer)  # without momentum the buffer is not touched
+        assert_sgd_step(w, b, buffer, expected_w, expected_b, hyper, dtype)
         if input_gradient:
             assert_close(grad_x, expected_dx, dtype)
 
@@ -327,27 +339,12 @@ def test_backward_csr_sgd_equals_gradient_then_sgd(dtype, case, first_step, batc
 @pytest.mark.parametrize("first_step", [True, False])
 @pytest.mark.parametrize("batch", [5, 40])
 def test_sddmm_sgd_equals_gradient_then_sgd(dtype, case, first_step, batch):
-    hyper = SGD_CASES[case]
-    rng = np.random.default_rng(case + 11 * batch)
-    pattern = make_pattern(random_mask(41, 33, 0.25, rng))
-    values = rng.standard_normal(pattern.nnz).astype(dtype)
-    buffer = rng.standard_normal(pattern.nnz).astype(dtype)
-    xt = rng.standard_normal((pattern.n_cols, batch)).astype(dtype)
-    dyt = rng.standard_normal((pattern.n_rows, batch)).astype(dtype)
-    expected_w, expected_b = reference_sgd(
-        values.astype(np.float64),
-        reference_sddmm(pattern, dyt, xt),
-        buffer.astype(np.float64),
-        first_step=first_step,
-        **hyper,
+    hyper, pattern, values, buffer, xt, dyt, expected_w, expected_b = sgd_problem(
+        dtype, case, first_step, batch, seed=case + 11 * batch
     )
     w, b = values.copy(), buffer.copy()
     kernels.sddmm_sgd(pattern.indptr, pattern.cols, dyt, xt, w, b, first_step=first_step, **hyper)
-    assert_close(w, expected_w, dtype)
-    if hyper["momentum"] != 0:
-        assert_close(b, expected_b, dtype)
-    else:
-        assert np.array_equal(b, buffer)  # without momentum the buffer is not touched
+    assert_sgd_step(w, b, buffer, expected_w, expected_b, hyper, dtype)
 
 
 def test_backward_csr_sgd_rejects_a_buffer_of_the_wrong_size():
