@@ -140,6 +140,22 @@ def _keys_to_csr(keys: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray
     return indptr, (keys % n_cols).astype(np.int32)
 
 
+@njit(cache=True, nogil=True)
+def _insertion_sort(a, start, end):  # pragma: no cover - compiled
+    """Sort ``a[start:end]`` in place: rows hold a few dozen columns, where this beats a general sort's setup
+    (numba's ``ndarray.sort`` on a slice took ~2 us per row); long rows (dense-ish layers) use that sort."""
+    if end - start > 64:
+        a[start:end].sort()
+        return
+    for i in range(start + 1, end):
+        v = a[i]
+        j = i - 1
+        while j >= start and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _sort_rows_drop_repeats(indptr, cols, distinct):  # pragma: no cover - compiled
     """Sort each row's columns; its ``distinct[r]`` different columns end up first (the rest is stale)."""
@@ -148,7 +164,7 @@ def _sort_rows_drop_repeats(indptr, cols, distinct):  # pragma: no cover - compi
         if end == start:
             distinct[r] = 0
             continue
-        cols[start:end].sort()
+        _insertion_sort(cols, start, end)
         n = 1
         for k in range(start + 1, end):
             if cols[k] != cols[start + n - 1]:
@@ -255,8 +271,7 @@ def _sort_rows_drop_taken(indptr, cols, keep, new_indptr, new_cols, distinct):  
     row (sorted: one merge pass) end up first (the rest is stale)."""
     for r in prange(new_indptr.shape[0] - 1):
         start, end = new_indptr[r], new_indptr[r + 1]
-        if end > start:
-            new_cols[start:end].sort()
+        _insertion_sort(new_cols, start, end)
         k, old_end = indptr[r], indptr[r + 1]
         n = 0
         for i in range(start, end):
