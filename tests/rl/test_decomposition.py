@@ -70,6 +70,8 @@ def test_a_known_per_step_reward_is_recovered_from_block_sums():
 
 
 def test_the_agent_learns_from_the_model_rewards():
+    before = SAC("Pendulum-v1", seed=0, **SMALL, reward_period=10).learn(30)  # no update yet: no loss to report
+    assert before.decomposition.last_loss is None and "reward_model_loss" not in before.logs
     agent = SAC("Pendulum-v1", seed=0, **SMALL, reward_period=10).learn(120)
     assert agent.decomposition is not None and len(agent.decomposition) == 12
     assert np.isfinite(agent.logs["reward_model_loss"])

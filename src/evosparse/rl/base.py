@@ -372,7 +372,7 @@ class BaseAlgorithm:
     def logs(self) -> dict[str, float]:
         """Latest losses and coefficients (read on demand: no synchronisation in the update loop)."""
         values = {name: float(value) for name, value in self._losses.items()}
-        if self.decomposition is not None:
+        if self.decomposition is not None and self.decomposition.last_loss is not None:
             values["reward_model_loss"] = self.decomposition.last_loss
         values.update(n_updates=self.n_updates, num_timesteps=self.num_timesteps)
         return values

@@ -71,7 +71,7 @@ class ReturnDecomposition:
         self.open_inputs = np.zeros((self.n_envs, self.period, width), dtype=np.float32)
         self.open_lengths = np.zeros(self.n_envs, dtype=np.int64)
         self.open_sums = np.zeros(self.n_envs, dtype=np.float64)
-        self.last_loss = float("nan")
+        self.last_loss: float | None = None  # of the latest update (None before the first)
 
     def __len__(self) -> int:
         return len(self.lengths) if self.full else self.pos
@@ -140,4 +140,4 @@ class ReturnDecomposition:
             target[: saved.shape[0]] = saved
         self.pos, self.full = int(meta["pos"]), bool(meta["full"])
         self.rng.bit_generator.state = meta["rng"]
-        self.last_loss = float(meta["last_loss"])
+        self.last_loss = None if meta["last_loss"] is None else float(meta["last_loss"])
