@@ -43,6 +43,7 @@ from evosparse.io.torch_files import load_torch, save_torch
 from evosparse.rl.buffer import ReplayBuffer
 from evosparse.rl.callbacks import BaseCallback, as_callback
 from evosparse.rl.config import AlgoConfig
+from evosparse.rl.decomposition import ReturnDecomposition
 from evosparse.rl.envs import EnvBatch, make_env
 from evosparse.rl.networks import build_mlp, count_weights
 from evosparse.rl.normalize import RunningMeanStd
@@ -106,7 +107,8 @@ class BaseAlgorithm:
             raise ValueError(f"observation space must be a Box, got {self.observation_space}")
         self.obs_dim = int(np.prod(self.observation_space.shape))
         self.action_space.seed(self.seed)
-        streams = np.random.SeedSequence(self.seed).spawn(3)
+        # A fourth stream for the reward model: spawning more children leaves the first three unchanged.
+        streams = np.random.SeedSequence(self.seed).spawn(4)
         self.rng = np.random.default_rng(streams[0])  # exploration: random actions, epsilon, Gaussian noise
         self.generator = torch.Generator().manual_seed(self.seed)  # sampling inside the updates (SAC, TD3)
         self.buffer = ReplayBuffer(
@@ -143,6 +145,22 @@ class BaseAlgorithm:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.topologies: dict[str, NetworkTopology] = {}
         self._setup(np.random.default_rng(streams[2]))
+        self.decomposition: ReturnDecomposition | None = None
+        if config.reward_period is not None:
+            if kind != "box":
+                raise ValueError(
+                    f"reward_period needs a Box action space (TD3, SAC); {self.name} has {self.action_space}"
+                )
+            self.decomposition = ReturnDecomposition(
+                self.obs_dim,
+                int(np.prod(self.action_space.shape)),
+                config.reward_period,
+                capacity=self.buffer.capacity,
+                n_envs=self.n_envs,
+                batch_size=config.batch_size,
+                learning_rate=config.learning_rate,
+                rng=np.random.default_rng(streams[3]),
+            )
 
     # ---- what subclasses implement --------------------------------------------------------------------------
     def _setup(self, rng: np.random.Generator) -> None:
@@ -296,7 +314,10 @@ class BaseAlgorithm:
     def _store(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """Add a step to the replay buffer: raw observations, rewards times ``reward_scale``."""
         scale = self.config.reward_scale
-        self.buffer.add(obs, actions, rewards * scale if scale != 1.0 else rewards, next_obs, terminated, truncated)
+        rewards = rewards * scale if scale != 1.0 else rewards
+        self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
+        if self.decomposition is not None:
+            self.decomposition.add(obs, actions, rewards, np.logical_or(terminated, truncated))
 
     def _normalize(self, obs: np.ndarray) -> np.ndarray:
         """Observations as the networks see them (unchanged without ``normalize_observations``)."""
@@ -308,6 +329,10 @@ class BaseAlgorithm:
         obs, actions, returns, next_obs, discounts = self.buffer.sample(batch_size)
         if self.obs_normalizer is not None:
             obs, next_obs = self.obs_normalizer.normalize_tensor(obs), self.obs_normalizer.normalize_tensor(next_obs)
+        if self.decomposition is not None:  # delayed rewards: one step of the reward model, then its rewards
+            shape = self.observation_space.shape
+            self.decomposition.update(lambda flat: self._normalize(flat.reshape(-1, *shape)).reshape(flat.shape))
+            returns = self.decomposition.rewards(obs, actions)
         return obs, actions, returns, next_obs, discounts
 
     def _random_actions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -347,6 +372,8 @@ class BaseAlgorithm:
     def logs(self) -> dict[str, float]:
         """Latest losses and coefficients (read on demand: no synchronisation in the update loop)."""
         values = {name: float(value) for name, value in self._losses.items()}
+        if self.decomposition is not None and self.decomposition.last_loss is not None:
+            values["reward_model_loss"] = self.decomposition.last_loss
         values.update(n_updates=self.n_updates, num_timesteps=self.num_timesteps)
         return values
 
@@ -408,7 +435,11 @@ class BaseAlgorithm:
             "topology": {name: topology.state_dict() for name, topology in self.topologies.items()},
             "ep_info_buffer": list(self.ep_info_buffer),
             "obs_normalizer": normalizer_meta,
+            "decomposition": None,
         }
+        if self.decomposition is not None:
+            meta["decomposition"], decomposition_arrays = self.decomposition.state()
+            arrays.update({f"decomposition/{k}": v.copy() for k, v in decomposition_arrays.items()})
         # Copies, not views of the live tensors: the state stays a snapshot while training goes on.
         tensors = {
             "networks": {
@@ -419,6 +450,11 @@ class BaseAlgorithm:
             "generator": self.generator.get_state(),
             "extra": self._extra_state(),
         }
+        if self.decomposition is not None:
+            tensors["decomposition"] = {
+                "model": {k: v.detach().clone() for k, v in self.decomposition.model.state_dict().items()},
+                "optimizer": copy.deepcopy(self.decomposition.optimizer.state_dict()),
+            }
         return {"meta": meta, "arrays": arrays, "tensors": tensors}
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -438,6 +474,15 @@ class BaseAlgorithm:
             optimizer.load_state_dict(copy.deepcopy(tensors["optimizers"][name]))  # it would share the tensors
         self.generator.set_state(tensors["generator"])
         self._load_extra_state(tensors["extra"])
+        if self.decomposition is not None:
+            if meta.get("decomposition") is None:
+                raise ValueError("state was saved without reward_period: it holds no reward model to restore")
+            self.decomposition.model.load_state_dict(tensors["decomposition"]["model"])
+            self.decomposition.optimizer.load_state_dict(copy.deepcopy(tensors["decomposition"]["optimizer"]))
+            self.decomposition.load_state(
+                meta["decomposition"],
+                {k[len("decomposition/") :]: v for k, v in arrays.items() if k.startswith("decomposition/")},
+            )
         for name, topology in self.topologies.items():
             topology.load_state_dict(meta["topology"][name])
         self._refresh_parameters()

@@ -70,6 +70,13 @@ class AlgoConfig(Config):
         None, "clip the gradient norm of every network to this (None: no clipping)", rule=positive
     )
     # ---- inputs and rewards -----------------------------------------------------------------------------
+    reward_period: int | None = param(
+        None,
+        "the environment pays the summed reward of each block of this many steps (from an episode's start) at "
+        "once: learn per-step rewards from the block sums (return decomposition, evosparse.rl.decomposition; "
+        "None: learn from the rewards as paid)",
+        rule=at_least(1),
+    )
     normalize_observations: bool = param(
         False, "scale observations by running mean and std (evosparse.rl.normalize; SB3 VecNormalize)"
     )
@@ -113,6 +120,11 @@ class AlgoConfig(Config):
             raise ValueError(
                 f"strategy 'dense' needs actor_density = critic_density = 1, got {self.actor_density} and "
                 f"{self.critic_density}; use static, set, rigl or gmp for a sparse agent"
+            )
+        if self.reward_period is not None and self.n_step != 1:
+            raise ValueError(
+                f"reward_period needs n_step = 1 (the learned per-step reward replaces the paid one), got n_step "
+                f"{self.n_step}"
             )
         if self.decay == "cosine" and self.stop_after is None:
             raise ValueError("decay 'cosine' needs stop_after (the step where the rewired fraction reaches 0)")
