@@ -91,6 +91,16 @@ def test_chunked_init_draws_what_one_call_would():
     assert torch.equal(layer.values.detach(), expected)
 
 
+@pytest.mark.parametrize("weight_init", ["fan_in", "paper"])
+def test_weights_per_row_are_the_weights_of_their_rows(weight_init):
+    """sample_weights_csr (SET's new connections, given per row) draws what sample_weights of their rows does."""
+    layer = SparseLinear(70, 50, density=0.2, weight_init=weight_init, seed=0)
+    indptr = np.concatenate([[0], np.cumsum(np.random.default_rng(1).integers(0, 4, 50))])
+    rows = np.repeat(np.arange(50), np.diff(indptr))
+    expected = layer.sample_weights(rows, np.random.default_rng(2))
+    assert torch.equal(layer.sample_weights_csr(indptr, np.random.default_rng(2)), expected)
+
+
 def test_wide_layer_keeps_only_csr_indices_at_small_batches():
     """Training at batch <= 4 never builds the CSC view (8 bytes per connection)."""
     layer = SparseLinear(300, 200, epsilon=5, seed=0)

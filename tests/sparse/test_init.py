@@ -14,7 +14,7 @@ from evosparse.sparse.init import (
     network_nnz,
     random_pattern,
 )
-from evosparse.sparse.sampling import sample_csr, sample_free_keys
+from evosparse.sparse.sampling import sample_csr, sample_free_keys, sample_free_rows
 
 
 @pytest.mark.parametrize(
@@ -138,3 +138,82 @@ def test_sample_csr_rows_are_uniform():
 def test_sample_csr_refuses_impossible_requests():
     with pytest.raises(ValueError, match="cannot draw 5 positions from a 2 x 2 matrix"):
         sample_csr(2, 2, 5, np.random.default_rng(0))
+
+
+def _hypergeometric_variance(draws: int, total: int, group: int) -> float:
+    """Variance of how many of ``draws`` distinct positions out of ``total`` fall in a group of ``group``."""
+    p = group / total
+    return draws * p * (1 - p) * (total - draws) / (total - 1)
+
+
+@pytest.mark.parametrize("fill", [0.02, 0.3])
+def test_sample_csr_degrees_follow_the_erdos_renyi_distribution(fill):
+    """A uniform M-subset: each row's (column's) degree is hypergeometric, the same for every row (column).
+
+    Checks the per-row counts (one multinomial draw) and the top-up of repeats (many at fill 0.3): a bias
+    towards some rows or columns (e.g. top-ups all in the last rows, or low columns) changes the means by
+    block or inflates the variances.
+    """
+    n_rows, n_cols = 2000, 500
+    total = n_rows * n_cols
+    count = int(fill * total)
+    rows, cols = np.zeros(n_rows), np.zeros(n_cols)
+    rng = np.random.default_rng(4)
+    repeats = 5
+    for _ in range(repeats):
+        indptr, col_index = sample_csr(n_rows, n_cols, count, rng)
+        row_degree = np.diff(indptr)
+        col_degree = np.bincount(col_index, minlength=n_cols)
+        assert abs(row_degree.var() / _hypergeometric_variance(count, total, n_cols) - 1) < 0.15
+        assert abs(col_degree.var() / _hypergeometric_variance(count, total, n_rows) - 1) < 0.3
+        rows += row_degree
+        cols += col_degree
+    # No drift across the matrix: each tenth of the rows (columns) gets a tenth of the positions, within 4 sd.
+    for degrees, size in ((rows, n_cols), (cols, n_rows)):
+        blocks = degrees.reshape(10, -1).sum(axis=1)
+        sd = np.sqrt(repeats * _hypergeometric_variance(count, total, size * degrees.shape[0] // 10))
+        assert np.all(np.abs(blocks - repeats * count / 10) < 4 * sd)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 30), st.integers(1, 30), st.floats(0, 1), st.floats(0, 1), st.integers(0, 2**32 - 1)
+)  # fmt: skip
+def test_sample_free_rows_draws_distinct_empty_positions(n_rows, n_cols, fill, kept, seed):
+    """Any fill and survivor fraction: sorted distinct positions, none a survivor, as many as asked."""
+    rng = np.random.default_rng(seed)
+    pattern = random_pattern(n_rows, n_cols, max(fill, 1e-9), rng)
+    keep = rng.random(pattern.nnz) < kept
+    survivors = pattern.keys()[keep]
+    count = int(rng.integers(0, n_rows * n_cols - survivors.size + 1))
+    indptr, cols = sample_free_rows(pattern.indptr, pattern.cols, keep, n_cols, count, np.random.default_rng(seed))
+    assert indptr.dtype == np.int64 and cols.dtype == np.int32 and indptr[0] == 0 and indptr[-1] == count
+    keys = np.repeat(np.arange(n_rows), np.diff(indptr)) * n_cols + cols
+    assert np.all(np.diff(keys) > 0) and cols.min(initial=0) >= 0 and cols.max(initial=0) < n_cols
+    assert not np.isin(keys, survivors).any()
+    again = sample_free_rows(pattern.indptr, pattern.cols, keep, n_cols, count, np.random.default_rng(seed))
+    assert np.array_equal(again[0], indptr) and np.array_equal(again[1], cols)
+
+
+def test_sample_free_rows_is_uniform_over_the_empty_positions():
+    # 30 x 20, 120 survivors, 150 new positions drawn 600 times: each of the 480 empty positions is new with
+    # probability 150 / 480, so its count ~ Binomial(600, 0.3125); survivors are never drawn.
+    rng = np.random.default_rng(3)
+    pattern = random_pattern(30, 20, 0.3, rng)  # 180 connections
+    keep = np.zeros(pattern.nnz, dtype=bool)
+    keep[rng.choice(pattern.nnz, 120, replace=False)] = True
+    counts = np.zeros(600)
+    for _ in range(600):
+        indptr, cols = sample_free_rows(pattern.indptr, pattern.cols, keep, 20, 150, rng)
+        counts[np.repeat(np.arange(30), np.diff(indptr)) * 20 + cols] += 1
+    free = np.setdiff1d(np.arange(600), pattern.keys()[keep])
+    assert counts[pattern.keys()[keep]].sum() == 0
+    p = 150 / 480
+    assert abs(counts[free].mean() - 600 * p) < 1e-9
+    assert 0.75 < counts[free].var() / (600 * p * (1 - p)) < 1.25
+
+
+def test_sample_free_rows_refuses_impossible_requests():
+    pattern = random_pattern(2, 2, 0.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="cannot draw 3 empty positions: only 2 of 4 are free"):
+        sample_free_rows(pattern.indptr, pattern.cols, np.ones(2, dtype=bool), 2, 3, np.random.default_rng(0))

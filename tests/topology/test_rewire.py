@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evosparse.sparse.pattern import SparsePattern
-from evosparse.topology.rewire import gather_survivors, merge_rewiring
+from evosparse.topology.rewire import gather_survivors, merge_rewiring, merge_rows
 
 
 @st.composite
@@ -46,3 +46,30 @@ def test_merge_rejects_duplicates_and_keys_outside():
         merge_rewiring(pattern.indptr, pattern.cols, np.array([1]), np.array([0, 0]), 2)
     with pytest.raises(ValueError, match="inside the matrix"):
         merge_rewiring(pattern.indptr, pattern.cols, np.array([0]), np.array([7]), 2)
+
+
+def _as_rows(pattern: SparsePattern, keep: np.ndarray, new_keys: np.ndarray):
+    """The same change per row: survivors as a mask over the CSR order, new positions as CSR arrays."""
+    mask = np.zeros(pattern.nnz, dtype=bool)
+    mask[keep] = True
+    new = SparsePattern.from_sorted_keys(new_keys, pattern.n_rows, pattern.n_cols)
+    return mask, new.indptr, new.cols
+
+
+@settings(max_examples=80, deadline=None)
+@given(rewirings())
+def test_merge_rows_equals_the_merge_of_keys(case):
+    pattern, keep, new_keys = case
+    expected = merge_rewiring(pattern.indptr, pattern.cols, keep, new_keys, pattern.n_cols)
+    got = merge_rows(pattern.indptr, pattern.cols, *_as_rows(pattern, keep, new_keys))
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_merge_rows_rejects_duplicates():
+    pattern = SparsePattern.from_coo([0, 1], [1, 0], 2, 2)
+    both = np.ones(2, dtype=bool)
+    with pytest.raises(ValueError, match="duplicate"):  # (0, 1) survives and is new again
+        merge_rows(pattern.indptr, pattern.cols, both, np.array([0, 1, 1]), np.array([1], dtype=np.int32))
+    with pytest.raises(ValueError, match="duplicate"):  # a new position twice
+        merge_rows(pattern.indptr, pattern.cols, ~both, np.array([0, 2, 2]), np.array([0, 0], dtype=np.int32))

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +8,7 @@ from hypothesis import strategies as st
 
 from evosparse.nn import SparseLinear, SparseMLP
 from evosparse.topology import SET, UpdateSchedule, set_rewiring, weakest_connections
+from evosparse.topology.rewire import apply_rewiring
 
 
 def test_paper_rule_removes_zeta_of_each_sign_closest_to_zero():
@@ -213,3 +216,38 @@ def test_paper_rule_equals_a_slow_sort_even_with_ties(levels, zeta):
         expected[closest[: int(zeta * positions.size)]] = True
     expected[values == 0] = zeta > 0
     assert np.array_equal(weakest_connections(values, zeta, "set"), expected)
+
+
+@pytest.mark.parametrize("new_weights", ["init", "zero"])
+def test_the_layer_update_is_the_pure_function_applied(new_weights):
+    """SET rewires a layer per row (no int64 keys), drawing exactly what set_rewiring + apply_rewiring would:
+    the same positions, the same new weights, the survivors' momentum carried and zero for new connections."""
+    model = SparseMLP((40, 300, 200, 3), epsilon=6, seed=2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    _train_steps(model, opt)
+    twin = copy.deepcopy(model)
+    twin_opt = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    twin_opt.load_state_dict(opt.state_dict())
+    strategy = SET(0.3, new_weights=new_weights, seed=7)
+    assert strategy.on_epoch_end(model, opt, 1)
+    rng = np.random.default_rng(7)
+    for layer, twin_layer in zip(model.sparse_layers(), twin.sparse_layers()):
+        pattern = twin_layer.pattern
+        if pattern.nnz == pattern.n_rows * pattern.n_cols:
+            continue
+        values = twin_layer.values.detach().numpy()
+        change = set_rewiring(values, pattern.keys(), pattern.n_rows, pattern.n_cols, zeta=0.3, rng=rng)
+        count = change.new_keys.shape[0]
+        fresh = (
+            torch.zeros(count)
+            if new_weights == "zero"
+            else twin_layer.sample_weights(change.new_keys // pattern.n_cols, rng)
+        )
+        apply_rewiring(twin_layer, change, fresh, twin_opt)
+        assert np.array_equal(layer.pattern.indptr, twin_layer.pattern.indptr)
+        assert np.array_equal(layer.pattern.cols, twin_layer.pattern.cols)
+        assert torch.equal(layer.values, twin_layer.values)
+        momentum, twin_momentum = (
+            o.state[p.values]["momentum_buffer"] for o, p in ((opt, layer), (twin_opt, twin_layer))
+        )
+        assert torch.equal(momentum, twin_momentum)

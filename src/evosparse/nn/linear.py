@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numba import njit
 from torch import nn
 
 from evosparse.nn.dropout import SeededDropout, relu_dropout_, relu_dropout_grad
@@ -175,9 +176,14 @@ class SparseLinear(nn.Module):
         """Half-width of the uniform init of new weights in ``rows`` (all connections if None)."""
         if self.weight_init == "paper":
             return math.sqrt(6.0 / self.in_features)
-        fan_in = np.maximum(self._pattern.row_degrees(), 1)
-        bounds = np.sqrt(6.0 / fan_in)
+        bounds = self._row_bounds()
         return bounds[self._pattern.rows] if rows is None else bounds[rows]
+
+    def _row_bounds(self) -> np.ndarray:
+        """Half-width of the uniform init of each output neuron's weights (float64, one per row)."""
+        if self.weight_init == "paper":
+            return np.full(self.out_features, math.sqrt(6.0 / self.in_features))
+        return np.sqrt(6.0 / np.maximum(self._pattern.row_degrees(), 1))
 
     def sample_weights(self, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """Fresh initial weights for connections ending in output neurons ``rows``."""
@@ -185,20 +191,34 @@ class SparseLinear(nn.Module):
         draw = rng.uniform(-1.0, 1.0, size=rows.shape[0]) * bounds
         return torch.as_tensor(draw, dtype=self.values.dtype, device=self.values.device)
 
+    def sample_weights_csr(self, indptr: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """:meth:`sample_weights` of connections given per row (``indptr[r]:indptr[r + 1]`` end in neuron r).
+
+        The same numbers as ``sample_weights(np.repeat(np.arange(n_rows), np.diff(indptr)), rng)``, without
+        the int64 rows and the float64 bounds of every connection.
+        """
+        out = torch.empty(int(indptr[-1] - indptr[0]), dtype=self.values.dtype)
+        _fill_uniform(indptr, 0, self._row_bounds(), rng, out)
+        return out.to(self.values.device)
+
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         rng = as_generator(seed)
         pattern = self._pattern
+        row_bounds = self._row_bounds()
         with torch.no_grad():
             # Row by row in chunks of ~1M connections: the same draws as one sample_weights(pattern.rows)
             # call, without its nnz-long float64 temporaries (a wide layer's 20M connections: 480 MB).
+            cpu = self.values.device.type == "cpu"
+            values = self.values.data if cpu else torch.empty(pattern.nnz, dtype=self.values.dtype)
             start = 0
             while start < pattern.n_rows:
                 end = int(np.searchsorted(pattern.indptr, pattern.indptr[start] + _INIT_CHUNK, side="right"))
                 end = max(end - 1, start + 1)
-                rows = np.repeat(np.arange(start, end), np.diff(pattern.indptr[start : end + 1]))
                 first, last = int(pattern.indptr[start]), int(pattern.indptr[end])
-                self.values[first:last] = self.sample_weights(rows, rng)
+                _fill_uniform(pattern.indptr[start : end + 1], start, row_bounds, rng, values[first:last])
                 start = end
+            if not cpu:
+                self.values.copy_(values)
             if self.bias is not None:
                 self.bias.zero_()
 
@@ -384,3 +404,22 @@ def _renumbering(name: str, keep: np.ndarray | None, size: int) -> np.ndarray:
 def _check_dtype(dtype: torch.dtype) -> None:
     if dtype not in DTYPES:
         raise TypeError(f"dtype must be torch.float32 or torch.float64 (the sparse kernels' types), got {dtype}")
+
+
+def _fill_uniform(
+    indptr: np.ndarray, first_row: int, row_bounds: np.ndarray, rng: np.random.Generator, out: torch.Tensor
+) -> None:
+    """``out[k] = U(-1, 1) * row_bounds[row of k]`` for the connections of rows ``first_row, ...`` (CSR
+    offsets ``indptr``, not necessarily from 0): one float64 draw per connection, rounded to ``out``'s dtype as
+    ``torch.as_tensor`` would, in one compiled pass."""
+    draws = rng.uniform(-1.0, 1.0, size=int(indptr[-1] - indptr[0]))
+    _scale_by_row(indptr, first_row, row_bounds, draws, out.numpy())
+
+
+@njit(cache=True, nogil=True)
+def _scale_by_row(indptr, first_row, row_bounds, draws, out):  # pragma: no cover - compiled
+    base = indptr[0]
+    for r in range(indptr.shape[0] - 1):
+        bound = row_bounds[first_row + r]
+        for k in range(indptr[r] - base, indptr[r + 1] - base):
+            out[k] = draws[k] * bound

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from evosparse.sparse.pattern import SparsePattern
-from evosparse.sparse.sampling import sample_free_keys
+from evosparse.sparse.sampling import sample_csr
 
 
 def erdos_renyi_probability(n_in: int, n_out: int, epsilon: float) -> float:
@@ -44,8 +44,8 @@ def random_pattern(n_rows: int, n_cols: int, density: float, rng: np.random.Gene
         raise ValueError(f"density must be in (0, 1], got {density}")
     total = n_rows * n_cols
     nnz = min(total, max(1, int(round(density * total))))
-    keys = sample_free_keys(n_rows, n_cols, nnz, np.empty(0, dtype=np.int64), rng)
-    return SparsePattern.from_sorted_keys(keys, n_rows, n_cols)
+    indptr, cols = sample_csr(n_rows, n_cols, nnz, rng)
+    return SparsePattern.from_csr(indptr, cols, n_rows, n_cols)
 
 
 def erdos_renyi_pattern(n_in: int, n_out: int, epsilon: float, rng: np.random.Generator) -> SparsePattern:

@@ -87,23 +87,25 @@ def _merge_contains(sorted_keys, queries):  # pragma: no cover - compiled
     return found
 
 
-_CHUNK = 1 << 20  # draws per chunk when sampling a pattern: bounds the int64 temporaries to 8 MiB
-
-
 def sample_csr(n_rows: int, n_cols: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``count`` distinct positions drawn uniformly from an empty ``n_rows x n_cols`` matrix, as CSR arrays.
 
-    The same distribution as :func:`sample_free_keys` with nothing occupied (a uniform ``count``-subset:
-    the first ``count`` distinct values of a sequence of independent uniform positions), built without
-    any int64 array of ``count`` keys and without a global sort:
+    The same distribution as :func:`sample_free_keys` with nothing occupied (a uniform ``count``-subset),
+    built without any int64 array of ``count`` keys and without a global sort. It draws ``count``
+    independent uniform positions and keeps the distinct ones, topped up until ``count`` are distinct;
+    the independent positions are drawn row by row:
 
-    1. draw the positions in chunks, once to count them per row and once more (the generator's state
-       rewound) to put each column into its row's slots;
-    2. sort each row's few columns and drop repeats (rows are independent: parallel);
-    3. draw as many positions as were repeats, keep those still free, until ``count`` are distinct, and
+    1. how many of the ``count`` positions fall in each row: one multinomial draw (equal row probabilities);
+    2. their columns: independent uniform int32 draws, written straight into the rows' slots (the
+       columns are independent of the rows, so the i-th draw may go to the i-th slot);
+    3. sort each row's few columns and drop repeats (rows are independent: parallel);
+    4. draw as many positions as were repeats, keep those still free, until ``count`` are distinct, and
        merge them in.
 
-    Cost: O(count log(count / n_rows)) time; memory: the int32 columns, int64 offsets, and 8 MiB chunks.
+    Stopping depends only on how many distinct positions were drawn, so the result is a uniform
+    ``count``-subset (any permutation of the positions leaves the draws' distribution unchanged).
+
+    Cost: O(n_rows + count log(count / n_rows)) time; memory: the int32 columns and int64 offsets.
 
     Returns:
         ``indptr`` (int64, n_rows + 1) and ``cols`` (int32, ascending within each row).
@@ -111,22 +113,15 @@ def sample_csr(n_rows: int, n_cols: int, count: int, rng: np.random.Generator) -
     total = int(n_rows) * int(n_cols)
     if count < 0 or count > total:
         raise ValueError(f"cannot draw {count} positions from a {n_rows} x {n_cols} matrix")
+    if count == total:  # dense: every position, nothing to draw
+        indptr = np.arange(0, total + 1, n_cols, dtype=np.int64)
+        return indptr, np.tile(np.arange(n_cols, dtype=np.int32), n_rows)
     if count > _ENUMERATE_ABOVE_FILL * total:  # nearly dense: listing the positions is cheap
         keys = sample_free_keys(n_rows, n_cols, count, np.empty(0, dtype=np.int64), rng)
         return _keys_to_csr(keys, n_rows, n_cols)
-    start = rng.bit_generator.state
-    counts = np.zeros(n_rows, dtype=np.int64)
-    for begin in range(0, count, _CHUNK):
-        keys = rng.integers(0, total, size=min(_CHUNK, count - begin), dtype=np.int64)
-        counts += np.bincount(keys // n_cols, minlength=n_rows)
-    rng.bit_generator.state = start  # the same draws again, now into their rows' slots
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    cols = np.empty(count, dtype=np.int32)
-    cursor = indptr[:-1].copy()
-    for begin in range(0, count, _CHUNK):
-        keys = rng.integers(0, total, size=min(_CHUNK, count - begin), dtype=np.int64)
-        _scatter_into_rows(keys, n_cols, cursor, cols)
+    np.cumsum(rng.multinomial(count, np.full(n_rows, 1.0 / n_rows)), out=indptr[1:])
+    cols = rng.integers(0, n_cols, size=count, dtype=np.int32)
     distinct = np.empty(n_rows, dtype=np.int64)
     _sort_rows_drop_repeats(indptr, cols, distinct)
     missing = count - int(distinct.sum())
@@ -146,11 +141,19 @@ def _keys_to_csr(keys: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _scatter_into_rows(keys, n_cols, cursor, cols):  # pragma: no cover - compiled
-    for key in keys:
-        r = key // n_cols
-        cols[cursor[r]] = key - r * n_cols
-        cursor[r] += 1
+def _insertion_sort(a, start, end):  # pragma: no cover - compiled
+    """Sort ``a[start:end]`` in place: rows hold a few dozen columns, where this beats a general sort's setup
+    (numba's ``ndarray.sort`` on a slice took ~2 us per row); long rows (dense-ish layers) use that sort."""
+    if end - start > 64:
+        a[start:end].sort()
+        return
+    for i in range(start + 1, end):
+        v = a[i]
+        j = i - 1
+        while j >= start and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -161,7 +164,7 @@ def _sort_rows_drop_repeats(indptr, cols, distinct):  # pragma: no cover - compi
         if end == start:
             distinct[r] = 0
             continue
-        cols[start:end].sort()
+        _insertion_sort(cols, start, end)
         n = 1
         for k in range(start + 1, end):
             if cols[k] != cols[start + n - 1]:
@@ -206,3 +209,92 @@ def _merge_rows(indptr, cols, distinct, extra, n_cols):  # pragma: no cover - co
             n += 1
         out_indptr[r + 1] = n
     return out_indptr, out_cols
+
+
+def sample_free_rows(
+    indptr: np.ndarray, cols: np.ndarray, keep: np.ndarray, n_cols: int, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` distinct positions drawn uniformly from those a CSR pattern's survivors leave empty, per row.
+
+    The occupied positions are the connections of (``indptr``, ``cols``) where ``keep`` is True (a boolean
+    mask over the CSR order): SET's regrowth after its removal step. The same distribution as
+    :func:`sample_free_keys` on the survivors' keys (a uniform ``count``-subset of the empty positions), and
+    the same algorithm as :func:`sample_csr` (independent uniform positions counted per row by one
+    multinomial draw, their columns drawn as int32, each row sorted, repeats and survivors' positions
+    rejected, topped up until ``count`` are new), but with no int64 array of nnz or ``count`` keys and no
+    global sort: O(nnz + n_rows) time, memory the int32 columns of the new positions.
+
+    Returns:
+        ``new_indptr`` (int64, n_rows + 1) and ``new_cols`` (int32, ascending within each row) of the new
+        positions.
+    """
+    n_rows = indptr.shape[0] - 1
+    total = int(n_rows) * int(n_cols)
+    occupied = int(np.count_nonzero(keep))
+    free = total - occupied
+    if count < 0 or count > free:
+        raise ValueError(f"cannot draw {count} empty positions: only {free} of {total} are free")
+    if occupied + count > _ENUMERATE_ABOVE_FILL * total:  # nearly full (small layers): list the free keys
+        survivors = _csr_keys_where(indptr, cols, keep, n_cols)
+        return _keys_to_csr(sample_free_keys(n_rows, n_cols, count, survivors, rng), n_rows, n_cols)
+    new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(rng.multinomial(count, np.full(n_rows, 1.0 / n_rows)), out=new_indptr[1:])
+    new_cols = rng.integers(0, n_cols, size=count, dtype=cols.dtype)
+    distinct = np.empty(n_rows, dtype=np.int64)
+    _sort_rows_drop_taken(indptr, cols, keep, new_indptr, new_cols, distinct)
+    missing = count - int(distinct.sum())
+    extra = np.empty(0, dtype=np.int64)
+    while missing > 0:
+        draw = _sorted_unique(rng.integers(0, total, size=missing, dtype=np.int64))
+        taken = _in_rows(new_indptr, new_cols, distinct, n_cols, draw) | _kept_in_rows(indptr, cols, keep, n_cols, draw)
+        draw = draw[~taken & ~_contains(extra, draw)]
+        extra = np.sort(np.concatenate([extra, draw]))
+        missing -= draw.shape[0]
+    return _merge_rows(new_indptr, new_cols, distinct, extra, n_cols)
+
+
+@njit(cache=True, nogil=True)
+def _csr_keys_where(indptr, cols, keep, n_cols):  # pragma: no cover - compiled
+    out = np.empty(np.count_nonzero(keep), dtype=np.int64)
+    n = 0
+    for r in range(indptr.shape[0] - 1):
+        for k in range(indptr[r], indptr[r + 1]):
+            if keep[k]:
+                out[n] = r * n_cols + cols[k]
+                n += 1
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sort_rows_drop_taken(indptr, cols, keep, new_indptr, new_cols, distinct):  # pragma: no cover - compiled
+    """Sort each row's new columns; the ``distinct[r]`` that repeat neither each other nor a kept column of the
+    row (sorted: one merge pass) end up first (the rest is stale)."""
+    for r in prange(new_indptr.shape[0] - 1):
+        start, end = new_indptr[r], new_indptr[r + 1]
+        _insertion_sort(new_cols, start, end)
+        k, old_end = indptr[r], indptr[r + 1]
+        n = 0
+        for i in range(start, end):
+            c = new_cols[i]
+            if n > 0 and new_cols[start + n - 1] == c:
+                continue
+            while k < old_end and cols[k] < c:
+                k += 1
+            if k < old_end and cols[k] == c and keep[k]:
+                continue
+            new_cols[start + n] = c
+            n += 1
+        distinct[r] = n
+
+
+@njit(cache=True, nogil=True)
+def _kept_in_rows(indptr, cols, keep, n_cols, keys):  # pragma: no cover - compiled
+    """Which keys are kept connections of the pattern (binary search in their row)."""
+    found = np.zeros(keys.shape[0], dtype=np.bool_)
+    for i in range(keys.shape[0]):
+        r = keys[i] // n_cols
+        c = keys[i] - r * n_cols
+        start, end = indptr[r], indptr[r + 1]
+        k = start + np.searchsorted(cols[start:end], c)
+        found[i] = k < end and cols[k] == c and keep[k]
+    return found

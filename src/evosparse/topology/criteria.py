@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from numba import njit
 
-from evosparse.sparse.sampling import sample_free_keys
+from evosparse.sparse.pattern import SparsePattern
+from evosparse.sparse.sampling import sample_free_keys, sample_free_rows
 from evosparse.topology.gradient import largest_gradient_keys
 from evosparse.topology.rewire import Rewiring
 from evosparse.topology.select import smallest
@@ -43,38 +44,90 @@ def drop_set(values: np.ndarray, fraction: float) -> np.ndarray:
 
     Exact zeros and NaNs carry nothing: they always go (when ``fraction > 0``), as zeros do in the SET code.
     """
-    # The k-th smallest positive (largest negative) weight is found by a partition of a copy of the weights
-    # of one sign (no index arrays: 4 bytes per weight, not 16); one pass then marks those below it.
-    # Equal weights at the threshold go in CSR order (argpartition would pick any of them).
-    positive = values[values > 0]
-    negative = -values[values < 0]
-    remove = np.zeros(values.shape[0], dtype=bool)
-    _mark_below(values, 1.0, _kth_smallest(positive, int(fraction * positive.shape[0])), remove)
-    _mark_below(values, -1.0, _kth_smallest(negative, int(fraction * negative.shape[0])), remove)
-    remove[(values == 0) | np.isnan(values)] = fraction > 0
+    # Of each sign, the k-th weight closest to zero is found without copying or sorting the weights: floats of
+    # one sign order as their bit patterns do, so one histogram of the top 16 bits (sign, exponent, leading
+    # mantissa) finds the bin holding it, and only that bin's weights are sorted. One pass then marks those
+    # below it; equal weights at the threshold go in CSR order. Every pass is branch-free on the sign (weights'
+    # signs are random: a branch on them mispredicts half the time). The result is exactly a sort's
+    # (tests/topology/test_set.py).
+    values = np.ascontiguousarray(values)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    bits = values.view(np.uint32 if values.dtype == np.float32 else np.uint64)
+    shift = 8 * bits.itemsize - 16
+    histogram, zeros, nans = _sign_histogram(values, bits, shift)
+    if nans:  # NaN bit patterns share bins with infinities: a rare case, taken by partitioning copies
+        return _drop_set_with_nans(values, fraction)
+    thresholds = []
+    for sign, half, n_zeros in ((1.0, histogram[: 1 << 15], zeros[0]), (-1.0, histogram[1 << 15 :], zeros[1])):
+        half[0] -= n_zeros  # bin 0 of a sign holds its zeros besides its tiniest weights
+        cumulative = np.cumsum(half)
+        k = int(fraction * int(cumulative[-1]))
+        if k <= 0:
+            thresholds.append((-np.inf, 0))
+            continue
+        top = int(np.searchsorted(cumulative, k))  # the bin of the k-th smallest score
+        below = int(cumulative[top - 1]) if top > 0 else 0
+        candidates = np.sort(_scores_in_bin(values, bits, sign, shift, top, int(half[top])))
+        threshold = candidates[k - below - 1]
+        thresholds.append((float(threshold), k - below - int(np.searchsorted(candidates, threshold, side="left"))))
+    remove = np.empty(values.shape[0], dtype=bool)
+    _mark_weak(values, thresholds[0], thresholds[1], fraction > 0, remove)
     return remove
 
 
-def _kth_smallest(scores: np.ndarray, k: int) -> tuple[float, int]:
-    """(threshold, how many scores equal to it are taken) so that exactly the ``k`` smallest are taken."""
-    if k <= 0:
-        return -np.inf, 0
-    threshold = np.partition(scores, k - 1)[k - 1]
-    return float(threshold), k - int(np.count_nonzero(scores < threshold))
+def _drop_set_with_nans(values: np.ndarray, fraction: float) -> np.ndarray:
+    remove = drop_set(np.where(np.isnan(values), 0, values), fraction)  # NaNs go like zeros, and always
+    remove[np.isnan(values)] = fraction > 0
+    return remove
 
 
 @njit(cache=True, nogil=True)
-def _mark_below(values, sign, threshold_and_ties, remove):  # pragma: no cover - compiled
-    """Mark the weights of ``sign`` whose score ``sign * w`` is below the threshold, and the first ties."""
-    threshold, ties = threshold_and_ties
+def _sign_histogram(values, bits, shift):  # pragma: no cover - compiled
+    """Counts of the top 16 bits (bins 0..2^15 - 1: w >= 0, 2^15..: w < 0 by |w|), of +-0, and of NaNs."""
+    histogram = np.zeros(1 << 16, dtype=np.int64)
+    positive_zeros = negative_zeros = nans = 0
     for i in range(values.shape[0]):
-        score = sign * values[i]
-        if score > 0:
-            if score < threshold:
+        top = bits[i] >> shift
+        histogram[top] += 1
+        low = bits[i] & ((1 << shift) - 1)
+        positive_zeros += (top == 0) & (low == 0)
+        negative_zeros += (top == (1 << 15)) & (low == 0)
+        nans += values[i] != values[i]
+    return histogram, (positive_zeros, negative_zeros), nans
+
+
+@njit(cache=True, nogil=True)
+def _scores_in_bin(values, bits, sign, shift, top, size):  # pragma: no cover - compiled
+    """The nonzero scores ``sign * w > 0`` whose top 16 bits (sign bit dropped) are ``top``."""
+    out = np.empty(size, dtype=values.dtype)
+    n = 0
+    want = top + (1 << 15 if sign < 0 else 0)
+    for i in range(values.shape[0]):
+        if (bits[i] >> shift) == want and values[i] != 0 and n < size:
+            out[n] = sign * values[i]
+            n += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _mark_weak(values, positive, negative, drop_zeros, remove):  # pragma: no cover - compiled
+    """Mark the weights whose score ``|w|`` is below their sign's threshold, the first ties, and (if
+    ``drop_zeros``) the zeros."""
+    up, up_ties = positive
+    down, down_ties = negative
+    up_t, down_t = values.dtype.type(up), values.dtype.type(down)
+    for i in range(values.shape[0]):
+        v = values[i]
+        positive, negative = v > 0, v < 0
+        remove[i] = (positive & (v < up_t)) | (negative & (-v < down_t)) | ((v == 0) & drop_zeros)
+        if (positive & (v == up_t)) | (negative & (-v == down_t)):  # rare: ties at a threshold, first ones go
+            if v > 0 and up_ties > 0:
                 remove[i] = True
-            elif score == threshold and ties > 0:
+                up_ties -= 1
+            elif v < 0 and down_ties > 0:
                 remove[i] = True
-                ties -= 1
+                down_ties -= 1
 
 
 def drop_magnitude(values: np.ndarray, fraction: float) -> np.ndarray:
@@ -103,6 +156,17 @@ def grow_random(
     return sample_free_keys(n_rows, n_cols, count, occupied, rng)
 
 
+def grow_random_rows(
+    indptr: np.ndarray, cols: np.ndarray, keep: np.ndarray, n_cols: int, count: int, *, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grow_random` per row: the survivors as a mask over the CSR order, the new positions as CSR arrays.
+
+    This is what SET's random growth draws (the layer-level rewiring and :func:`rewiring` alike): no int64
+    keys of nnz length, no global sort (:func:`~evosparse.sparse.sampling.sample_free_rows`).
+    """
+    return sample_free_rows(indptr, cols, keep, n_cols, count, rng)
+
+
 def grow_gradient(
     n_rows: int, n_cols: int, occupied: np.ndarray, count: int, *, rng: np.random.Generator, gradients: Gradients | None
 ) -> np.ndarray:
@@ -119,10 +183,13 @@ class GrowCriterion:
 
     propose: Callable[..., np.ndarray]
     needs_gradients: bool = False
+    # Optional per-row form ``(indptr, cols, keep, n_cols, count, *, rng) -> (new_indptr, new_cols)``: when given,
+    # it is what the criterion draws (``propose`` is then not called), and layers rewire without int64 keys.
+    propose_rows: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
 
 
 GROW_CRITERIA: dict[str, GrowCriterion] = {
-    "random": GrowCriterion(grow_random),
+    "random": GrowCriterion(grow_random, propose_rows=grow_random_rows),
     "gradient": GrowCriterion(grow_gradient, needs_gradients=True),
 }
 
@@ -173,6 +240,13 @@ def rewiring(
     """
     remove = drop_criterion(drop)(values, fraction)
     keep = np.flatnonzero(~remove)
+    grower = grow_criterion(grow)
     # Grow among positions empty *after* the drop, as both papers do: a dropped position may return.
-    new_keys = grow_criterion(grow).propose(n_rows, n_cols, keys[keep], int(remove.sum()), rng=rng, gradients=gradients)
+    if grower.propose_rows is not None:
+        pattern = SparsePattern.from_sorted_keys(keys, n_rows, n_cols)
+        count = len(remove) - len(keep)
+        new_indptr, new_cols = grower.propose_rows(pattern.indptr, pattern.cols, ~remove, n_cols, count, rng=rng)
+        new_rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(new_indptr))
+        return Rewiring(keep=keep, new_keys=new_rows * n_cols + new_cols)
+    new_keys = grower.propose(n_rows, n_cols, keys[keep], int(remove.sum()), rng=rng, gradients=gradients)
     return Rewiring(keep=keep, new_keys=new_keys)

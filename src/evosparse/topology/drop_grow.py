@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from evosparse.nn.linear import SparseLinear
 from evosparse.topology.criteria import DropCriterion, GrowCriterion, drop_criterion, grow_criterion, rewiring
 from evosparse.topology.gradient import GradientProbe
-from evosparse.topology.rewire import apply_rewiring
+from evosparse.topology.rewire import apply_rewiring, apply_rows
 from evosparse.topology.schedule import UpdateSchedule
 from evosparse.topology.strategy import TopologyStrategy, sparse_layers
 
@@ -107,6 +108,9 @@ class DropAndGrow(TopologyStrategy):
                     "call on_train_start first"
                 )
             gradients = self.probe.batch(layer)
+        if self._grow.propose_rows is not None:  # random growth: per row, no int64 keys (wide layers' memory peak)
+            self._update_rows(layer, optimizer, fraction)
+            return
         values = layer.values.detach().cpu().numpy()
         change = rewiring(
             values,
@@ -126,6 +130,23 @@ class DropAndGrow(TopologyStrategy):
         else:
             new_values = layer.sample_weights(change.new_keys // pattern.n_cols, self.rng)
         apply_rewiring(layer, change, new_values, optimizer)
+
+    def _update_rows(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> None:
+        """:func:`~evosparse.topology.criteria.rewiring` and :func:`apply_rewiring` with the change kept per row:
+        the same connections and weights (the same random draws), without int64 keys. Nothing here holds the
+        old weights or indices once they are replaced (their memory is free for the next tensor's copy)."""
+        keep = ~np.asarray(self._drop(layer.values.detach().cpu().numpy(), fraction), dtype=bool)
+        count = layer.nnz - int(np.count_nonzero(keep))
+        pattern = layer.pattern
+        new_indptr, new_cols = self._grow.propose_rows(
+            pattern.indptr, pattern.cols, keep, pattern.n_cols, count, rng=self.rng
+        )
+        del pattern
+        if self.new_weights == "zero":
+            new_values = torch.zeros(count, dtype=layer.values.dtype)
+        else:
+            new_values = layer.sample_weights_csr(new_indptr, self.rng)
+        apply_rows(layer, keep, new_indptr, new_cols, new_values, optimizer)
 
     def __repr__(self) -> str:
         def label(criterion: Any) -> str:

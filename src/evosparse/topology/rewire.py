@@ -51,27 +51,189 @@ def apply_rewiring(
     old = layer.pattern
     indptr, cols, source = merge_rewiring(old.indptr, old.cols, rewiring.keep, rewiring.new_keys, old.n_cols)
     pattern = SparsePattern.from_csr(indptr, cols, old.n_rows, old.n_cols)
-    n_new = rewiring.new_keys.shape[0]
+    # New CSR position i takes entry source[i] of concat(old tensor, fresh values), without building it.
+    _replace(layer, pattern, lambda tensor, fresh: gather_survivors(source, tensor, fresh), new_values, optimizer)
+
+
+def apply_rows(
+    layer: SparseLinear,
+    keep: np.ndarray,
+    new_indptr: np.ndarray,
+    new_cols: np.ndarray,
+    new_values: torch.Tensor,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
+    """:func:`apply_rewiring` of a change given per row: the survivors as a boolean mask over the CSR order,
+    the new positions as CSR arrays (``new_indptr``, ``new_cols``), their weights in that order.
+
+    The same result as ``apply_rewiring(layer, Rewiring(flatnonzero(keep), new keys), ...)`` without any
+    array of keys or positions: each row's survivors and new connections are merged again for every tensor
+    (weights, then each optimizer state), straight from the old arrays, so the memory peak of rewiring a
+    wide layer is the new columns and the old and new copies of one tensor.
+    """
+    old = layer.pattern
+    old_indptr, old_cols = old.indptr, old.cols
+    del old
+    values = layer.values.detach()
+    merged_values = None
+    if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64):  # the weights merged too
+        fresh = new_values.to(values.dtype).contiguous()
+        indptr, cols, merged = merge_rows(old_indptr, old_cols, keep, new_indptr, new_cols, values=(values, fresh))
+        merged_values = torch.from_numpy(merged)
+    else:
+        indptr, cols = merge_rows(old_indptr, old_cols, keep, new_indptr, new_cols)
+    del values
+    pattern = SparsePattern.from_csr(indptr, cols, layer.out_features, layer.in_features)
 
     def remap(tensor: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
-        # New CSR position i takes entry source[i] of concat(old tensor, fresh values), without building it.
-        return gather_survivors(source, tensor, fresh.to(tensor.dtype))
+        if tensor.device.type != "cpu" or tensor.dtype not in (torch.float32, torch.float64):
+            source = merge_rows(old_indptr, old_cols, keep, new_indptr, new_cols, sources=True)[2]
+            return gather_survivors(source, tensor, fresh)
+        out = torch.empty(int(indptr[-1]), dtype=tensor.dtype)
+        old_values, fresh_values = tensor.detach().contiguous().numpy(), fresh.detach().contiguous().numpy()
+        _merge_values(old_indptr, old_cols, keep, new_indptr, new_cols, indptr, old_values, fresh_values, out.numpy())
+        return out
 
+    _replace(layer, pattern, remap, new_values, optimizer, merged_values)
+
+
+def _replace(
+    layer: SparseLinear,
+    pattern: SparsePattern,
+    remap,
+    new_values: torch.Tensor,
+    optimizer,
+    merged_values: torch.Tensor | None = None,
+) -> None:
+    """Give ``layer`` the new ``pattern``; ``remap(tensor, fresh)`` carries a per-connection tensor to it
+    (survivors from ``tensor``, new connections from ``fresh``, both of one dtype). ``merged_values``: the
+    weights already in the new order, if the pattern's merge wrote them."""
+    n_new = new_values.shape[0]
+    old_nnz = layer.nnz
     old_param_data = layer.values.data
-    if pattern.nnz != old.nnz:
+    if merged_values is None:
+        merged_values = remap(old_param_data.detach(), new_values.to(old_param_data.dtype))
+    if pattern.nnz != old_nnz:
         old_param = layer.values
-        layer.values = torch.nn.Parameter(remap(old_param_data.detach(), new_values), old_param.requires_grad)
+        layer.values = torch.nn.Parameter(merged_values, old_param.requires_grad)
         layer.set_pattern(pattern)
         fresh = torch.zeros(n_new, device=layer.values.device)
-        replace_parameter(optimizer, old_param, layer.values, remap=lambda t: remap(t, fresh))
+        replace_parameter(optimizer, old_param, layer.values, remap=lambda t: remap(t, fresh.to(t.dtype)))
         return
-    layer.set_pattern(pattern, remap(old_param_data.detach(), new_values))
+    layer.set_pattern(pattern, merged_values)
+    del old_param_data, merged_values  # the old weights go before the optimizer state is remapped (a lower peak)
     if optimizer is not None:
         state = optimizer.state.get(layer.values)
         if state:
-            for name, value in list(state.items()):
-                if torch.is_tensor(value) and value.shape == old_param_data.shape and value.dim() == 1:
+            for name in list(state):
+                value = state[name]
+                if torch.is_tensor(value) and value.shape == (old_nnz,):
                     state[name] = remap(value, torch.zeros(n_new, dtype=value.dtype, device=value.device))
+                del value  # the old state tensor goes before the next one is remapped
+
+
+def merge_rows(
+    indptr: np.ndarray,
+    cols: np.ndarray,
+    keep: np.ndarray,
+    new_indptr: np.ndarray,
+    new_cols: np.ndarray,
+    *,
+    sources: bool = False,
+    values: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[np.ndarray, ...]:
+    """:func:`merge_rewiring` with the survivors as a boolean mask ``keep`` and the new positions as CSR arrays.
+
+    Rows are merged independently (in parallel) into their place of the output. Returns the new ``indptr``
+    and ``cols``, with ``sources=True`` also ``source`` as :func:`merge_rewiring` does, and with ``values=(old
+    weights, new connections' weights)`` (CPU float tensors of one dtype) also the weights in the new order, written
+    in the same pass (one merge fewer for the caller). Raises ValueError
+    if a new position is a survivor, is repeated, or is out of order within its row.
+    """
+    n_old = cols.shape[0]
+    n_new = new_cols.shape[0]
+    source_dtype = np.int32 if n_old + n_new < np.iinfo(np.int32).max else np.int64
+    out_indptr = np.zeros(indptr.shape[0], dtype=indptr.dtype)
+    _row_sizes(indptr, keep, new_indptr, out_indptr[1:])
+    np.cumsum(out_indptr, out=out_indptr)
+    out_cols = np.empty(int(out_indptr[-1]), dtype=cols.dtype)
+    source = np.empty(out_cols.shape[0] if sources else 0, dtype=source_dtype)
+    old_values, fresh = (values[0].numpy(), values[1].numpy()) if values is not None else (np.empty(0), np.empty(0))
+    out_values = np.empty(out_cols.shape[0] if values is not None else 0, dtype=old_values.dtype)
+    if _merge_rows_into(
+        indptr, cols, keep, new_indptr, new_cols, out_indptr, out_cols, source, old_values, fresh, out_values
+    ):
+        raise ValueError("rewiring would create a duplicate connection")
+    return (out_indptr, out_cols) + ((source,) if sources else ()) + ((out_values,) if values is not None else ())
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _row_sizes(indptr, keep, new_indptr, out):  # pragma: no cover - compiled
+    for r in prange(indptr.shape[0] - 1):
+        n = new_indptr[r + 1] - new_indptr[r]
+        for k in range(indptr[r], indptr[r + 1]):
+            n += keep[k]
+        out[r] = n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _merge_rows_into(  # pragma: no cover - compiled
+    indptr, cols, keep, new_indptr, new_cols, out_indptr, out_cols, source, old_values, fresh, out_values
+):
+    n_old = cols.shape[0]
+    with_source = source.shape[0] > 0
+    with_values = out_values.shape[0] > 0
+    bad = np.zeros(indptr.shape[0] - 1, dtype=np.bool_)  # per row: a scalar flag is not a safe prange reduction
+    for r in prange(indptr.shape[0] - 1):
+        k, k_end = indptr[r], indptr[r + 1]
+        e, e_end = new_indptr[r], new_indptr[r + 1]
+        n = out_indptr[r]
+        while True:
+            while k < k_end and not keep[k]:
+                k += 1
+            if k >= k_end and e >= e_end:
+                break
+            if e < e_end and (k >= k_end or new_cols[e] < cols[k]):
+                if (e > new_indptr[r] and new_cols[e - 1] >= new_cols[e]) or new_cols[e] < 0:
+                    bad[r] = True
+                out_cols[n] = new_cols[e]
+                if with_source:
+                    source[n] = n_old + e
+                if with_values:
+                    out_values[n] = fresh[e]
+                e += 1
+            else:
+                if e < e_end and new_cols[e] == cols[k]:
+                    bad[r] = True
+                out_cols[n] = cols[k]
+                if with_source:
+                    source[n] = k
+                if with_values:
+                    out_values[n] = old_values[k]
+                k += 1
+            n += 1
+    return bad.any()
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _merge_values(indptr, cols, keep, new_indptr, new_cols, out_indptr, old, fresh, out):  # pragma: no cover
+    """``out`` in the merged order of :func:`merge_rows`: survivors' entries of ``old``, new ones of ``fresh``."""
+    for r in prange(indptr.shape[0] - 1):
+        k, k_end = indptr[r], indptr[r + 1]
+        e, e_end = new_indptr[r], new_indptr[r + 1]
+        n = out_indptr[r]
+        while True:
+            while k < k_end and not keep[k]:
+                k += 1
+            if k >= k_end and e >= e_end:
+                break
+            if e < e_end and (k >= k_end or new_cols[e] < cols[k]):
+                out[n] = fresh[e]
+                e += 1
+            else:
+                out[n] = old[k]
+                k += 1
+            n += 1
 
 
 def merge_rewiring(
