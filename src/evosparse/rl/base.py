@@ -562,6 +562,53 @@ class BaseAlgorithm:
         return f"{type(self).__name__}(env={self.env_id!r}, strategy={self.config.strategy!r}, seed={self.seed})"
 
 
+def adam_step(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.step()`` for the agents' fused Adam, without the generic ``Optimizer.step`` machinery.
+
+    Once every parameter with a gradient has its Adam state, this calls the same two kernels as
+    ``torch.optim.Adam(fused=True).step()`` (the step counters' increment, then ``torch._fused_adam_``) on
+    the same state tensors, so the result is bit for bit the same and ``state_dict`` is unchanged; what it
+    skips is ~0.3 ms of Python per call here (hooks, profiler records, grouping by device and dtype), which
+    a 256-wide agent pays 1.5-3 times per gradient step. Anything else (the first step, which creates the
+    state; options this path does not cover) goes through ``optimizer.step()``.
+    """
+    groups = optimizer.param_groups
+    options = groups[0]
+    if (
+        len(groups) != 1
+        or not options.get("fused")
+        or options["amsgrad"]
+        or options["maximize"]
+        or options.get("decoupled_weight_decay", False)
+        or isinstance(options["lr"], torch.Tensor)
+    ):
+        optimizer.step()
+        return
+    state = optimizer.state
+    params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+    for p in options["params"]:
+        if p.grad is None:
+            continue
+        p_state = state.get(p)
+        if not p_state:  # a parameter's first step: Adam creates its state
+            optimizer.step()
+            return
+        params.append(p)
+        grads.append(p.grad)
+        exp_avgs.append(p_state["exp_avg"])
+        exp_avg_sqs.append(p_state["exp_avg_sq"])
+        steps.append(p_state["step"])
+    if not params:
+        return
+    beta1, beta2 = options["betas"]
+    torch._foreach_add_(steps, 1)
+    torch._fused_adam_(
+        params, grads, exp_avgs, exp_avg_sqs, [], steps,
+        amsgrad=False, lr=options["lr"], beta1=beta1, beta2=beta2, weight_decay=options["weight_decay"],
+        eps=options["eps"], maximize=False,
+    )  # fmt: skip
+
+
 def polyak_update(online: list[torch.Tensor], target: list[torch.Tensor], tau: float) -> None:
     """``target <- (1 - tau) target + tau online``, in one fused call (tau = 1: a copy)."""
     with torch.no_grad():

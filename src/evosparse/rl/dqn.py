@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from evosparse.rl.base import BaseAlgorithm, polyak_update
+from evosparse.rl.base import BaseAlgorithm, adam_step, polyak_update
 from evosparse.rl.config import DQNConfig
 from evosparse.rl.fused import run_mlp
 
@@ -154,7 +154,7 @@ class DQN(BaseAlgorithm):
         loss.backward()
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm)
-        self.optimizer.step()
+        adam_step(self.optimizer)
         if self.topologies["critic"].step(self.num_timesteps):
             self._refresh_parameters()
         self._losses["loss"] = loss.detach()

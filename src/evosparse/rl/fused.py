@@ -20,9 +20,11 @@ a run and a resume continues it exactly):
 * ``SparseLinear`` at density >= :data:`DENSE_PATH_DENSITY` with at most :data:`DENSE_PATH_MAX_ENTRIES`
   positions: its values are scattered into a transient dense matrix for dense GEMMs, and the weight
   gradient is read back at the stored positions only. It computes the same function (only rounding
-  differs) and stores nothing dense between calls; at these densities a GEMM does 2-4x the arithmetic of
-  the sparse kernels but runs faster here (BENCHMARKS.md section 8). The erdos-renyi spread keeps small
-  input and output layers fully dense even in a sparse agent, so this is common.
+  differs) and stores nothing dense between calls; at these densities a GEMM does 1-3.3x the arithmetic
+  of the sparse kernels but runs about as fast or faster here (BENCHMARKS.md section 8.4: 256 x 256 at
+  batch 256, one thread, the kernels take ~0.9x a GEMM's time at density 0.3 and 1-1.3x at 0.45, the
+  hidden-layer density of a "50%" agent, whose small input and output layers the Erdos-Renyi spread
+  keeps fully dense; at 0.2 they take ~0.6x).
 
 Networks with other activations, dropout, layers without bias, non-CPU or non-float tensors fall back
 to the modules' own forward (same results, slower), and so do passes with gradients through layers with
@@ -40,7 +42,7 @@ from torch import nn
 from evosparse.nn import DenseMLP, SparseLinear, SparseMLP
 from evosparse.sparse import kernels
 
-DENSE_PATH_DENSITY = 0.5  # a sparse layer at least this dense runs as dense GEMMs on a scattered copy
+DENSE_PATH_DENSITY = 0.3  # a sparse layer at least this dense runs as dense GEMMs on a scattered copy
 DENSE_PATH_MAX_ENTRIES = 1 << 20  # ... if its dense matrix has at most this many entries (4 MB in float32)
 _ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}
 _DENSE, _SCATTER, _SPARSE = 0, 1, 2
@@ -135,9 +137,8 @@ def _layers(plans: list[_MLPPlan]):
 def _dense_weight(layer: _LayerPlan, weight: torch.Tensor) -> torch.Tensor:
     if layer.kind == _DENSE:
         return weight
-    dense = weight.new_zeros(layer.n_out * layer.n_in)
-    dense[layer.positions] = weight
-    return dense.view(layer.n_out, layer.n_in)
+    # scatter_ / index_select: 3-4x faster here than advanced indexing (dense[positions] = weight) at 256 x 256
+    return weight.new_zeros(layer.n_out * layer.n_in).scatter_(0, layer.positions, weight).view(layer.n_out, layer.n_in)
 
 
 class _FusedMLPs(torch.autograd.Function):
@@ -211,7 +212,9 @@ class _FusedMLPs(torch.autograd.Function):
                 else:
                     if needs[2 + 2 * k]:
                         grad_weight = dy.t().mm(saved)
-                        grads[2 * k] = grad_weight if layer.kind == _DENSE else grad_weight.view(-1)[layer.positions]
+                        if layer.kind == _SCATTER:  # the stored positions only
+                            grad_weight = grad_weight.view(-1).index_select(0, layer.positions)
+                        grads[2 * k] = grad_weight
                     if needs[3 + 2 * k]:
                         grads[2 * k + 1] = dy.sum(0)
                     if need_input:

@@ -21,7 +21,7 @@ import copy
 import numpy as np
 import torch
 
-from evosparse.rl.base import BaseAlgorithm, polyak_update
+from evosparse.rl.base import BaseAlgorithm, adam_step, polyak_update
 from evosparse.rl.config import SACConfig
 from evosparse.rl.networks import SquashedGaussianActor, TwinCritic, scale_output_layer
 from evosparse.rl.td3 import twin_critic_loss
@@ -131,7 +131,7 @@ class SAC(BaseAlgorithm):
             loss = alpha_loss(self.log_alpha, log_prob, self.target_entropy)
             self.alpha_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self.alpha_optimizer.step()
+            adam_step(self.alpha_optimizer)
             self._losses["alpha_loss"] = loss.detach()
 
         # ---- targets: soft clipped double Q (entropy bonus of the next action)
@@ -146,7 +146,7 @@ class SAC(BaseAlgorithm):
         critic_loss.backward()
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self._critic_params, config.max_grad_norm)
-        self.critic_optimizer.step()
+        adam_step(self.critic_optimizer)
         changed = self.topologies["critic"].step(self.num_timesteps)
 
         # ---- actor loss (critic weights frozen: no weight gradients wasted on them)
@@ -159,7 +159,7 @@ class SAC(BaseAlgorithm):
             p.requires_grad_(True)
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self._actor_params, config.max_grad_norm)
-        self.actor_optimizer.step()
+        adam_step(self.actor_optimizer)
         changed = self.topologies["actor"].step(self.num_timesteps) or changed
         if changed:
             self._refresh_parameters()

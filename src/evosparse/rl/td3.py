@@ -22,7 +22,7 @@ import copy
 import numpy as np
 import torch
 
-from evosparse.rl.base import BaseAlgorithm, polyak_update
+from evosparse.rl.base import BaseAlgorithm, adam_step, polyak_update
 from evosparse.rl.config import TD3Config
 from evosparse.rl.networks import DeterministicActor, TwinCritic, scale_output_layer
 
@@ -129,7 +129,7 @@ class TD3(BaseAlgorithm):
         critic_loss.backward()
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self._critic_params, config.max_grad_norm)
-        self.critic_optimizer.step()
+        adam_step(self.critic_optimizer)
         changed = self.topologies["critic"].step(self.num_timesteps)
         self._losses["critic_loss"] = critic_loss.detach()
 
@@ -144,7 +144,7 @@ class TD3(BaseAlgorithm):
                 p.requires_grad_(True)
             if config.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(self._actor_params, config.max_grad_norm)
-            self.actor_optimizer.step()
+            adam_step(self.actor_optimizer)
             changed = self.topologies["actor"].step(self.num_timesteps) or changed
             self._losses["actor_loss"] = actor_loss.detach()
             if changed:
