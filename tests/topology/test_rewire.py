@@ -61,9 +61,14 @@ def _as_rows(pattern: SparsePattern, keep: np.ndarray, new_keys: np.ndarray):
 def test_merge_rows_equals_the_merge_of_keys(case):
     pattern, keep, new_keys = case
     expected = merge_rewiring(pattern.indptr, pattern.cols, keep, new_keys, pattern.n_cols)
-    got = merge_rows(pattern.indptr, pattern.cols, *_as_rows(pattern, keep, new_keys))
-    for a, b in zip(got, expected):
+    old_values = torch.randn(pattern.nnz, dtype=torch.float64)
+    fresh = torch.randn(new_keys.shape[0], dtype=torch.float64)
+    got = merge_rows(
+        pattern.indptr, pattern.cols, *_as_rows(pattern, keep, new_keys), sources=True, values=(old_values, fresh)
+    )
+    for a, b in zip(got, expected):  # indptr, cols and where each entry comes from
         assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.array_equal(got[3], gather_survivors(expected[2], old_values, fresh).numpy())
 
 
 def test_merge_rows_rejects_duplicates():

@@ -17,6 +17,7 @@ from evosparse.sparse.functional import (
     SGDStep,
     _PatternTensors,
     check_inputs,
+    host_tensor,
     linear_backward,
     linear_forward,
     sparse_linear,
@@ -197,7 +198,7 @@ class SparseLinear(nn.Module):
         The same numbers as ``sample_weights(np.repeat(np.arange(n_rows), np.diff(indptr)), rng)``, without
         the int64 rows and the float64 bounds of every connection.
         """
-        out = torch.empty(int(indptr[-1] - indptr[0]), dtype=self.values.dtype)
+        out = host_tensor(int(indptr[-1] - indptr[0]), self.values.dtype)
         _fill_uniform(indptr, 0, self._row_bounds(), rng, out)
         return out.to(self.values.device)
 

@@ -40,6 +40,20 @@ _DW_CHUNK_ELEMENTS = 1 << 24  # torch backend: at most this many (nnz x batch) p
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
+def host_tensor(n: int, dtype: torch.dtype, *, zeros: bool = False) -> torch.Tensor:
+    """A CPU tensor of ``n`` elements whose memory numpy allocated (zeroed if ``zeros``).
+
+    numpy asks the kernel for transparent huge pages for large arrays (madvise); torch's allocator does not. A
+    fresh 80 MB array is then written ~2.5x faster (fewer page faults, each costly under a hypervisor): it
+    matters where a wide layer's rewiring allocates its new weights and optimizer state every update.
+    """
+    array = np.zeros(n, dtype=_NUMPY_DTYPES[dtype]) if zeros else np.empty(n, dtype=_NUMPY_DTYPES[dtype])
+    return torch.from_numpy(array)
+
+
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
+
+
 @dataclass(frozen=True)
 class SGDStep:
     """One ``torch.optim.SGD`` step on a layer's ``values``, applied inside its backward pass (fused).
