@@ -20,13 +20,14 @@ between no control and the perfect-foresight optimum.
 
 Variants (``VARIANTS``): the building with day-ahead and with tariff prices, with the reward settled once a day
 (``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each
-training week, day 15 of the held-out month); the intraday market; the community with one shared policy and
-with independent learners. Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense weights),
+training week, day 15 of the held-out month); the intraday market; the community with one shared policy, with
+independent learners, and with one central agent whose action is every battery (``community-central``, the one
+community variant that can correct the rule). Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense weights),
 ``dqn`` (DQN with 5 levels per device, building only). Every agent normalises its observations by running
 statistics (``normalize_observations``); the building agents also observe the mean price of the last 24 hours
 (``price_memory_hours=24``, the rule's reference) and, with ``--hvac-action target``, set the zone's temperature
 through its thermostat (``hvac_action="target"``) instead of the heat pump's power. With ``--residual rule``
-the building and market agents correct the rule's action by at most ``--residual-scale`` instead of acting
+the building, market and central community agents correct the rule's action by at most ``--residual-scale`` instead of acting
 alone (``evosparse/Residual-v0``, :mod:`evosparse.envs.residual`); ``--alpha-init`` sets SAC's initial entropy
 temperature (the residual runs start it low, so early exploration noise stays small beside the rule).
 """
@@ -67,7 +68,11 @@ VARIANTS = {
     "market": ("market", {}, {}),
     "community-shared": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
     "community-independent": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
+    # One agent for the whole community (every battery is one coordinate of its action): a single-agent run
+    # of the centralised environment, so that it can correct the community's rule (--residual rule).
+    "community-central": ("community", {"n_buildings": COMMUNITY_BUILDINGS}, {}),
 }
+COMMUNITY_MODES = ("community-shared", "community-independent")  # multi-agent runs (evosparse.rl.community)
 # Observations mix scales (prices ~0.1-0.4, temperatures ~20, an EV's remaining kWh up to ~60): the agents
 # normalise them by running statistics (evosparse.rl.normalize), saved with every checkpoint.
 NETWORK = {
@@ -155,9 +160,10 @@ def command_train(args: argparse.Namespace) -> None:
         for kind in args.kinds:
             if KINDS[kind]["algo"] == "dqn" and not variant.startswith("building"):
                 continue
-            if args.residual is not None and (variant.startswith("community") or KINDS[kind]["algo"] == "dqn"):
+            if args.residual is not None and (variant in COMMUNITY_MODES or KINDS[kind]["algo"] == "dqn"):
                 raise SystemExit(
-                    f"--residual applies to the building and market variants with SAC, not {variant}, {kind}"
+                    f"--residual applies to the building, market and community-central variants with SAC, "
+                    f"not {variant}, {kind}"
                 )
             for seed in args.seeds:
                 folder = run_dir(args.out_dir, variant, kind, seed)
@@ -167,7 +173,7 @@ def command_train(args: argparse.Namespace) -> None:
                 resume = (folder / "checkpoint.json").is_file()
                 began = time.perf_counter()
                 print(f"{folder.name}: {'resuming' if resume else 'training'} ({args.steps} steps)", flush=True)
-                if variant.startswith("community"):
+                if variant in COMMUNITY_MODES:
                     from evosparse.rl.community import train_community
 
                     config = community_config(variant, kind, seed=seed, steps=args.steps, eval_every=args.eval_every)
