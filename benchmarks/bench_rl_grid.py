@@ -19,17 +19,18 @@ between no control and the perfect-foresight optimum.
    before the change.
 
 Variants (``VARIANTS``): the building with day-ahead and with tariff prices, with the reward settled once a day
-(``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each
-training week, day 15 of the held-out month); the intraday market; the community with one shared policy, with
-independent learners, and with one central agent whose action is every battery (``community-central``, the one
-community variant that can correct the rule). Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense weights),
-``dqn`` (DQN with 5 levels per device, building only). Every agent normalises its observations by running
-statistics (``normalize_observations``); the building agents also observe the mean price of the last 24 hours
-(``price_memory_hours=24``, the rule's reference) and, with ``--hvac-action target``, set the zone's temperature
-through its thermostat (``hvac_action="target"``) instead of the heat pump's power. With ``--residual rule``
-the building, market and central community agents correct the rule's action by at most ``--residual-scale`` instead of acting
-alone (``evosparse/Residual-v0``, :mod:`evosparse.envs.residual`); ``--alpha-init`` sets SAC's initial entropy
-temperature (the residual runs start it low, so early exploration noise stays small beside the rule).
+(``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each training
+week, day 15 of the held-out month); the intraday market; the community with one shared policy, with independent
+learners, and with one central agent whose action is every battery (``community-central``, the one community
+variant that can correct the rule). Kinds: ``dense`` (SAC 64-64), ``sparse`` (SAC, SET at 20% of the dense
+weights), ``dqn`` (DQN with 5 levels per device, building only). Every agent normalises its observations by
+running statistics (``normalize_observations``); the building agents also observe the mean price of the last 24
+hours (``price_memory_hours=24``, the rule's reference) and, with ``--hvac-action target``, set the zone's
+temperature through its thermostat (``hvac_action="target"``) instead of the heat pump's power. With ``--residual
+rule`` the building, market and central community agents correct the rule's action by at most ``--residual-scale``
+instead of acting alone (``evosparse/Residual-v0``, :mod:`evosparse.envs.residual`); ``--alpha-init`` sets SAC's
+initial entropy temperature (the residual runs start it low, so early exploration noise stays small beside the
+rule).
 """
 
 from __future__ import annotations

@@ -105,3 +105,51 @@ def test_config_errors():
         CommunityConfig(n_buildings=0)
     with pytest.raises(ValueError, match=r"pv_kw_high must be >= pv_kw_low \(3.0\), got 1.0"):
         CommunityConfig(pv_kw_low=3.0, pv_kw_high=1.0)
+
+
+def test_an_episode_resumes_exactly_from_its_json_state():
+    """get_resume_state / set_resume_state (what a residual agent's shadow and an exact resume need)."""
+    import json
+
+    env = EnergyCommunityEnv(n_buildings=4, episode_hours=48)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(17):
+        env.step(rng.uniform(-1, 1, 4))
+    state = json.loads(json.dumps(env.get_resume_state()))  # JSON data, through a file as a checkpoint would
+    other = EnergyCommunityEnv(n_buildings=4, episode_hours=48)
+    other.reset(seed=99)  # another episode, replaced by the saved one
+    other.set_resume_state(state)
+    np.testing.assert_array_equal(other._observation_matrix(), env._observation_matrix())
+    for _ in range(31):
+        action = rng.uniform(-1.2, 1.2, 4)
+        first, second = env.step(action), other.step(action)
+        np.testing.assert_array_equal(first[0], second[0])
+        assert first[1:4] == second[1:4]
+    for name in env.log:
+        np.testing.assert_array_equal(other.log[name], env.log[name])
+    np.testing.assert_array_equal(other.soc_log, env.soc_log)
+    assert other.clipped_actions == env.clipped_actions > 0
+    fresh = EnergyCommunityEnv(n_buildings=4, episode_hours=48)
+    fresh.set_resume_state(EnergyCommunityEnv(n_buildings=4).get_resume_state())  # no episode yet: nothing to do
+    assert fresh.episode is None
+
+
+def test_a_residual_agent_learns_relative_to_the_community_rule():
+    """With relative rewards, a correction of 0 plays the rule and earns exactly 0; others earn the difference."""
+    from evosparse.envs.residual import ResidualAction
+
+    env = ResidualAction(EnergyCommunityEnv(n_buildings=3, episode_hours=48), relative_reward=True)
+    alone = run_episode(EnergyCommunityEnv(n_buildings=3, episode_hours=48), make_controller("rule"), seed=4)
+    for correction in (np.zeros(3), np.full(3, 0.5)):
+        env.reset(seed=4)
+        rewards, done = [], False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(correction)
+            rewards.append(reward)
+            done = terminated or truncated
+        np.testing.assert_array_equal(env.shadow.log["reward"], alone["reward"])
+        np.testing.assert_allclose(rewards, env.unwrapped.log["reward"] - alone["reward"], rtol=0, atol=1e-12)
+        if not correction.any():
+            assert not np.any(rewards)
+    assert env.unwrapped.log["reward"].sum() != alone["reward"].sum()

@@ -110,8 +110,13 @@ class EnergyCommunityEnv(gym.Env):
     # ---- episode -------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self._start_episode(base.episode_start(self.config, self.n_hours, self.np_random))
+        return self._observation_matrix().reshape(-1), {}
+
+    def _start_episode(self, start: int) -> None:
+        """The episode's series from hour ``start`` on (a pure function of it), and everything at its first hour."""
         config, data, steps = self.config, self._data, self.config.episode_hours
-        start = self.first_hour = base.episode_start(config, self.n_hours, self.np_random)
+        self.first_hour = start
         window = slice(start, start + steps)
         price = base.import_price(config, self.day_ahead[window], data.tariff[window])
         # (steps, N) series, step-major so one step reads one contiguous row
@@ -145,7 +150,31 @@ class EnergyCommunityEnv(gym.Env):
             )
         }
         self.soc_log = np.zeros((steps, self.n_agents))
-        return self._observation_matrix().reshape(-1), {}
+
+    def get_resume_state(self) -> dict:
+        """The episode in progress as JSON data: its first hour (its series are built again from it), the
+        batteries, the community's peak and net exchange so far, and the log so far."""
+        if self.episode is None:
+            return {"first_hour": None}
+        t = self._t
+        return {
+            "first_hour": int(self.first_hour), "t": t, "soc": self._soc.tolist(), "peak": self._peak,
+            "community_net": self._community_net, "clipped_actions": self.clipped_actions,
+            "log": {name: values[:t].tolist() for name, values in self.log.items()},
+            "soc_log": self.soc_log[:t].tolist(),
+        }  # fmt: skip
+
+    def set_resume_state(self, state: dict) -> None:
+        """Continue the episode of :meth:`get_resume_state` (on an environment with the same config)."""
+        if state["first_hour"] is None:
+            return
+        self._start_episode(int(state["first_hour"]))
+        self._t, self._soc = int(state["t"]), np.array(state["soc"], dtype=float)
+        self._peak, self._community_net = float(state["peak"]), float(state["community_net"])
+        self.clipped_actions = int(state["clipped_actions"])
+        for name, values in state["log"].items():
+            self.log[name][: len(values)] = values
+        self.soc_log[: self._t] = np.asarray(state["soc_log"], dtype=float).reshape(self._t, self.n_agents)
 
     def _observation_matrix(self) -> np.ndarray:
         episode, t = self.episode, min(self._t, self.config.episode_hours - 1)
