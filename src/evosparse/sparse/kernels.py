@@ -11,11 +11,11 @@ neuron are contiguous and every connection touches one contiguous vector. With W
 Each costs O(nnz * batch). How they are made fast (measurements in BENCHMARKS.md, section 1):
 
 1. **Register tiles over the batch.** A row's output is computed one *tile* of the batch at a time
-   (8, 4, 2 or 1 SIMD registers of 64 bytes = 128 / 64 / 32 / 16 float32), and the tile's accumulator
-   stays in registers while *all* the row's connections are swept: per connection, one broadcast of
+   (8, 4, 2 or 1 SIMD registers of :data:`REGISTER_BYTES`: with AVX-512, 128 / 64 / 32 / 16 float32), and the
+   tile's accumulator stays in registers while *all* the row's connections are swept: per connection, one broadcast of
    the weight and one fused multiply-add per register, no load/store of the output. The registers are
    independent FMA chains, which hides the FMA latency. A masked load/store handles the last
-   ``batch % 16`` columns, so any batch size runs vectorised.
+   ``batch % lanes`` columns, so any batch size runs vectorised.
 2. **Explicit vectors.** Numba's auto-vectoriser cannot keep such a tile in registers (it cannot prove
    that ``out`` and ``xt`` do not alias, and its SLP vectoriser is disabled), so the helpers below emit
    LLVM vector loads, stores and FMAs directly (``_vload``, ``_vfma``, ...): a few lines of llvmlite
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils, types
@@ -43,7 +44,29 @@ from numba.extending import intrinsic, models, register_model
 _JIT = {"parallel": True, "fastmath": True, "cache": True, "nogil": True, "boundscheck": False}
 _INLINE = {"fastmath": True, "boundscheck": False, "inline": "always"}
 
-REGISTER_BYTES = 64  # one AVX-512 register = one cache line; smaller ISAs split each vector in 2 or 4
+
+def _vector_bytes() -> int:
+    """Bytes in one SIMD register of the CPU the kernels are compiled for: 64 with AVX-512, 32 with AVX / AVX2,
+    16 otherwise (SSE, NEON).
+
+    The kernels' tiles are counted in registers (up to 8 accumulators plus the operands), so they must match
+    the real register: with 64-byte "registers" on an AVX2 CPU each vector was split in two ymm registers, an
+    8-register tile needed all 16 of them, and it spilled: forward, dX and dW ran at about half speed (AMD Zen 3,
+    BENCHMARKS.md section 1). Numba's compiled-code cache is keyed by the CPU, so a cache built on another CPU
+    (with another width) is never loaded here.
+    """
+    if numba.config.CPU_NAME:  # an explicit target (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES), e.g. a portable cache
+        features = set((numba.config.CPU_FEATURES or "").split(","))
+    else:
+        features = set(llvm.get_host_cpu_features().flatten().split(","))
+    if "+avx512f" in features:
+        return 64
+    if "+avx2" in features or "+avx" in features:
+        return 32
+    return 16
+
+
+REGISTER_BYTES = _vector_bytes()  # one register of the compile target (an AVX-512 register is a cache line)
 BACKWARD_CHUNKS = 2  # column ranges of backward_csr: one per core of a laptop-class CPU, fixed for bit-identity
 _SCALAR_DW_BATCH = 4  # sddmm at batches up to this: scalar dot products instead of masked registers
 
@@ -66,7 +89,7 @@ class _VectorModel(models.PrimitiveModel):
 
 
 def _lanes(dtype, n_registers):
-    """Lanes of a vector of ``n_registers`` 64-byte registers, or None if the count is not a literal."""
+    """Lanes of a vector of ``n_registers`` registers, or None if the count is not a literal."""
     if not isinstance(n_registers, types.IntegerLiteral):
         return None  # Numba retries with the literal value
     return n_registers.literal_value * REGISTER_BYTES // (dtype.bitwidth // 8)
