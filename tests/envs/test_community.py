@@ -107,16 +107,18 @@ def test_config_errors():
         CommunityConfig(pv_kw_low=3.0, pv_kw_high=1.0)
 
 
-def test_an_episode_resumes_exactly_from_its_json_state():
+def test_an_episode_resumes_exactly_from_its_json_state(tmp_path):
     """get_resume_state / set_resume_state (what a residual agent's shadow and an exact resume need)."""
-    import json
+    from evosparse.io.serialize import load_json, save_json
 
     env = EnergyCommunityEnv(n_buildings=4, episode_hours=48)
     env.reset(seed=3)
     rng = np.random.default_rng(0)
     for _ in range(17):
         env.step(rng.uniform(-1, 1, 4))
-    state = json.loads(json.dumps(env.get_resume_state()))  # JSON data, through a file as a checkpoint would
+    # Through a file as a checkpoint writes it (the writer refuses numpy scalars: plain JSON data only)
+    save_json(tmp_path / "state.json", env.get_resume_state(), format="test")
+    state = load_json(tmp_path / "state.json", format="test")
     other = EnergyCommunityEnv(n_buildings=4, episode_hours=48)
     other.reset(seed=99)  # another episode, replaced by the saved one
     other.set_resume_state(state)

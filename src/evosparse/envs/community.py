@@ -158,8 +158,8 @@ class EnergyCommunityEnv(gym.Env):
             return {"first_hour": None}
         t = self._t
         return {
-            "first_hour": int(self.first_hour), "t": t, "soc": self._soc.tolist(), "peak": self._peak,
-            "community_net": self._community_net, "clipped_actions": self.clipped_actions,
+            "first_hour": int(self.first_hour), "t": t, "soc": self._soc.tolist(), "peak": float(self._peak),
+            "community_net": float(self._community_net), "clipped_actions": int(self.clipped_actions),
             "log": {name: values[:t].tolist() for name, values in self.log.items()},
             "soc_log": self.soc_log[:t].tolist(),
         }  # fmt: skip
