@@ -201,3 +201,12 @@ def test_numba_backend_rejects_unsupported_dtype():
         sparse_linear(
             torch.zeros(2, 4, dtype=torch.float16), torch.zeros(12, dtype=torch.float16), None, pattern, backend="numba"
         )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.int64])
+def test_host_tensor_is_a_cpu_tensor_of_the_dtype_zeroed_on_request(dtype):
+    from evosparse.sparse.functional import host_tensor
+
+    empty, zeros = host_tensor(5, dtype), host_tensor(7, dtype, zeros=True)
+    assert empty.shape == (5,) and empty.dtype == dtype and empty.device.type == "cpu"
+    assert zeros.dtype == dtype and torch.equal(zeros, torch.zeros(7, dtype=dtype))
