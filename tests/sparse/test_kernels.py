@@ -378,3 +378,14 @@ def test_backward_csr_with_many_column_ranges(n_chunks):
     (values, xt, dyt), (grad_x, grad_values) = run_backward_csr(pattern, np.float64, 2, rng, n_chunks)
     assert_close(grad_x, reference_spmm_transposed(pattern, values, dyt), np.float64)
     assert_close(grad_values, reference_sddmm(pattern, dyt, xt), np.float64)
+
+
+def test_register_width_follows_the_compile_target(monkeypatch):
+    host = kernels._vector_bytes()
+    assert host in (16, 32, 64)
+    monkeypatch.setattr(numba.config, "CPU_NAME", "host")  # "host": the host's features, as with no setting
+    assert kernels._vector_bytes() == host
+    monkeypatch.setattr(numba.config, "CPU_NAME", "generic")
+    for features, width in (("+avx512f,+avx2", 64), ("+avx2,+fma", 32), ("+sse4.2", 16), (None, 16)):
+        monkeypatch.setattr(numba.config, "CPU_FEATURES", features)
+        assert kernels._vector_bytes() == width

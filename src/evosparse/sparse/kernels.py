@@ -55,7 +55,7 @@ def _vector_bytes() -> int:
     BENCHMARKS.md section 1). Numba's compiled-code cache is keyed by the CPU, so a cache built on another CPU
     (with another width) is never loaded here.
     """
-    if numba.config.CPU_NAME:  # an explicit target (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES), e.g. a portable cache
+    if numba.config.CPU_NAME not in (None, "", "host"):  # an explicit target (NUMBA_CPU_NAME / _FEATURES)
         features = set((numba.config.CPU_FEATURES or "").split(","))
     else:
         features = set(llvm.get_host_cpu_features().flatten().split(","))
