@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,31 @@ def test_allrelu_alpha_must_be_finite_and_non_negative(alpha):
 def test_allrelu_layer_index_is_a_positive_integer():
     with pytest.raises(ValueError, match=r"^layer_index must be >= 1 \(an integer\), got True$"):
         AllReLU(True)
+
+
+def test_dropout_masks_are_independent_across_rows_columns_and_keys():
+    # The hashed masks, element by element, behave as independent Bernoulli draws: the keep rate, and the
+    # correlation of each element with its neighbour in the batch, in the features and under the next key,
+    # are within 4 standard errors of a true Bernoulli mask's (deterministic: fixed generator).
+    from evosparse.nn.dropout import _dropout_apply
+
+    p, generator = 0.3, torch.Generator().manual_seed(7)
+    x = np.ones((256, 512), dtype=np.float32)
+    masks = []
+    for _ in range(2):
+        key = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
+        out = np.empty_like(x)
+        _dropout_apply(x, out, key, p, 1.0 / (1.0 - p), False, 0)
+        masks.append((out != 0).astype(np.float64))
+    m, next_key = masks
+    n = m.size
+    assert abs(m.mean() - (1 - p)) < 4 * np.sqrt(p * (1 - p) / n)
+    for a, b in ((m[1:], m[:-1]), (m[:, 1:], m[:, :-1]), (m, next_key)):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 4 / np.sqrt(a.size)
+    # The same mask in either memory layout, and a shard at row_offset draws the global batch's rows.
+    feature_major = np.empty((512, 256), dtype=np.float32).T
+    _dropout_apply(np.asfortranarray(x), feature_major, key, p, 1.0 / (1.0 - p), True, 0)
+    assert np.array_equal(feature_major != 0, next_key.astype(bool))
+    shard = np.empty((56, 512), dtype=np.float32)
+    _dropout_apply(x[200:], shard, key, p, 1.0 / (1.0 - p), False, 200)
+    assert np.array_equal(shard != 0, next_key[200:].astype(bool))

@@ -3,8 +3,11 @@
 ``torch.nn.Dropout`` draws from torch's global generator and, on the CPU, spends more time drawing
 Bernoulli numbers (about 10 ns each on the build machines) than a sparse layer spends on its products;
 in a SET-MLP epoch it was the largest single cost. Here each call takes *one* 63-bit key from the
-module's generator, and the keep/drop decision of element (i, j) is a counter-based hash of
-(key, i * n_cols + j) (SplitMix64 finaliser, Steele et al. 2014). So:
+module's generator, and the keep/drop decision of element (i, j) is a counter-based hash of (key, i, j):
+a 32-bit integer mixer (Wellons' "lowbias32") of the column and the key's low half, hoisted out of the loop
+over the batch, mixed once more with the row and the key's high half. 32-bit lanes vectorise on AVX2, which
+has no 64-bit multiply: ~4x faster here than the SplitMix64 finaliser of (key, i * n_cols + j) used before
+(25 vs 105 us for a 40 x 1000 float32 block), with the same keep-rate statistics. So:
 
 * the masks are a deterministic function of the generator state (checkpoint it and a resumed run
   drops exactly the same units);
@@ -22,36 +25,52 @@ import torch
 from numba import njit, prange
 from torch import nn
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
-_INV_2_24 = 1.0 / (1 << 24)
+_LOW32 = 0xFFFFFFFF
+_MIX1 = np.uint32(0x7FEB352D)
+_MIX2 = np.uint32(0x846CA68B)
+_GOLDEN = np.uint32(0x9E3779B9)
+_S8, _S15, _S16 = np.uint32(8), np.uint32(15), np.uint32(16)
 
 
 @njit(inline="always", cache=True)
-def _keeps(base, index, p):  # pragma: no cover - compiled
-    """SplitMix64 finaliser of (key, element index) -> uniform in [0, 1) with 24 bits; keep if >= p."""
-    z = base + np.uint64(index + 1) * _GOLDEN
-    z = (z ^ (z >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    z = z ^ (z >> _S31)
-    return (z >> _S40) * _INV_2_24 >= p
+def _mix32(x):  # pragma: no cover - compiled
+    """Wellons' lowbias32: a bijection of uint32 with near-ideal avalanche (every np.uint32 keeps it 32-bit)."""
+    x = np.uint32(x ^ (x >> _S16))
+    x = np.uint32(x * _MIX1)
+    x = np.uint32(x ^ (x >> _S15))
+    x = np.uint32(x * _MIX2)
+    return np.uint32(x ^ (x >> _S16))
+
+
+@njit(inline="always", cache=True)
+def _column_hash(key_low, column):  # pragma: no cover - compiled
+    return _mix32(np.uint32(np.uint32(column) ^ key_low))
+
+
+@njit(inline="always", cache=True)
+def _keeps(column_hash, key_high, row, threshold):  # pragma: no cover - compiled
+    """Keep element (row, column) if the top 24 bits of its hash are >= threshold = ceil(p * 2**24)."""
+    h = _mix32(np.uint32(column_hash ^ np.uint32(key_high + np.uint32(row) * _GOLDEN)))
+    return np.int32(h >> _S8) >= threshold
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _dropout_apply(x, out, key, p, scale, feature_major, row_offset):  # pragma: no cover - compiled
     """out[i, j] = x[i, j] * scale if element (row_offset + i, j) is kept else 0."""
     n_rows, n_cols = x.shape
-    base = np.uint64(key)
+    key_low = np.uint32(key & _LOW32)
+    key_high = np.uint32((key >> 32) & _LOW32)
+    threshold = np.int32(np.ceil(p * (1 << 24)))
     if feature_major:  # loop columns outside so that the inner loop walks contiguous memory
         for j in prange(n_cols):
+            column_hash = _column_hash(key_low, j)
             for i in range(n_rows):
-                out[i, j] = x[i, j] * scale if _keeps(base, (row_offset + i) * n_cols + j, p) else 0.0
+                out[i, j] = x[i, j] * scale if _keeps(column_hash, key_high, row_offset + i, threshold) else 0.0
     else:
         for i in prange(n_rows):
             for j in range(n_cols):
-                out[i, j] = x[i, j] * scale if _keeps(base, (row_offset + i) * n_cols + j, p) else 0.0
+                kept = _keeps(_column_hash(key_low, j), key_high, row_offset + i, threshold)
+                out[i, j] = x[i, j] * scale if kept else 0.0
 
 
 @njit(parallel=True, cache=True, nogil=True)

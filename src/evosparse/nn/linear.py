@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from numba import njit
+import torch.nn.functional as F
 from torch import nn
 
 from evosparse.nn.dropout import SeededDropout, relu_dropout_, relu_dropout_grad
@@ -224,9 +225,19 @@ class SparseLinear(nn.Module):
                 self.bias.zero_()
 
     # ---- forward --------------------------------------------------------------------------------
+    @property
+    def is_full(self) -> bool:
+        """Every position is a connection (the Erdos-Renyi budget can exceed a small layer, e.g. 1000 x 10)."""
+        return self._pattern.nnz == self.in_features * self.out_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.values.dtype not in DTYPES:  # e.g. after .half(): say so rather than fail inside torch.sparse
             _check_dtype(self.values.dtype)
+        if self.is_full:
+            # CSR order of a full pattern is row-major, so the values ARE the dense weight: one GEMM on a view
+            # of them (no copy), ~10x faster than the sparse kernels on a tutorial's 1000 x 10 classifier.
+            check_inputs(x, self.values, self._pattern)
+            return F.linear(x, self.values.view(self.out_features, self.in_features), self.bias)
         return sparse_linear(
             x,
             self.values,

@@ -52,13 +52,13 @@ def fusable_block(blocks: list[nn.Module], i: int, x: torch.Tensor) -> int:
     SeededDropout), 2 (sparse layer, ReLU) or 0 (none: the module runs alone).
 
     Only numba-backend layers on 2-D CPU float input, followed by a plain ``nn.ReLU``, with no hook on any of
-    the modules (hooks record activations or gradients of the separate modules: RigL, saliencies); the
+    the modules and not full (a full layer runs as a GEMM, :meth:`SparseLinear.forward`) (hooks record activations or gradients of the separate modules: RigL, saliencies); the
     caller checks the global hooks.
     """
     layer = blocks[i]
     if not isinstance(layer, SparseLinear) or i + 1 >= len(blocks) or type(blocks[i + 1]) is not nn.ReLU:
         return 0
-    if x.dim() != 2 or resolve_backend(layer.backend, x) != "numba":
+    if x.dim() != 2 or resolve_backend(layer.backend, x) != "numba" or layer.is_full:
         return 0
     taken = 3 if i + 2 < len(blocks) and type(blocks[i + 2]) is SeededDropout else 2
     return 0 if any(_hooked(m) for m in blocks[i : i + taken]) else taken

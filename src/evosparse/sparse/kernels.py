@@ -247,6 +247,26 @@ def _vsum(typingctx, vector):
     return vector.dtype(vector), codegen
 
 
+@intrinsic
+def _vfold(typingctx, vector, n_registers):
+    """The vector halved (its halves added) down to ``n_registers`` registers: the first steps of :func:`_vsum`."""
+    lanes = _lanes(vector.dtype, n_registers) if isinstance(vector, _Vector) else None
+    if lanes is None or vector.lanes % lanes:
+        return None
+    folded = _Vector(vector.dtype, lanes)
+
+    def codegen(context, builder, sig, args):
+        value, width = args[0], vector.lanes
+        while width > lanes:
+            width //= 2
+            low = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width)))
+            high = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width)))
+            value = builder.fadd(builder.shuffle_vector(value, value, low), builder.shuffle_vector(value, value, high))
+        return value
+
+    return folded(vector, n_registers), codegen
+
+
 # ---- spmm: one output row, one batch tile at a time -----------------------------------------------
 @njit(**_INLINE)
 def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers):
@@ -271,23 +291,51 @@ def _row_tail(start, end, index, values, dense, init, out, row, col, n_valid):
 
 
 @njit(**_INLINE)
+def _row_tiles(start, end, index, values, dense, init, out, row, col, n_first, n_second):
+    """Two adjacent tiles (``n_first`` then ``n_second`` registers, literals) in ONE sweep over the connections.
+
+    Each connection's index and weight are read once for both tiles, and the two accumulators are
+    independent FMA chains: at batch 40 (AVX2: 4 + 1 registers) this was 1.3-1.8x faster than a sweep per tile.
+    """
+    acc = _vsplat(init, n_first)
+    acc_next = _vsplat(init, n_second)
+    col_next = col + n_first * (REGISTER_BYTES // dense.itemsize)
+    for k in range(start, end):
+        c = index[k]
+        v = values[k]
+        acc = _vfma(v, _vload(dense, c, col, n_first), acc)
+        acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
+    _vstore(out, row, col, acc)
+    _vstore(out, row, col_next, acc_next)
+
+
+@njit(**_INLINE)
 def _spmm_row(start, end, index, values, dense, init, out, row):
-    """One output row: the widest register tiles first (8 registers = 128 float32), then narrower ones."""
+    """One output row: tiles of 8 registers (128 float32 with AVX-512) while they fit, then the remaining
+    whole registers in one sweep (4 + 2 + 1 as the batch needs), then the masked tail."""
     batch = dense.shape[1]
     lanes = REGISTER_BYTES // dense.itemsize
     col = 0
     while col + 8 * lanes <= batch:
         _row_tile(start, end, index, values, dense, init, out, row, col, 8)
         col += 8 * lanes
-    if col + 4 * lanes <= batch:
+    rest = (batch - col) // lanes
+    if rest == 7:
+        _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
+        _row_tile(start, end, index, values, dense, init, out, row, col + 6 * lanes, 1)
+    elif rest == 6:
+        _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
+    elif rest == 5:
+        _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 1)
+    elif rest == 4:
         _row_tile(start, end, index, values, dense, init, out, row, col, 4)
-        col += 4 * lanes
-    if col + 2 * lanes <= batch:
+    elif rest == 3:
+        _row_tiles(start, end, index, values, dense, init, out, row, col, 2, 1)
+    elif rest == 2:
         _row_tile(start, end, index, values, dense, init, out, row, col, 2)
-        col += 2 * lanes
-    if col + lanes <= batch:
+    elif rest == 1:
         _row_tile(start, end, index, values, dense, init, out, row, col, 1)
-        col += lanes
+    col += rest * lanes
     if col < batch:
         _row_tail(start, end, index, values, dense, init, out, row, col, batch - col)
 
@@ -331,10 +379,13 @@ def _dot2(dyt, row, xt, c0, c1, n_registers):
     """(<dyt[row], xt[c0]>, <dyt[row], xt[c1]>): each load of dyt[row] serves two products.
 
     Tiles of ``n_registers`` registers (a literal; 2 accumulators + the shared dyt tile stay in
-    registers), the last one masked, then one horizontal sum per product.
+    registers) while they fit; the accumulators are then folded to one register each, which takes the
+    remaining whole registers and a masked last one, and one horizontal sum ends each product. (A masked
+    tile as wide as the others wasted up to three quarters of its work: batch 40 on AVX2 is 4 + 1 registers.)
     """
     batch = xt.shape[1]
-    tile = n_registers * REGISTER_BYTES // xt.itemsize
+    lanes = REGISTER_BYTES // xt.itemsize
+    tile = n_registers * lanes
     acc0 = _vsplat(xt.dtype.type(0), n_registers)
     acc1 = _vsplat(xt.dtype.type(0), n_registers)
     j = 0
@@ -343,12 +394,19 @@ def _dot2(dyt, row, xt, c0, c1, n_registers):
         acc0 = _vfma(g, _vload(xt, c0, j, n_registers), acc0)
         acc1 = _vfma(g, _vload(xt, c1, j, n_registers), acc1)
         j += tile
+    sum0 = _vfold(acc0, 1)
+    sum1 = _vfold(acc1, 1)
+    while j + lanes <= batch:
+        g = _vload(dyt, row, j, 1)
+        sum0 = _vfma(g, _vload(xt, c0, j, 1), sum0)
+        sum1 = _vfma(g, _vload(xt, c1, j, 1), sum1)
+        j += lanes
     if j < batch:
         n_valid = batch - j
-        g = _vload_masked(dyt, row, j, n_valid, n_registers)
-        acc0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, n_registers), acc0)
-        acc1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, n_registers), acc1)
-    return _vsum(acc0), _vsum(acc1)
+        g = _vload_masked(dyt, row, j, n_valid, 1)
+        sum0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, 1), sum0)
+        sum1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, 1), sum1)
+    return _vsum(sum0), _vsum(sum1)
 
 
 @njit(**_INLINE)
