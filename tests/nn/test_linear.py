@@ -231,5 +231,7 @@ def test_full_layer_runs_as_a_gemm_on_its_values(dtype):
     partial = SparseLinear.from_dense(layer.to_dense().detach(), mask, layer.bias)
     assert not partial.is_full and partial.nnz == 69
     torch.testing.assert_close(partial(x), x @ (layer.to_dense() * mask).t() + layer.bias)
+    batched = torch.randn(2, 3, 10, dtype=dtype)  # leading dimensions, as nn.Linear takes them
+    torch.testing.assert_close(layer(batched), batched @ layer.to_dense().t() + layer.bias)
     with pytest.raises(ValueError, match="input has 9 features"):
         layer(torch.randn(5, 9, dtype=dtype))
