@@ -107,3 +107,22 @@ def test_dropout_masks_are_independent_across_rows_columns_and_keys():
     shard = np.empty((56, 512), dtype=np.float32)
     _dropout_apply(x[200:], shard, key, p, 1.0 / (1.0 - p), False, 200)
     assert np.array_equal(shard != 0, next_key[200:].astype(bool))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.25])
+@pytest.mark.parametrize("feature_major", [False, True])
+def test_relu_dropout_in_place_equals_relu_then_seeded_dropout(p, feature_major):
+    # One compiled pass (the fused hidden block's forward) against torch.relu then the module, special values
+    # included: NaN must survive ReLU (the divergence guard looks for it), inf too.
+    from evosparse.nn.dropout import relu_dropout_
+
+    x = torch.randn(37, 53)
+    x[0, :4] = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0])
+    out = x.t().contiguous().t() if feature_major else x.clone()
+    key = 987654321987654321
+    relu_dropout_(out, key if p else None, p)
+    module = SeededDropout(p, torch.Generator())
+    module.draw_key = lambda: key
+    expected = module(torch.relu(x)) if p else torch.relu(x)
+    torch.testing.assert_close(out, expected, equal_nan=True, rtol=0, atol=0)
+    assert torch.isnan(out[0, 0]) or (p and out[0, 0] == 0)
