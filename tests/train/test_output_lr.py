@@ -48,3 +48,29 @@ def test_the_rule_can_be_turned_off_or_moved():
     assert output_lr_scale(config, model) == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"output_lr_fan_in must be an integer >= 1 or None, got 0"):
         TrainConfig.from_dict({"output_lr_fan_in": 0})
+
+
+def test_sgd_is_the_fused_implementation_with_the_default_numbers():
+    # build_optimizer asks for torch's fused SGD (one call for all tensors): the same parameters and momentum
+    # after a few steps as the default implementation, to float rounding (it fuses the update's products).
+    import torch
+
+    config, model, optimizer = optimizer_for(20, 4, hidden=(30, 30), epsilon=4, momentum=0.9, weight_decay=1e-3)
+    assert optimizer.param_groups[0]["fused"]
+    twin = build_model(config, 20, 4)
+    twin.load_state_dict(model.state_dict())
+    plain = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    start = [p.detach().clone() for p in model.parameters()]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x, y = torch.randn(8, 20, generator=generator), torch.randint(0, 4, (8,), generator=generator)
+        for net, opt in ((model, optimizer), (twin, plain)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(
+            optimizer.state[a]["momentum_buffer"], plain.state[b]["momentum_buffer"], rtol=1e-6, atol=1e-7
+        )
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), start, strict=True))  # they did train
