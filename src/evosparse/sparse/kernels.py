@@ -247,26 +247,6 @@ def _vsum(typingctx, vector):
     return vector.dtype(vector), codegen
 
 
-@intrinsic
-def _vfold(typingctx, vector, n_registers):
-    """The vector halved (its halves added) down to ``n_registers`` registers: the first steps of :func:`_vsum`."""
-    lanes = _lanes(vector.dtype, n_registers) if isinstance(vector, _Vector) else None
-    if lanes is None or vector.lanes % lanes:
-        return None
-    folded = _Vector(vector.dtype, lanes)
-
-    def codegen(context, builder, sig, args):
-        value, width = args[0], vector.lanes
-        while width > lanes:
-            width //= 2
-            low = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width)))
-            high = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width)))
-            value = builder.fadd(builder.shuffle_vector(value, value, low), builder.shuffle_vector(value, value, high))
-        return value
-
-    return folded(vector, n_registers), codegen
-
-
 # ---- spmm: one output row, one batch tile at a time -----------------------------------------------
 @njit(**_INLINE)
 def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers):
@@ -379,13 +359,10 @@ def _dot2(dyt, row, xt, c0, c1, n_registers):
     """(<dyt[row], xt[c0]>, <dyt[row], xt[c1]>): each load of dyt[row] serves two products.
 
     Tiles of ``n_registers`` registers (a literal; 2 accumulators + the shared dyt tile stay in
-    registers) while they fit; the accumulators are then folded to one register each, which takes the
-    remaining whole registers and a masked last one, and one horizontal sum ends each product. (A masked
-    tile as wide as the others wasted up to three quarters of its work: batch 40 on AVX2 is 4 + 1 registers.)
+    registers), the last one masked, then one horizontal sum per product.
     """
     batch = xt.shape[1]
-    lanes = REGISTER_BYTES // xt.itemsize
-    tile = n_registers * lanes
+    tile = n_registers * REGISTER_BYTES // xt.itemsize
     acc0 = _vsplat(xt.dtype.type(0), n_registers)
     acc1 = _vsplat(xt.dtype.type(0), n_registers)
     j = 0
@@ -394,19 +371,12 @@ def _dot2(dyt, row, xt, c0, c1, n_registers):
         acc0 = _vfma(g, _vload(xt, c0, j, n_registers), acc0)
         acc1 = _vfma(g, _vload(xt, c1, j, n_registers), acc1)
         j += tile
-    sum0 = _vfold(acc0, 1)
-    sum1 = _vfold(acc1, 1)
-    while j + lanes <= batch:
-        g = _vload(dyt, row, j, 1)
-        sum0 = _vfma(g, _vload(xt, c0, j, 1), sum0)
-        sum1 = _vfma(g, _vload(xt, c1, j, 1), sum1)
-        j += lanes
     if j < batch:
         n_valid = batch - j
-        g = _vload_masked(dyt, row, j, n_valid, 1)
-        sum0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, 1), sum0)
-        sum1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, 1), sum1)
-    return _vsum(sum0), _vsum(sum1)
+        g = _vload_masked(dyt, row, j, n_valid, n_registers)
+        acc0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, n_registers), acc0)
+        acc1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, n_registers), acc1)
+    return _vsum(acc0), _vsum(acc1)
 
 
 @njit(**_INLINE)
