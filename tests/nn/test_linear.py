@@ -4,7 +4,6 @@ import torch
 from helpers import BATCHES, assert_matches_dense, degenerate_layers
 
 from evosparse.nn import SparseLinear
-from evosparse.sparse.functional import sparse_linear
 
 
 def test_hand_worked_sgd_momentum_step():
@@ -206,32 +205,3 @@ def test_layer_matches_its_dense_twin(shape, batch, dtype, backend):
     layer = degenerate_layers(dtype, backend)[shape]
     x = torch.randn(batch, layer.in_features, generator=torch.Generator().manual_seed(1), dtype=dtype)
     assert_matches_dense(layer, x)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_full_layer_runs_as_a_gemm_on_its_values(dtype):
-    # Every position a connection (epsilon's budget exceeds 10 x 7): the values, in CSR (= row-major) order,
-    # are the weight itself; output and gradients equal the sparse kernels' and the dense twin's.
-    layer = SparseLinear(10, 7, epsilon=50, seed=1).to(dtype)
-    assert layer.is_full and layer.nnz == 70
-    x = torch.randn(5, 10, dtype=dtype, requires_grad=True)
-    y = layer(x)
-    kernel = sparse_linear(x, layer.values, layer.bias, layer.pattern, backend="numba", index_cache=layer._index_cache)
-    dense = x @ layer.to_dense().t() + layer.bias
-    torch.testing.assert_close(y, kernel)
-    torch.testing.assert_close(y, dense)
-    weights = torch.randn_like(y)
-    grads = torch.autograd.grad((y * weights).sum(), [x, layer.values, layer.bias])
-    kernel_grads = torch.autograd.grad((kernel * weights).sum(), [x, layer.values, layer.bias])
-    for a, b in zip(grads, kernel_grads, strict=True):
-        torch.testing.assert_close(a, b)
-    # One connection fewer: the sparse kernels again, and the dense twin's output.
-    mask = torch.ones(7, 10, dtype=torch.bool)
-    mask[3, 4] = False
-    partial = SparseLinear.from_dense(layer.to_dense().detach(), mask, layer.bias)
-    assert not partial.is_full and partial.nnz == 69
-    torch.testing.assert_close(partial(x), x @ (layer.to_dense() * mask).t() + layer.bias)
-    batched = torch.randn(2, 3, 10, dtype=dtype)  # leading dimensions, as nn.Linear takes them
-    torch.testing.assert_close(layer(batched), batched @ layer.to_dense().t() + layer.bias)
-    with pytest.raises(ValueError, match="input has 9 features"):
-        layer(torch.randn(5, 9, dtype=dtype))

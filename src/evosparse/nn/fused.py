@@ -11,8 +11,7 @@ The optimizer stays in charge of everything else: the hyperparameters are read f
 group of each layer's ``values`` at every backward pass (so learning-rate schedules apply), the momentum
 lives in ``optimizer.state[values]["momentum_buffer"]`` as usual (checkpoints and topology updates carry
 it), and ``optimizer.step()`` updates the other parameters (biases, dense layers) and skips the fused
-``values``, which get no ``.grad``. (A full layer, every position a connection, runs as a dense GEMM and is
-stepped by the optimizer like a dense layer.) The result equals unfused training to float rounding.
+``values``, which get no ``.grad``. The result equals unfused training to float rounding.
 
 Only backward passes inside :meth:`FusedSGD.backward` (or :meth:`FusedSGD.armed`) update; any other
 backward pass (``torch.autograd.grad`` for a saliency, say) computes gradients as usual. Not for code that

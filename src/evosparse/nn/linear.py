@@ -224,16 +224,9 @@ class SparseLinear(nn.Module):
                 self.bias.zero_()
 
     # ---- forward --------------------------------------------------------------------------------
-    @property
-    def is_full(self) -> bool:
-        """Every position is a connection (the Erdos-Renyi budget can exceed a small layer, e.g. 1000 x 10)."""
-        return self._pattern.nnz == self.in_features * self.out_features
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.values.dtype not in DTYPES:  # e.g. after .half(): say so rather than fail inside torch.sparse
             _check_dtype(self.values.dtype)
-        if self.is_full:
-            return self._forward_full(x)
         return sparse_linear(
             x,
             self.values,
@@ -243,17 +236,6 @@ class SparseLinear(nn.Module):
             index_cache=self._index_cache,
             update=self.fused_update,
         )
-
-    def _forward_full(self, x: torch.Tensor) -> torch.Tensor:
-        """A full layer: CSR order of a full pattern is row-major, so the values ARE the dense weight (a view, no
-        copy). The product is W x^T, feature-major as the sparse kernels' output: after a sparse layer x^T is
-        contiguous, and there ``x W^T`` on the transposed view took 1.9x as long (forward + backward, 1000 x 10,
-        batch 40); either way it is ~1.5x faster than the sparse kernels on a tutorial's 1000 x 10 classifier."""
-        check_inputs(x, self.values, self._pattern)
-        x2d = x if x.dim() == 2 else x.reshape(-1, self.in_features)
-        weight = self.values.view(self.out_features, self.in_features)
-        out_t = weight @ x2d.t() if self.bias is None else torch.addmm(self.bias[:, None], weight, x2d.t())
-        return out_t.t() if x.dim() == 2 else out_t.t().reshape(*x.shape[:-1], self.out_features)
 
     def forward_relu_dropout(self, x: torch.Tensor, dropout: SeededDropout | None = None) -> torch.Tensor:
         """``dropout(relu(self(x)))`` as one op of the numba backend, for a 2-D CPU float input.

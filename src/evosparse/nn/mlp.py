@@ -51,14 +51,14 @@ def fusable_block(blocks: list[nn.Module], i: int, x: torch.Tensor) -> int:
     """How many modules from ``blocks[i]`` run as one fused op on input ``x``: 3 (sparse layer, ReLU,
     SeededDropout), 2 (sparse layer, ReLU) or 0 (none: the module runs alone).
 
-    Only numba-backend layers that are not full (a full layer is a GEMM, :meth:`SparseLinear.forward`) on 2-D
-    CPU float input, followed by a plain ``nn.ReLU``, with no hook on any of the modules (hooks record
-    activations or gradients of the separate modules: RigL, saliencies); the caller checks the global hooks.
+    Only numba-backend layers on 2-D CPU float input, followed by a plain ``nn.ReLU``, with no hook on any of
+    the modules (hooks record activations or gradients of the separate modules: RigL, saliencies); the
+    caller checks the global hooks.
     """
     layer = blocks[i]
     if not isinstance(layer, SparseLinear) or i + 1 >= len(blocks) or type(blocks[i + 1]) is not nn.ReLU:
         return 0
-    if x.dim() != 2 or resolve_backend(layer.backend, x) != "numba" or layer.is_full:
+    if x.dim() != 2 or resolve_backend(layer.backend, x) != "numba":
         return 0
     taken = 3 if i + 2 < len(blocks) and type(blocks[i + 2]) is SeededDropout else 2
     return 0 if any(_hooked(m) for m in blocks[i : i + taken]) else taken
