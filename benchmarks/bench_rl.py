@@ -193,20 +193,27 @@ def _train_sb3(config: RunConfig, folder: Path) -> dict:
     model = sb3_agent(config.algo, env, config.algo_config(), seed=config.seed)
     history: list[dict] = []
 
+    def write_history() -> None:
+        # After every evaluation (a long run's curve is readable while it runs, and survives an interruption),
+        # through a temporary file renamed over the old one.
+        partial = folder / "history.csv.tmp"
+        with partial.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=[k for k in history[0] if k != "returns"], extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+        partial.replace(folder / "history.csv")
+
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % config.eval_every == 0:
                 result = evaluate_policy(self.model, eval_env, episodes=config.eval_episodes, seed=config.eval_seed)
                 history.append({"step": self.num_timesteps, **result.row(), "returns": list(result.returns)})
+                write_history()
             return True
 
     began = time.perf_counter()
     model.learn(config.total_steps, callback=Evaluate())
     seconds = time.perf_counter() - began
-    with (folder / "history.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=[k for k in history[0] if k != "returns"], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
     critic = getattr(model, "critic", None) or getattr(model, "q_net", None)
     parameters = {
         name: {"weights": sum(p.numel() for n, p in module.named_parameters() if n.endswith("weight"))}
