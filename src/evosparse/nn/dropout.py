@@ -54,23 +54,31 @@ def _keeps(column_hash, key_high, row, threshold):  # pragma: no cover - compile
     return np.int32(h >> _S8) >= threshold
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _dropout_apply(x, out, key, p, scale, feature_major, row_offset):  # pragma: no cover - compiled
-    """out[i, j] = x[i, j] * scale if element (row_offset + i, j) is kept else 0."""
+@njit(parallel=True, cache=True, nogil=True)
+def _dropout_apply(x, out, key, p, scale, feature_major, row_offset, relu=False):  # pragma: no cover - compiled
+    """out[i, j] = v * scale if element (row_offset + i, j) is kept else 0, v = relu(x[i, j]) if ``relu`` else
+    x[i, j]; ``out`` may be ``x``. ``p`` = 0 keeps every element (ReLU alone with ``scale`` 1).
+
+    Not fastmath: ``x <= 0`` must stay false for NaN (ReLU keeps NaN, as ``torch.clamp_min`` does, so that the
+    divergence guard still sees it); the hash is integer arithmetic either way.
+    """
     n_rows, n_cols = x.shape
     key_low = np.uint32(key & _LOW32)
     key_high = np.uint32((key >> 32) & _LOW32)
     threshold = np.int32(np.ceil(p * (1 << 24)))
+    zero = x.dtype.type(0)
     if feature_major:  # loop columns outside so that the inner loop walks contiguous memory
         for j in prange(n_cols):
             column_hash = _column_hash(key_low, j)
             for i in range(n_rows):
-                out[i, j] = x[i, j] * scale if _keeps(column_hash, key_high, row_offset + i, threshold) else 0.0
+                v = zero if relu and x[i, j] <= zero else x[i, j]
+                out[i, j] = v * scale if _keeps(column_hash, key_high, row_offset + i, threshold) else zero
     else:
         for i in prange(n_rows):
             for j in range(n_cols):
+                v = zero if relu and x[i, j] <= zero else x[i, j]
                 kept = _keeps(_column_hash(key_low, j), key_high, row_offset + i, threshold)
-                out[i, j] = x[i, j] * scale if kept else 0.0
+                out[i, j] = v * scale if kept else zero
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -90,44 +98,13 @@ def _relu_dropout_grad(grad, out, scale, result):  # pragma: no cover - compiled
 def relu_dropout_(out: torch.Tensor, key: int | None, p: float, row_offset: int = 0) -> None:
     """ReLU, then (if ``key`` is not None) this module's dropout with ``key``, in place on the 2-D CPU ``out``.
 
-    The same numbers as ``SeededDropout`` after ``torch.relu``, in one compiled pass: ReLU is exact
-    (``max(x, 0)``, NaN kept as torch keeps it, so that the divergence guard still sees it), the dropout the
-    same kernel and key.
+    The same numbers as ``SeededDropout`` after ``torch.relu``, in one compiled pass of the dropout kernel:
+    ReLU is exact (``max(x, 0)``, NaN kept as torch keeps it), the mask the same key's.
     """
     array = out.detach().numpy()
-    drop = key is not None
-    _relu_dropout_apply(
-        array, key if drop else 0, p if drop else 0.0, 1.0 / (1.0 - p) if drop else 1.0, drop,
-        out.stride(0) < out.stride(1), row_offset,
-    )  # fmt: skip
-
-
-@njit(parallel=True, fastmath=False, cache=True, nogil=True)
-def _relu_dropout_apply(x, key, p, scale, drop, feature_major, row_offset):  # pragma: no cover - compiled
-    """In place: x[i, j] = relu(x[i, j]) * scale if element (row_offset + i, j) is kept (or not ``drop``) else 0.
-
-    Not fastmath: ``x <= 0`` must stay false for NaN (ReLU keeps NaN, as ``torch.clamp_min`` does).
-    """
-    n_rows, n_cols = x.shape
-    key_low = np.uint32(key & _LOW32)
-    key_high = np.uint32((key >> 32) & _LOW32)
-    threshold = np.int32(np.ceil(p * (1 << 24)))
-    zero = x.dtype.type(0)
-    if feature_major:
-        for j in prange(n_cols):
-            column_hash = _column_hash(key_low, j)
-            for i in range(n_rows):
-                v = zero if x[i, j] <= zero else x[i, j]
-                if drop:
-                    v = v * scale if _keeps(column_hash, key_high, row_offset + i, threshold) else zero
-                x[i, j] = v
-    else:
-        for i in prange(n_rows):
-            for j in range(n_cols):
-                v = zero if x[i, j] <= zero else x[i, j]
-                if drop:
-                    v = v * scale if _keeps(_column_hash(key_low, j), key_high, row_offset + i, threshold) else zero
-                x[i, j] = v
+    if key is None:  # ReLU alone: every element kept (p = 0), scale 1
+        key, p = 0, 0.0
+    _dropout_apply(array, array, key, p, 1.0 / (1.0 - p), out.stride(0) < out.stride(1), row_offset, True)
 
 
 def relu_dropout_grad(grad: torch.Tensor, out: torch.Tensor, p: float) -> torch.Tensor:
