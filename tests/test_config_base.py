@@ -226,3 +226,14 @@ def test_rule_helpers():
         between(0, float("inf"), high_open=True).check("l1", -1)
     with pytest.raises(TypeError, match="immutable"):
         param([1, 2], "a list default")
+
+
+def test_one_of_numbers_wants_the_options_own_type():
+    # 1.0 and True compare equal to 1 but are not the option 1 (a float steps_per_hour broke the market at reset).
+    from evosparse.envs.market import MarketConfig
+
+    rule = one_of((1, 4))
+    assert rule.accepts(4) and not rule.accepts(4.0) and not rule.accepts(True) and not rule.accepts(2)
+    assert MarketConfig(steps_per_hour=4).steps_per_hour == 4
+    with pytest.raises(ValueError, match="steps_per_hour must be one of 1, 4"):
+        MarketConfig(steps_per_hour=1.0)

@@ -118,7 +118,13 @@ def between(low: float, high: float, *, low_open: bool = False, high_open: bool 
 def one_of(options: Iterable[Any]) -> Rule:
     """One of ``options`` (import the tuple from the module that owns it, never copy it)."""
     options = tuple(options)
-    return Rule(lambda value: value in options, f"one of {', '.join(map(str, options))}", separator=";")
+    # Of the option's own type: 1.0 or True equal the option 1 but are not it (a float steps_per_hour made
+    # the market environment fail at reset, found by tests/envs/test_fuzz.py).
+    return Rule(
+        lambda value: any(value == option and type(value) is type(option) for option in options),
+        f"one of {', '.join(map(str, options))}",
+        separator=";",
+    )
 
 
 def subset_of(options: Iterable[Any]) -> Rule:
