@@ -15,18 +15,27 @@ Prints microseconds per call (median of the rounds) of the forward product (spmm
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
+import shutil
 import sys
+import tempfile
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from evosparse.sparse.pattern import SparsePattern
 
 
-def load(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
+def load(path: str, name: str, folder: str):
+    # A copy in a folder of its own: numba caches by source file, and a cache entry compiled under the
+    # module name `name` next to the package's own kernels.py would be loaded (and fail) by the package.
+    copy = Path(folder) / name / "kernels.py"
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    spec = importlib.util.spec_from_file_location(name, copy)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # numba's cache needs the module importable by name while compiling
     spec.loader.exec_module(module)
@@ -48,7 +57,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds; the median is kept")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    versions = {"old": load(args.old, "kernels_old"), "new": load(args.new, "kernels_new")}
+    folder = tempfile.mkdtemp(prefix="ab_kernels_")
+    atexit.register(shutil.rmtree, folder, True)
+    versions = {"old": load(args.old, "kernels_old", folder), "new": load(args.new, "kernels_new", folder)}
     for kernels in versions.values():
         kernels.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
