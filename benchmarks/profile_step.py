@@ -4,7 +4,9 @@ The recipe of ``bench_tutorial.py`` (Fashion-MNIST, 784-1000-1000-1000-10, epsil
 SGD lr 0.05, one thread as ``evosparse train`` chooses for it), built as ``evosparse train`` builds it, stepped
 by hand with a timer around each phase. Rounds alternate the model's own forward (hidden blocks fused into one
 op each, ``SparseLinear.forward_relu_dropout``) with ``model.net`` (the same modules one by one, as before the
-fusion), so that both see the same machine; the two give bit-identical numbers (tests/nn/test_mlp.py).
+fusion) and with ``backprop`` (evosparse.nn.backprop.CrossEntropyPass: forward, loss and backward without autograd,
+what the trainer runs for this recipe), so that all three see the same machine; the three give bit-identical numbers
+(tests/nn/test_mlp.py, tests/nn/test_backprop.py).
 
     /work/bin/bench-slot python benchmarks/profile_step.py --data-dir /work/shared/data --steps 500
     /work/bin/bench-slot python benchmarks/profile_step.py --data-dir /work/shared/data --steps 500 --fused-step
@@ -19,6 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from evosparse.nn.backprop import CrossEntropyPass
 from evosparse.train.config import TrainConfig
 from evosparse.train.run import build_trainer, load_tensors, set_threads
 
@@ -60,13 +63,24 @@ def main() -> None:
             t1 = clock()
             optimizer.zero_grad(set_to_none=True)
             t2 = clock()
-            logits = forward(x)
+            if blocks == "backprop":
+                manual = CrossEntropyPass.run(model, x, y)
+                logits, loss = manual.logits, manual.loss
+            else:
+                logits = forward(x)
             t3 = clock()
             int((logits.argmax(dim=1) == y).sum())
-            loss = F.cross_entropy(logits, y)
+            if blocks != "backprop":
+                loss = F.cross_entropy(logits, y)
             loss.item()
             t4 = clock()
-            if trainer.fusion is not None:
+            if blocks == "backprop":
+                if trainer.fusion is not None:
+                    with trainer.fusion.armed():
+                        manual.backward()
+                else:
+                    manual.backward()
+            elif trainer.fusion is not None:
                 trainer.fusion.backward(loss)
             else:
                 loss.backward()
@@ -81,9 +95,10 @@ def main() -> None:
     print(f"# fused step: {args.fused_step}; {args.steps} steps per round; microseconds per step")
     run(30, "fused")  # warm-up (kernel caches, allocator)
     run(30, "modules")
+    run(30, "backprop")
     print(f"{'blocks':<8} {'round':>5} {'total':>7} " + " ".join(f"{p:>9}" for p in PHASES))
     for round_ in range(args.rounds):
-        for blocks in ("modules", "fused"):
+        for blocks in ("modules", "fused", "backprop"):
             spent = run(args.steps, blocks)
             per_step = {p: 1e6 * s / args.steps for p, s in spent.items()}
             cells = " ".join(f"{per_step[p]:>9.0f}" for p in PHASES)

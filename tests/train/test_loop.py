@@ -268,3 +268,20 @@ def test_fused_step_trains_like_the_optimizer(make_trainer, small_config):
             assert np.array_equal(a.pattern.cols, b.pattern.cols)
     with pytest.raises(ValueError, match="fused_step=True needs optimizer='sgd'"):
         small_config.replace(optimizer="adam", fused_step=True)
+
+
+def test_training_without_autograd_is_bit_identical_and_used(make_trainer, small_config, monkeypatch):
+    from evosparse.nn import backprop
+
+    runs = []
+    original = backprop.CrossEntropyPass.backward
+    monkeypatch.setattr(backprop.CrossEntropyPass, "backward", lambda self: runs.append(1) or original(self))
+    by_hand = make_trainer(small_config.replace(epochs=2)).fit()
+    assert len(runs) == by_hand.step  # every step of the SET recipe skipped autograd
+    by_autograd = make_trainer(small_config.replace(epochs=2))
+    by_autograd.skip_autograd = False
+    by_autograd.fit()
+    assert len(runs) == by_hand.step
+    assert_same_state(weights_and_patterns(by_hand.model), weights_and_patterns(by_autograd.model))
+    for column in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "nnz"):
+        assert by_hand.history.column(column) == by_autograd.history.column(column), column
