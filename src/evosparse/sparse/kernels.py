@@ -416,8 +416,9 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     Two connections of a row at a time share the loads of ``dyt[r]`` (which stays in L1). The tile
     is the widest of 4 / 2 / 1 registers that the batch fills: at batch 128, 2 connections x 4
     registers measured 10-20% faster than 4 x 2 or 1 x 8; narrower tiles avoid masked-off work at
-    batch 16-32. At batch 1-4 a masked register and its horizontal sum are mostly wasted work: plain
-    scalar products were 1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
+    batch 16-32, and an odd number of whole registers (batch 24, 40, 56 in float32) takes 1-register
+    tiles. At batch 1-4 a masked register and its horizontal sum are mostly wasted work: plain scalar
+    products were 1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
     """
     n_rows = indptr.shape[0] - 1
     lanes = REGISTER_BYTES // xt.itemsize
@@ -425,6 +426,10 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     for r in prange(n_rows):
         if batch <= _SCALAR_DW_BATCH:
             _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, r)
+        elif batch % lanes == 0 and (batch // lanes) % 2 == 1 and batch < 8 * lanes:
+            # 3, 5 or 7 whole registers: single-register tiles leave no masked tail (a 4-register tile
+            # would end with a masked one mostly off); dW 1.3x at batches 24 and 40 in float32
+            _sddmm_row(indptr, cols, dyt, xt, out_values, r, 1)
         elif batch >= 4 * lanes:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 4)
         elif batch >= 2 * lanes:
