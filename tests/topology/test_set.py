@@ -251,3 +251,20 @@ def test_the_layer_update_is_the_pure_function_applied(new_weights):
             o.state[p.values]["momentum_buffer"] for o, p in ((opt, layer), (twin_opt, twin_layer))
         )
         assert torch.equal(momentum, twin_momentum)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_paper_rule_on_a_large_layer_with_ties_equals_a_slow_sort(dtype):
+    """Above 2^16 weights the histogram and the marking run in parts (in parallel): still exactly a stable sort,
+    the ties at a threshold going in CSR order across the parts."""
+    rng = np.random.default_rng(5)
+    values = (rng.integers(-40, 41, 300_000) / 8).astype(dtype)  # many ties at every level
+    values[rng.integers(0, values.size, 2_000)] = rng.standard_normal(2_000)
+    for zeta in (0.0, 0.03, 0.3, 0.97):
+        expected = np.zeros(values.size, dtype=bool)
+        for sign in (1, -1):
+            positions = np.flatnonzero(sign * values > 0)
+            closest = positions[np.argsort(sign * values[positions], kind="stable")]
+            expected[closest[: int(zeta * positions.size)]] = True
+        expected[values == 0] = zeta > 0
+        assert np.array_equal(weakest_connections(values, zeta, "set"), expected), zeta

@@ -186,28 +186,28 @@ def _in_rows(indptr, cols, distinct, n_cols, keys):  # pragma: no cover - compil
     return found
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _merge_rows(indptr, cols, distinct, extra, n_cols):  # pragma: no cover - compiled
     """CSR of the rows' distinct columns plus the sorted ``extra`` keys (none of them already present)."""
     n_rows = indptr.shape[0] - 1
     if extra.shape[0] == 0 and distinct.sum() == cols.shape[0]:
         return indptr, cols
+    # extra_start[r]: the first extra key of row r or a later row (the keys are sorted)
+    extra_start = np.searchsorted(extra // n_cols, np.arange(n_rows + 1))
     out_indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    out_cols = np.empty(distinct.sum() + extra.shape[0], dtype=cols.dtype)
-    e = 0
-    n = 0
     for r in range(n_rows):
+        out_indptr[r + 1] = out_indptr[r] + distinct[r] + extra_start[r + 1] - extra_start[r]
+    out_cols = np.empty(out_indptr[n_rows], dtype=cols.dtype)
+    for r in prange(n_rows):  # rows are independent once their places are known
         k, end = indptr[r], indptr[r] + distinct[r]
-        while k < end or (e < extra.shape[0] and extra[e] // n_cols == r):
-            in_row = e < extra.shape[0] and extra[e] // n_cols == r
-            if in_row and (k >= end or extra[e] - r * n_cols < cols[k]):
+        e, e_end = extra_start[r], extra_start[r + 1]
+        for n in range(out_indptr[r], out_indptr[r + 1]):
+            if e < e_end and (k >= end or extra[e] - r * n_cols < cols[k]):
                 out_cols[n] = extra[e] - r * n_cols
                 e += 1
             else:
                 out_cols[n] = cols[k]
                 k += 1
-            n += 1
-        out_indptr[r + 1] = n
     return out_indptr, out_cols
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from numba import njit
+from numba import njit, prange
 
 from evosparse.sparse.pattern import SparsePattern
 from evosparse.sparse.sampling import sample_free_keys, sample_free_rows
@@ -58,21 +58,27 @@ def drop_set(values: np.ndarray, fraction: float) -> np.ndarray:
     histogram, zeros, nans = _sign_histogram(values, bits, shift)
     if nans:  # NaN bit patterns share bins with infinities: a rare case, taken by partitioning copies
         return _drop_set_with_nans(values, fraction)
-    thresholds = []
-    for sign, half, n_zeros in ((1.0, histogram[: 1 << 15], zeros[0]), (-1.0, histogram[1 << 15 :], zeros[1])):
+    # Per sign: k, the bin of the k-th smallest score, the count below that bin (bin -1: nothing to drop).
+    plans = []
+    for half, n_zeros in ((histogram[: 1 << 15], zeros[0]), (histogram[1 << 15 :], zeros[1])):
         half[0] -= n_zeros  # bin 0 of a sign holds its zeros besides its tiniest weights
         cumulative = np.cumsum(half)
         k = int(fraction * int(cumulative[-1]))
+        top = int(np.searchsorted(cumulative, k)) if k > 0 else -1
+        below = int(cumulative[top - 1]) if top > 0 else 0
+        plans.append((k, top, below, int(half[top]) if k > 0 else 0))
+    # Both signs' candidate bins in one pass over the weights.
+    positive, negative = _scores_in_bins(values, bits, shift, plans[0][1], plans[0][3], plans[1][1], plans[1][3])
+    thresholds = []
+    for (k, _, below, _), candidates in zip(plans, (positive, negative)):
         if k <= 0:
             thresholds.append((-np.inf, 0))
             continue
-        top = int(np.searchsorted(cumulative, k))  # the bin of the k-th smallest score
-        below = int(cumulative[top - 1]) if top > 0 else 0
-        candidates = np.sort(_scores_in_bin(values, bits, sign, shift, top, int(half[top])))
+        candidates = np.sort(candidates)
         threshold = candidates[k - below - 1]
         thresholds.append((float(threshold), k - below - int(np.searchsorted(candidates, threshold, side="left"))))
     remove = np.empty(values.shape[0], dtype=bool)
-    _mark_weak(values, thresholds[0], thresholds[1], fraction > 0, remove)
+    _mark_weak(values, thresholds[0], thresholds[1], fraction > 0, remove, _DROP_PARTS)
     return remove
 
 
@@ -82,52 +88,83 @@ def _drop_set_with_nans(values: np.ndarray, fraction: float) -> np.ndarray:
     return remove
 
 
-@njit(cache=True, nogil=True)
+# The weights are split into this many consecutive parts for the parallel passes (a constant, so that which
+# of several tied weights goes never depends on the thread count).
+_DROP_PARTS = 64
+_HISTOGRAM_PARTS = 8  # each part counts into its own 65,536 bins (512 KB)
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def _sign_histogram(values, bits, shift):  # pragma: no cover - compiled
     """Counts of the top 16 bits (bins 0..2^15 - 1: w >= 0, 2^15..: w < 0 by |w|), of +-0, and of NaNs."""
-    histogram = np.zeros(1 << 16, dtype=np.int64)
-    positive_zeros = negative_zeros = nans = 0
-    for i in range(values.shape[0]):
-        top = bits[i] >> shift
-        histogram[top] += 1
-        low = bits[i] & ((1 << shift) - 1)
-        positive_zeros += (top == 0) & (low == 0)
-        negative_zeros += (top == (1 << 15)) & (low == 0)
-        nans += values[i] != values[i]
-    return histogram, (positive_zeros, negative_zeros), nans
+    n = values.shape[0]
+    n_parts = max(1, min(_HISTOGRAM_PARTS, n >> 16))  # integer counts: the same whatever the split
+    histograms = np.zeros((n_parts, 1 << 16), dtype=np.int64)
+    counts = np.zeros((n_parts, 3), dtype=np.int64)  # +0, -0, NaN
+    for t in prange(n_parts):
+        positive_zeros = negative_zeros = nans = 0
+        for i in range(n * t // n_parts, n * (t + 1) // n_parts):
+            top = bits[i] >> shift
+            histograms[t, top] += 1
+            low = bits[i] & ((1 << shift) - 1)
+            positive_zeros += (top == 0) & (low == 0)
+            negative_zeros += (top == (1 << 15)) & (low == 0)
+            nans += values[i] != values[i]
+        counts[t, 0], counts[t, 1], counts[t, 2] = positive_zeros, negative_zeros, nans
+    histogram = histograms.sum(axis=0)
+    total = counts.sum(axis=0)
+    return histogram, (total[0], total[1]), total[2]
 
 
 @njit(cache=True, nogil=True)
-def _scores_in_bin(values, bits, sign, shift, top, size):  # pragma: no cover - compiled
-    """The nonzero scores ``sign * w > 0`` whose top 16 bits (sign bit dropped) are ``top``."""
-    out = np.empty(size, dtype=values.dtype)
-    n = 0
-    want = top + (1 << 15 if sign < 0 else 0)
+def _scores_in_bins(values, bits, shift, top_positive, size_positive, top_negative, size_negative):  # pragma: no cover
+    """The nonzero scores ``|w|`` of the positive weights whose top 16 bits are ``top_positive``, and of the
+    negative ones whose top 16 bits (sign dropped) are ``top_negative`` (a bin of -1: none wanted)."""
+    positive = np.empty(size_positive, dtype=values.dtype)
+    negative = np.empty(size_negative, dtype=values.dtype)
+    want_positive = top_positive
+    want_negative = top_negative + (1 << 15) if top_negative >= 0 else -1
+    n_positive = n_negative = 0
     for i in range(values.shape[0]):
-        if (bits[i] >> shift) == want and values[i] != 0 and n < size:
-            out[n] = sign * values[i]
-            n += 1
-    return out
+        top = np.int64(bits[i] >> shift)
+        if top == want_positive and values[i] != 0 and n_positive < size_positive:
+            positive[n_positive] = values[i]
+            n_positive += 1
+        elif top == want_negative and values[i] != 0 and n_negative < size_negative:
+            negative[n_negative] = -values[i]
+            n_negative += 1
+    return positive, negative
 
 
-@njit(cache=True, nogil=True)
-def _mark_weak(values, positive, negative, drop_zeros, remove):  # pragma: no cover - compiled
-    """Mark the weights whose score ``|w|`` is below their sign's threshold, the first ties, and (if
-    ``drop_zeros``) the zeros."""
+@njit(cache=True, nogil=True, parallel=True)
+def _mark_weak(values, positive, negative, drop_zeros, remove, n_parts):  # pragma: no cover - compiled
+    """Mark the weights whose score ``|w|`` is below their sign's threshold, the first ties (in order), and
+    (if ``drop_zeros``) the zeros. Parts in parallel, then the rare ties part by part in order."""
     up, up_ties = positive
     down, down_ties = negative
     up_t, down_t = values.dtype.type(up), values.dtype.type(down)
-    for i in range(values.shape[0]):
-        v = values[i]
-        positive, negative = v > 0, v < 0
-        remove[i] = (positive & (v < up_t)) | (negative & (-v < down_t)) | ((v == 0) & drop_zeros)
-        if (positive & (v == up_t)) | (negative & (-v == down_t)):  # rare: ties at a threshold, first ones go
-            if v > 0 and up_ties > 0:
-                remove[i] = True
-                up_ties -= 1
-            elif v < 0 and down_ties > 0:
-                remove[i] = True
-                down_ties -= 1
+    n = values.shape[0]
+    n_parts = max(1, min(n_parts, n))
+    ties = np.zeros((n_parts, 2), dtype=np.int64)  # per part: weights at the positive / negative threshold
+    for t in prange(n_parts):
+        at_up = at_down = 0
+        for i in range(n * t // n_parts, n * (t + 1) // n_parts):
+            v = values[i]
+            is_positive, is_negative = v > 0, v < 0
+            remove[i] = (is_positive & (v < up_t)) | (is_negative & (-v < down_t)) | ((v == 0) & drop_zeros)
+            at_up += is_positive & (v == up_t)
+            at_down += is_negative & (-v == down_t)
+        ties[t, 0], ties[t, 1] = at_up, at_down
+    for t in range(n_parts):  # the first up_ties / down_ties weights at the thresholds go, in CSR order
+        if (up_ties > 0 and ties[t, 0] > 0) or (down_ties > 0 and ties[t, 1] > 0):
+            for i in range(n * t // n_parts, n * (t + 1) // n_parts):
+                v = values[i]
+                if v > 0 and v == up_t and up_ties > 0:
+                    remove[i] = True
+                    up_ties -= 1
+                elif v < 0 and -v == down_t and down_ties > 0:
+                    remove[i] = True
+                    down_ties -= 1
 
 
 def drop_magnitude(values: np.ndarray, fraction: float) -> np.ndarray:
