@@ -19,7 +19,9 @@ densities x seeds x environments.
    ``DIR/results.md`` (one row per setting: final return mean +- sd over seeds and per seed, the mean of each
    seed's last three evaluations, steps to reach the dense agent's final return, weights, training FLOPs and
    the wall-clock steps per second of the whole run, evaluations included). ``--sb3`` adds SB3's agent with the
-   same hyperparameters, evaluated the same way (same episodes, same seeds), as the reference.
+   same hyperparameters, evaluated the same way (same episodes, same seeds), as the reference. SB3's runs
+   resume too, from their last checkpoint, but not exactly: SB3 cannot save an environment in the middle of
+   an episode, so a resumed SB3 run starts a new episode there.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
 import statistics
 import sys
 import time
@@ -35,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evosparse.io.serialize import load_arrays, load_json, save_arrays, save_json
+from evosparse.io.torch_files import load_torch, save_torch
 from evosparse.rl import ALGORITHMS
 from evosparse.rl.evaluation import evaluate_policy
 from evosparse.rl.run import RunConfig, make_run_env, set_threads, train_rl
@@ -184,14 +189,84 @@ def _setting_values(pairs: list[str]) -> dict:
     return values
 
 
+_SB3_STATE, _SB3_BUFFER, _SB3_PROGRESS = "sb3_state.pt", "sb3_buffer.npz", "sb3_progress.json"
+
+
+def _save_sb3(model, folder: Path, seconds: float) -> None:
+    """SB3's run state without pickle: networks and optimizers (torch, loaded with weights_only), the filled part
+    of the replay buffer and numpy's global generator (npz), counters and Python's generator (JSON, written last:
+    a checkpoint without it is ignored)."""
+    optimizers = {"actor": model.actor.optimizer.state_dict(), "critic": model.critic.optimizer.state_dict()}
+    extra = {}
+    if getattr(model, "ent_coef_optimizer", None) is not None:  # SAC with automatic entropy tuning
+        optimizers["ent_coef"] = model.ent_coef_optimizer.state_dict()
+        extra["log_ent_coef"] = model.log_ent_coef.detach().clone()
+    state = {"policy": model.policy.state_dict(), "optimizers": optimizers, "torch_rng": torch.get_rng_state(), **extra}
+    save_torch(folder / _SB3_STATE, state, format="bench-rl-sb3-state")
+    buffer = model.replay_buffer
+    filled = buffer.buffer_size if buffer.full else buffer.pos
+    fields = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+    arrays = {name: getattr(buffer, name)[:filled] for name in fields if getattr(buffer, name, None) is not None}
+    generator = np.random.get_state()  # noqa: NPY002 - SB3 draws its random actions and noise from it
+    arrays["numpy_rng"] = {"keys": generator[1], "position": int(generator[2]), "has_gauss": int(generator[3]),
+                           "cached_gaussian": float(generator[4])}  # fmt: skip
+    save_arrays(folder / _SB3_BUFFER, arrays, format="bench-rl-sb3-buffer")
+    version, internal, gauss = random.getstate()
+    progress = {
+        "num_timesteps": model.num_timesteps, "n_updates": model._n_updates, "episode_num": model._episode_num,
+        "buffer_pos": buffer.pos, "buffer_full": buffer.full, "seconds": seconds,
+        "python_rng": [version, list(internal), gauss],
+    }  # fmt: skip
+    save_json(folder / _SB3_PROGRESS, progress, format="bench-rl-sb3-progress")
+
+
+def _load_sb3(model, folder: Path) -> float:
+    """Restore what :func:`_save_sb3` wrote into a fresh ``model``; returns the seconds trained so far."""
+    progress = load_json(folder / _SB3_PROGRESS, format="bench-rl-sb3-progress")
+    state = load_torch(folder / _SB3_STATE, format="bench-rl-sb3-state")
+    model.policy.load_state_dict(state["policy"])
+    model.actor.optimizer.load_state_dict(state["optimizers"]["actor"])
+    model.critic.optimizer.load_state_dict(state["optimizers"]["critic"])
+    if "ent_coef" in state["optimizers"]:
+        with torch.no_grad():
+            model.log_ent_coef.copy_(state["log_ent_coef"])
+        model.ent_coef_optimizer.load_state_dict(state["optimizers"]["ent_coef"])
+    torch.set_rng_state(state["torch_rng"])
+    arrays = load_arrays(folder / _SB3_BUFFER, format="bench-rl-sb3-buffer")
+    buffer = model.replay_buffer
+    generator = arrays.pop("numpy_rng")
+    for name, values in arrays.items():
+        getattr(buffer, name)[: values.shape[0]] = values
+    buffer.pos, buffer.full = int(progress["buffer_pos"]), bool(progress["buffer_full"])
+    saved = ("MT19937", generator["keys"], generator["position"], generator["has_gauss"], generator["cached_gaussian"])
+    np.random.set_state(saved)  # noqa: NPY002 - see _save_sb3
+    version, internal, gauss = progress["python_rng"]
+    random.setstate((version, tuple(internal), gauss))
+    model.num_timesteps, model._n_updates = int(progress["num_timesteps"]), int(progress["n_updates"])
+    model._episode_num = int(progress["episode_num"])
+    return float(progress["seconds"])
+
+
 def _train_sb3(config: RunConfig, folder: Path) -> dict:
-    """SB3's agent with ``config``'s hyperparameters, evaluated like ours; writes history.csv and summary.json."""
+    """SB3's agent with ``config``'s hyperparameters, evaluated like ours; writes history.csv and summary.json.
+
+    Resumable: every ``config.checkpoint_every`` steps the run's state is saved (:func:`_save_sb3`), and a run
+    that finds it continues from there. Unlike our agents' resume this is not exact: SB3 cannot save the
+    environment in the middle of an episode, so the resumed run starts a new episode at the checkpoint.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
 
     folder.mkdir(parents=True, exist_ok=True)
     env, eval_env = make_run_env(config), make_run_env(config, evaluation=True)
     model = sb3_agent(config.algo, env, config.algo_config(), seed=config.seed)
     history: list[dict] = []
+    spent = 0.0
+    if (folder / _SB3_PROGRESS).exists():
+        spent = _load_sb3(model, folder)
+        with (folder / "history.csv").open() as file:
+            history = [{k: int(v) if k == "step" else float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+        history = [row for row in history if row["step"] <= model.num_timesteps]
+        print(f"{folder.name}: resumed SB3 at step {model.num_timesteps:,}", flush=True)
 
     def write_history() -> None:
         # After every evaluation (a long run's curve is readable while it runs, and survives an interruption),
@@ -203,17 +278,20 @@ def _train_sb3(config: RunConfig, folder: Path) -> dict:
             writer.writerows(history)
         partial.replace(folder / "history.csv")
 
-    class Evaluate(BaseCallback):
+    began = time.perf_counter()
+
+    class EvaluateAndCheckpoint(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % config.eval_every == 0:
                 result = evaluate_policy(self.model, eval_env, episodes=config.eval_episodes, seed=config.eval_seed)
                 history.append({"step": self.num_timesteps, **result.row(), "returns": list(result.returns)})
                 write_history()
+            if self.num_timesteps % config.checkpoint_every == 0 and self.num_timesteps < config.total_steps:
+                _save_sb3(self.model, folder, spent + time.perf_counter() - began)
             return True
 
-    began = time.perf_counter()
-    model.learn(config.total_steps, callback=Evaluate())
-    seconds = time.perf_counter() - began
+    model.learn(config.total_steps - model.num_timesteps, callback=EvaluateAndCheckpoint(), reset_num_timesteps=False)
+    seconds = spent + time.perf_counter() - began
     critic = getattr(model, "critic", None) or getattr(model, "q_net", None)
     parameters = {
         name: {"weights": sum(p.numel() for n, p in module.named_parameters() if n.endswith("weight"))}
