@@ -16,8 +16,8 @@ autograd path and the dropout keys are drawn at the same moments (tests/nn/test_
 It covers the SET recipe: a ``SparseMLP`` of numba-backend ``SparseLinear`` layers with a plain ``nn.ReLU``
 (and ``SeededDropout``) after each hidden layer, a 2-D CPU float batch of more than
 :data:`~evosparse.sparse.functional.SMALL_BATCH` rows, every parameter requiring a gradient, grad mode on,
-no FusedSGD attached, and no hook anywhere (module hooks, global module hooks, tensor hooks on the
-parameters: ``loss.backward()`` would run them). For anything else :meth:`CrossEntropyPass.run` returns None
+no FusedSGD attached, no anomaly detection, and no hook anywhere (module hooks, global module hooks, tensor
+hooks on the parameters: ``loss.backward()`` would run them). For anything else :meth:`CrossEntropyPass.run` returns None
 and the caller runs autograd.
 """
 
@@ -26,11 +26,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.modules import module as torch_module
 
 from evosparse.nn.dropout import SeededDropout, _dropout_apply, _relu_dropout_grad
 from evosparse.nn.linear import SparseLinear
-from evosparse.nn.mlp import SparseMLP
+from evosparse.nn.mlp import SparseMLP, _global_hooks, _hooked
 from evosparse.sparse import kernels
 from evosparse.sparse.functional import SMALL_BATCH, check_inputs
 
@@ -39,26 +38,13 @@ _MEAN = 1  # ATen's reduction code for "mean"
 Block = tuple[SparseLinear, SeededDropout | None]
 
 
-def _hooked(module: nn.Module) -> bool:
-    return bool(
-        module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks
-    )
-
-
 def _blocks(model: nn.Module, x: torch.Tensor) -> list[Block] | None:
     """``model``'s layers, each with the dropout after it (None after the output layer), or None if not covered."""
     if type(model) is not SparseMLP or not torch.is_grad_enabled() or x.requires_grad or x.dim() != 2:
         return None
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or x.shape[0] <= SMALL_BATCH:
         return None
-    if (
-        torch_module._global_forward_hooks
-        or torch_module._global_forward_pre_hooks
-        or torch_module._global_backward_hooks
-        or torch_module._global_backward_pre_hooks
-        or _hooked(model)
-        or _hooked(model.net)
-    ):
+    if _global_hooks() or _hooked(model) or _hooked(model.net) or torch.is_anomaly_enabled():
         return None
     # [SparseLinear, ReLU, (SeededDropout)] per hidden layer, then the output SparseLinear alone
     modules = list(model.net)
