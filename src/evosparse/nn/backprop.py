@@ -17,8 +17,8 @@ It covers the SET recipe: a ``SparseMLP`` of numba-backend ``SparseLinear`` laye
 (and ``SeededDropout``) after each hidden layer, a 2-D CPU float batch of more than
 :data:`~evosparse.sparse.functional.SMALL_BATCH` rows, every parameter requiring a gradient, grad mode on,
 no FusedSGD attached, no anomaly detection, and no hook anywhere (module hooks, global module hooks, tensor
-hooks on the parameters: ``loss.backward()`` would run them). For anything else :meth:`CrossEntropyPass.run` returns None
-and the caller runs autograd.
+hooks on the parameters: ``loss.backward()`` would run them). For anything else
+:meth:`CrossEntropyPass.run` returns None and the caller runs autograd.
 """
 
 from __future__ import annotations
