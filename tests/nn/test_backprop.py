@@ -153,6 +153,7 @@ def test_what_it_does_not_cover_is_left_to_autograd_untouched(case):
     assert torch.equal(model.generator.get_state(), before)  # no dropout key drawn
 
 
+@pytest.mark.filterwarnings("ignore:Anomaly Detection has been enabled")
 def test_not_covered_without_grad_mode_with_anomaly_detection_or_a_global_hook():
     model, x, y = SparseMLP((12, 20, 3), epsilon=3, seed=0), torch.randn(8, 12), torch.zeros(8, dtype=torch.long)
     with torch.no_grad():
