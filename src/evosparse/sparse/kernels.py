@@ -398,6 +398,46 @@ def _sddmm_row(indptr, cols, dyt, xt, out_values, row, n_registers):
 
 
 @njit(**_INLINE)
+def _dot4_whole(dyt, row, xt, c0, c1, c2, c3):
+    """Four products <dyt[row], xt[c]> over a batch of whole registers, one register at a time: four
+    independent FMA chains share each load of dyt[row] (the same sums, in the same order, as _dot2 with
+    1-register tiles)."""
+    batch = xt.shape[1]
+    lanes = REGISTER_BYTES // xt.itemsize
+    acc0 = _vsplat(xt.dtype.type(0), 1)
+    acc1 = _vsplat(xt.dtype.type(0), 1)
+    acc2 = _vsplat(xt.dtype.type(0), 1)
+    acc3 = _vsplat(xt.dtype.type(0), 1)
+    j = 0
+    while j + lanes <= batch:
+        g = _vload(dyt, row, j, 1)
+        acc0 = _vfma(g, _vload(xt, c0, j, 1), acc0)
+        acc1 = _vfma(g, _vload(xt, c1, j, 1), acc1)
+        acc2 = _vfma(g, _vload(xt, c2, j, 1), acc2)
+        acc3 = _vfma(g, _vload(xt, c3, j, 1), acc3)
+        j += lanes
+    return _vsum(acc0), _vsum(acc1), _vsum(acc2), _vsum(acc3)
+
+
+@njit(**_INLINE)
+def _sddmm_row_whole(indptr, cols, dyt, xt, out_values, row):
+    """A row's weight gradients at a batch of whole registers, four connections at a time."""
+    k = indptr[row]
+    end = indptr[row + 1]
+    while k + 4 <= end:
+        s0, s1, s2, s3 = _dot4_whole(dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3])
+        out_values[k] = s0
+        out_values[k + 1] = s1
+        out_values[k + 2] = s2
+        out_values[k + 3] = s3
+        k += 4
+    while k < end:
+        s0, _ = _dot2(dyt, row, xt, cols[k], cols[k], 1)
+        out_values[k] = s0
+        k += 1
+
+
+@njit(**_INLINE)
 def _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, row):
     """A row's weight gradients as plain scalar dot products, for batches of a few samples."""
     batch = xt.shape[1]
@@ -417,8 +457,10 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     is the widest of 4 / 2 / 1 registers that the batch fills: at batch 128, 2 connections x 4
     registers measured 10-20% faster than 4 x 2 or 1 x 8; narrower tiles avoid masked-off work at
     batch 16-32, and an odd number of whole registers (batch 24, 40, 56 in float32) takes 1-register
-    tiles. At batch 1-4 a masked register and its horizontal sum are mostly wasted work: plain scalar
-    products were 1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
+    tiles, four connections at a time (``_dot4_whole``: four FMA chains, where two chains of 3-7 FMAs
+    left the core waiting on their latency; dW 1.2x again at batch 24 and 40, the same sums). At batch
+    1-4 a masked register and its horizontal sum are mostly wasted work: plain scalar products were
+    1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
     """
     n_rows = indptr.shape[0] - 1
     lanes = REGISTER_BYTES // xt.itemsize
@@ -429,7 +471,7 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
         elif batch % lanes == 0 and (batch // lanes) % 2 == 1 and batch < 8 * lanes:
             # 3, 5 or 7 whole registers: single-register tiles leave no masked tail (a 4-register tile
             # would end with a masked one mostly off); dW 1.3x at batches 24 and 40 in float32
-            _sddmm_row(indptr, cols, dyt, xt, out_values, r, 1)
+            _sddmm_row_whole(indptr, cols, dyt, xt, out_values, r)
         elif batch >= 4 * lanes:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 4)
         elif batch >= 2 * lanes:
