@@ -285,3 +285,19 @@ def test_training_without_autograd_is_bit_identical_and_used(make_trainer, small
     assert_same_state(weights_and_patterns(by_hand.model), weights_and_patterns(by_autograd.model))
     for column in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "nnz"):
         assert by_hand.history.column(column) == by_autograd.history.column(column), column
+
+
+def test_direct_sgd_step_is_used_and_bit_identical_over_rewiring(make_trainer, small_config, monkeypatch):
+    """The loop's direct fused SGD call: every step but the first (which makes the momentum buffers) takes it,
+    and two epochs with SET rewiring between them end in the same bits as optimizer.step() every step."""
+    from evosparse.train import sgd_step
+
+    taken = []
+    direct = sgd_step.step
+    monkeypatch.setattr(sgd_step, "step", lambda optimizer: taken.append(direct(optimizer)) or taken[-1])
+    fast = make_trainer(small_config.replace(epochs=2)).fit()
+    assert taken[0] is False and all(taken[1:]) and len(taken) == fast.step
+    monkeypatch.setattr(sgd_step, "step", lambda optimizer: optimizer.step() or False)
+    full = make_trainer(small_config.replace(epochs=2)).fit()
+    assert_same_state(weights_and_patterns(fast.model), weights_and_patterns(full.model))
+    assert fast.history.column("train_loss") == full.history.column("train_loss")
