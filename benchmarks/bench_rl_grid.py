@@ -4,19 +4,23 @@ between no control and the perfect-foresight optimum.
     python benchmarks/bench_rl_grid.py train --out-dir DIR [--variants building-day_ahead,...] [--kinds dense,sparse]
         [--steps 8000] [--seeds 0] [--eval-every 2000] [--hvac-action power|target]
         [--residual rule|none] [--residual-scale 0.3] [--residual-cost 0]
-        [--relative-reward] [--alpha-init 1.0] [--agent-settings JSON]
+        [--relative-reward] [--alpha-init 1.0] [--agent-settings JSON] [--validation]
     python benchmarks/bench_rl_grid.py table --out-dir DIR [--variants ...] [--kinds ...] [--seeds 0]
+        [--checkpoint last|best]
 
 1. **train**: every (variant, kind, seed) is trained into ``DIR/runs/<variant>-<kind>-s<seed>`` on the training
    split (random start days of the first eleven months) and evaluated on the held-out last month
    (:func:`evosparse.rl.grid.grid_run_config`; the community through :mod:`evosparse.rl.community`).
    Finished runs are reused and interrupted ones resumed, so the runner can be stopped and started again.
+   With ``--validation`` a run trains on the first ten months, is evaluated on the eleventh (before it learns,
+   too) and keeps its best checkpoint there (``keep_best``): the held-out month is not looked at to choose.
 2. **table**: for each variant, the environment of ``evosparse grid run`` on the held-out month (seed 0) plays
    none / rule / optimal and every finished agent (the ``agent:RUN_DIR`` controller); the table gives each
    one's total cost and share of the gap closed, the weights of the agent's networks against the dense
    ones, and its training steps and time. The sudden-change variant also splits the month at the change:
    gap closed before and after it, and the days until the agent's three-day gap closed is back at its level
-   before the change.
+   before the change. ``--checkpoint best`` plays each run's best validation checkpoint (``agent_best``)
+   instead of its last; the steps column then gives that checkpoint's step.
 
 Variants (``VARIANTS``): the building with day-ahead and with tariff prices, with the reward settled once a day
 (``reward_delay="daily"``), with a sudden tariff switch (day-ahead -> tariff mid-episode: hour 84 of each training
@@ -97,6 +101,7 @@ def run_config(
     variant: str, kind: str, *, seed: int, steps: int, eval_every: int, hvac_action: str = "power",
     residual: str | None = None, residual_scale: float | None = None, alpha_init: float | None = None,
     agent_settings: dict | None = None, residual_cost: float | None = None, relative_reward: bool = False,
+    validation: bool = False,
 ):  # fmt: skip
     """The RunConfig of one single-agent run (building and market variants); ``hvac_action="target"``: the
     building agents set the zone's temperature through its thermostat instead of the heat pump's power;
@@ -126,6 +131,7 @@ def run_config(
     config = grid_run_config(
         env, algo=spec["algo"], env_kwargs=env_kwargs, total_steps=steps, seed=seed, eval_every=eval_every,
         checkpoint_every=eval_every, agent=agent, residual=residual, residual_scale=residual_scale,
+        validation=validation,
     )  # fmt: skip
     if test_only:
         config = config.replace(eval_env_kwargs={**config.eval_env_kwargs, **test_only})
@@ -185,6 +191,7 @@ def command_train(args: argparse.Namespace) -> None:
                         hvac_action=args.hvac_action, residual=args.residual, residual_scale=args.residual_scale,
                         residual_cost=args.residual_cost, alpha_init=args.alpha_init,
                         agent_settings=args.agent_settings, relative_reward=args.relative_reward,
+                        validation=args.validation,
                     )  # fmt: skip
                     if resume:  # a longer run continues the saved one (its replay buffer keeps the saved size)
                         config = read_run_config(folder).replace(total_steps=max(args.steps, config.total_steps))
@@ -237,7 +244,8 @@ def command_table(args: argparse.Namespace) -> None:
                 elif (folder / "checkpoint.json").is_file():  # an unfinished run plays its last checkpoint
                     agents[f"{kind} s{seed} (unfinished)"] = folder
         env = test_environment(variant)
-        names = ["none", "rule", "optimal", *(f"agent:{folder}" for folder in agents.values())]
+        controller = "agent_best" if args.checkpoint == "best" else "agent"
+        names = ["none", "rule", "optimal", *(f"{controller}:{folder}" for folder in agents.values())]
         comparison = compare_controllers(env, names, seed=0)
         lines += ["", f"### {variant}", ""]
         change = variant == "building-change"
@@ -246,7 +254,7 @@ def command_table(args: argparse.Namespace) -> None:
         )
         lines += [header + " weights (of dense) | steps | train s |", "|" + "---|" * (header.count("|") + 2)]
         for label, name in [("none", "none"), ("rule", "rule"), ("optimal", "optimal")] + [
-            (label, f"agent:{folder}") for label, folder in agents.items()
+            (label, f"{controller}:{folder}") for label, folder in agents.items()
         ]:
             row = comparison.rows[name]
             cells = [label, f"{row['total_cost']:.2f}", f"{row['gap_closed']:.1%}"]
@@ -257,14 +265,16 @@ def command_table(args: argparse.Namespace) -> None:
                     moved = recovery(comparison.logs, name, CHANGE_TEST_DAY)
                     days = moved["recovery_days"]
                     cells += [f"{moved['before']:.1%}", f"{moved['after']:.1%}", "-" if days is None else str(days)]
-            if name.startswith("agent:") and _finished(Path(name[6:])):
-                summary = json.loads((Path(name[6:]) / "summary.json").read_text())
+            folder = Path(name.partition(":")[2])
+            if name.startswith(controller + ":") and _finished(folder):
+                summary = json.loads((folder / "summary.json").read_text())
                 stored = sum(count["weights"] for count in summary["parameters"].values())
                 dense = sum(count["dense_weights"] for count in summary["parameters"].values())
                 seconds = summary["train_seconds"]
-                cells += [f"{stored:,} ({stored / dense:.0%})", f"{summary['steps']:,}", f"{seconds:.0f}"]
-            elif name.startswith("agent:"):
-                record = json.loads((Path(name[6:]) / "checkpoint.json").read_text())["data"]
+                steps = summary["best_step"] if controller == "agent_best" else summary["steps"]
+                cells += [f"{stored:,} ({stored / dense:.0%})", f"{steps:,}", f"{seconds:.0f}"]
+            elif name.startswith(controller + ":"):
+                record = json.loads((folder / "checkpoint.json").read_text())["data"]
                 seconds = record["extra"]["train_seconds"]
                 cells += ["-", f"{record['num_timesteps']:,}", f"{seconds:.0f}"]
             else:
@@ -331,8 +341,16 @@ def main(argv: list[str] | None = None) -> None:
                 "--agent-settings", type=json.loads, default=None,
                 help='JSON table of agent settings over the kind\'s, e.g. \'{"gamma": 0.9}\'',
             )  # fmt: skip
+            command.add_argument(
+                "--validation", action="store_true",
+                help="train on the first ten months, keep the best checkpoint on the eleventh (keep_best)",
+            )  # fmt: skip
         else:
             command.add_argument("--out", help="also write the markdown tables to this file")
+            command.add_argument(
+                "--checkpoint", choices=("last", "best"), default="last",
+                help="play each run's last checkpoint, or its best validation one (runs trained with --validation)",
+            )  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "train":
         import torch

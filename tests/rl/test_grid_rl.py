@@ -232,3 +232,75 @@ def test_a_residual_agent_resumes_mid_episode_exactly(tmp_path):
             assert torch.equal(value, resumed.networks[name].state_dict()[key]), f"{name}.{key}"
     assert np.array_equal(straight.buffer.rewards, resumed.buffer.rewards)
     np.testing.assert_array_equal(resumed.env.unwrapped.log["reward"], straight.env.unwrapped.log["reward"])
+
+
+# A few updates (learning_starts below total_steps): the evaluations differ, so "best" picks one of them.
+FEW_UPDATES = {"actor_hidden": [8], "critic_hidden": [8], "learning_starts": 24, "batch_size": 16}
+
+
+def _validation_config(total_steps: int = 96):
+    return grid_run_config(
+        "building", algo="td3", episode_days=1, total_steps=total_steps, eval_every=24, checkpoint_every=24,
+        validation=True, agent=FEW_UPDATES,
+    )  # fmt: skip
+
+
+def test_fit_and_validation_splits_divide_the_training_months():
+    from evosparse.envs import base
+
+    n = 8760
+    assert base.split_hours(n, "validation") == (n - 2 * 720, 720)  # the eleventh month
+    assert base.split_hours(n, "fit") == (0, n - 2 * 720)  # the first ten
+    assert base.split_hours(n, "train") == (0, n - 720)  # both together
+    with pytest.raises(ValueError, match=r"split='validation' needs more than 60 days of data"):
+        base.split_hours(60 * 24, "validation")
+    train, evaluation = split_kwargs(validation=True)
+    assert train["split"] == "fit" and evaluation["split"] == "validation" and evaluation["episode_hours"] == 720
+    config = _validation_config()
+    assert config.keep_best and config.env_kwargs["split"] == "fit" and config.eval_env_kwargs["split"] == "validation"
+    env = BuildingEnergyEnv(split="fit", random_start=True, episode_hours=24 * 7)
+    for seed in range(30):  # no training episode reaches into the validation month
+        env.reset(seed=seed)
+        assert env.first_hour + 24 * 7 <= n - 2 * 720
+
+
+def test_keep_best_keeps_the_best_validation_checkpoint_and_agent_best_plays_it(tmp_path, capsys):
+    config = _validation_config()
+    run = train_rl(config, tmp_path / "run", log=None)
+    returns = [row["return_mean"] for row in run.history]
+    steps = [row["step"] for row in run.history]
+    assert steps == [0, 24, 48, 72, 96]  # the untrained agent is evaluated too
+    assert len(set(returns)) > 1, "the evaluations should differ for this test to choose among them"
+    best_step = steps[returns.index(max(returns))]  # the earliest of equal bests
+    assert run.summary["best_step"] == best_step
+    best = load_agent(tmp_path / "run", best=True)
+    assert best.num_timesteps == best_step
+    validation = BuildingEnergyEnv(**{key: value for key, value in config.eval_env_kwargs.items()})
+    played = evaluate_policy(best, validation, episodes=1, seed=config.eval_seed)
+    assert played.row()["return_mean"] == max(returns)  # the kept agent is the one that scored the best
+    code, out, err = _grid_run(capsys, "building", "--controller", f"rule,agent_best:{tmp_path / 'run'}", "--json")
+    assert code == 0, err
+    # A run without keep_best has no best checkpoint: a one-line error naming the remedy
+    plain = tmp_path / "plain"
+    train_rl(config.replace(keep_best=False), plain, log=None)
+    with pytest.raises(ValueError, match="has no best checkpoint: train it with keep_best = true"):
+        load_agent(plain, best=True)
+    code, out, err = _grid_run(capsys, "building", "--controller", f"agent_best:{plain}")
+    assert code != 0 and "keep_best = true" in err
+
+
+def test_keep_best_resumes_exactly(tmp_path):
+    config = _validation_config()
+    whole = train_rl(config, tmp_path / "whole", log=None)
+    train_rl(config.replace(total_steps=48), tmp_path / "cut", log=None)
+    resumed = train_rl(config, tmp_path / "cut", resume=True, log=None)
+    timing = ("steps_per_second",)
+    assert [{k: v for k, v in row.items() if k not in timing} for row in resumed.history] == [
+        {k: v for k, v in row.items() if k not in timing} for row in whole.history
+    ]
+    a, b = load_agent(tmp_path / "whole", best=True), load_agent(tmp_path / "cut", best=True)
+    assert a.num_timesteps == b.num_timesteps == whole.summary["best_step"]
+    first, second = (agent.get_state()["tensors"]["networks"] for agent in (a, b))
+    for name in first:
+        for key in first[name]:
+            assert torch.equal(first[name][key], second[name][key]), f"{name}.{key}"

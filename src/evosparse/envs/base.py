@@ -13,7 +13,10 @@
 Splits, for agents trained and evaluated as the yardsticks are: ``"test"`` is the held-out last
 ``HELD_OUT_DAYS`` (30) days of the data year (days 335-364 of the CityLearn year, ``evosparse grid run``'s
 default window), ``"train"`` everything before them (the first eleven months), ``"all"`` the whole year.
-Train an agent with ``split="train", random_start=True`` and evaluate it with ``split="test"``.
+Train an agent with ``split="train", random_start=True`` and evaluate it with ``split="test"``. To choose
+among an agent's checkpoints without looking at the test month, ``"train"`` divides further: ``"validation"``
+is its last 30 days (the eleventh month) and ``"fit"`` the rest (the first ten): fit on one, pick the
+checkpoint on the other, report on ``"test"``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from evosparse.envs.data import (
 )
 
 HELD_OUT_DAYS = 30
-SPLITS = ("all", "train", "test")
+SPLITS = ("all", "train", "test", "fit", "validation")
 PRICE_SIGNALS = ("day_ahead", "tariff")
 
 
@@ -90,12 +93,18 @@ def split_hours(n_hours: int, split: str) -> tuple[int, int]:
     held_out = 24 * HELD_OUT_DAYS
     if split == "all":
         return 0, n_hours
-    if n_hours <= held_out:
+    months = 2 if split in ("fit", "validation") else 1  # the held-out months this split needs besides itself
+    if n_hours <= months * held_out:
         raise ValueError(
-            f"split={split!r} needs more than {HELD_OUT_DAYS} days of data (the last {HELD_OUT_DAYS} are held out "
-            f"for testing), the data has {n_hours} hours; use split='all'"
+            f"split={split!r} needs more than {months * HELD_OUT_DAYS} days of data (the last {HELD_OUT_DAYS} are "
+            f"held out for testing{'' if months == 1 else f', the {HELD_OUT_DAYS} before them for validation'}), "
+            f"the data has {n_hours} hours; use split='all'"
         )
-    return (n_hours - held_out, held_out) if split == "test" else (0, n_hours - held_out)
+    if split == "test":
+        return n_hours - held_out, held_out
+    if split == "validation":
+        return n_hours - 2 * held_out, held_out
+    return 0, n_hours - months * held_out  # train, or fit
 
 
 def check_window(config, n_hours: int, source: str) -> None:

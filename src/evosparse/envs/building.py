@@ -81,7 +81,11 @@ class BuildingConfig(Config):
     start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
     episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
     random_start: bool = param(False, "draw the start day at reset among the days of the split")
-    split: str = param("all", "all the year, train all but its last 30 days, test those 30 days", rule=base.SPLIT)
+    split: str = param(
+        "all",
+        "all; train (all but the last 30 days); test (those); fit / validation (train divided)",
+        rule=base.SPLIT,
+    )
     pv_kw: float = param(4.0, "installed PV", rule=base.SIZE)
     battery_kwh: float = param(6.4, "battery capacity (0 disables the battery)", rule=base.SIZE)
     battery_kw: float = param(5.0, "battery power limit, charge and discharge", rule=base.SIZE)

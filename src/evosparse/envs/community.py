@@ -52,7 +52,9 @@ class CommunityConfig(Config):
     start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
     episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
     random_start: bool = param(False, "draw the start day at reset among the days of the split")
-    split: str = param("all", "all, train or test (the last 30 days): see evosparse.envs.base", rule=base.SPLIT)
+    split: str = param(
+        "all", "all, train, test (the last 30 days), fit, validation: evosparse.envs.base", rule=base.SPLIT
+    )
     layout_seed: int = param(0, "draws each building's load scale and PV size", rule=base.integer_between(0, 2**63 - 1))
     load_scale_low: float = param(0.6, "smallest factor on a building's load", rule=between(0, 1e3))
     load_scale_high: float = param(1.4, "largest factor on a building's load", rule=between(0, 1e3))

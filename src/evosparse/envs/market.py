@@ -36,7 +36,7 @@ class MarketConfig(Config):
     start_hour: int = param(0, "first hour of an episode within the split (from start)", rule=base.START_HOUR)
     episode_hours: int = param(24 * 7, "hours per episode", rule=base.EPISODE_HOURS)
     random_start: bool = param(False, "draw the start day at reset among the days of the split")
-    split: str = param("all", "all, train or test (the last 30 days of the prices from start)", rule=base.SPLIT)
+    split: str = param("all", "all, train, test (last 30 days of prices from start), fit, validation", rule=base.SPLIT)
     steps_per_hour: int = param(1, "1 hourly or 4 quarter-hourly products", rule=one_of(STEPS_PER_HOUR))
     battery_kwh: float = param(10.0, "battery capacity", rule=base.SIZE)
     battery_kw: float = param(5.0, "battery power limit", rule=base.SIZE)

@@ -45,7 +45,9 @@ class MicrogridConfig(Config):
     start_hour: int = param(0, "first hour of an episode within the split", rule=base.START_HOUR)
     episode_hours: int = param(24 * 7, "steps per episode", rule=base.EPISODE_HOURS)
     random_start: bool = param(False, "draw the start day at reset among the days of the split")
-    split: str = param("all", "all, train or test (the last 30 days): see evosparse.envs.base", rule=base.SPLIT)
+    split: str = param(
+        "all", "all, train, test (the last 30 days), fit, validation: evosparse.envs.base", rule=base.SPLIT
+    )
     pv_kw: float = param(15.0, "installed PV", rule=base.SIZE)
     battery_kwh: float = param(20.0, "battery capacity", rule=base.SIZE)
     battery_kw: float = param(8.0, "battery power limit", rule=base.SIZE)

@@ -3,7 +3,9 @@
 The yardsticks of ``evosparse grid run`` (none / rule / optimal) play the last 30 days of the data year (the
 environments' ``split="test"``). An agent is trained the same way a practitioner would: episodes that start
 on random days of the other eleven months (``split="train", random_start=True``), evaluated during training
-on the held-out month (``split="test"``), never trained on it.
+on the held-out month (``split="test"``), never trained on it. With ``validation=True`` the agent trains on the
+first ten months (``"fit"``) and is evaluated on the eleventh (``"validation"``), keeping its best checkpoint
+there (``keep_best``): a checkpoint chosen without looking at the test month, played on it by ``agent_best``.
 
 * :func:`grid_run_config`: the :class:`~evosparse.rl.run.RunConfig` of such a run for a registered
   environment (``building``, ``microgrid``, ``market``, ``community``), with the delayed-reward
@@ -13,7 +15,7 @@ on the held-out month (``split="test"``), never trained on it.
   ``evosparse grid run building --controller none,rule,optimal,agent:RUN_DIR`` reports the share of the gap
   to the optimum the agent closes. The environments never import the agents: this module registers it.
   A community run (:mod:`evosparse.rl.community`: a shared policy or independent learners) plays through the
-  same ``agent:RUN_DIR``.
+  same ``agent:RUN_DIR``. ``agent_best:RUN_DIR`` plays the run's best checkpoint (``keep_best``) instead of its last.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from evosparse.rl.run import RunConfig, load_agent, read_run_config
 HELD_OUT_HOURS = 24 * 30  # the test split: the last 30 days of the data year
 
 
-def split_kwargs(episode_days: int = 7) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_kwargs(episode_days: int = 7, *, validation: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """(training, evaluation) environment settings: random ``episode_days``-day episodes of the training
-    split, and the whole held-out month."""
+    split, and the whole held-out month; with ``validation``, of the first ten months, and the eleventh."""
     if not (isinstance(episode_days, int) and 1 <= episode_days <= 30):
         raise ValueError(f"episode_days must be an integer in [1, 30], got {episode_days!r}")
-    train = {"split": "train", "random_start": True, "episode_hours": 24 * episode_days}
-    test = {"split": "test", "random_start": False, "start_hour": 0, "episode_hours": HELD_OUT_HOURS}
+    fit, evaluate = ("fit", "validation") if validation else ("train", "test")
+    train = {"split": fit, "random_start": True, "episode_hours": 24 * episode_days}
+    test = {"split": evaluate, "random_start": False, "start_hour": 0, "episode_hours": HELD_OUT_HOURS}
     return train, test
 
 
@@ -50,6 +53,7 @@ def grid_run_config(
     env_kwargs: dict[str, Any] | None = None,
     residual: str | None = None,
     residual_scale: float | None = None,
+    validation: bool = False,
     **run_fields: Any,
 ) -> RunConfig:
     """A run of ``algo`` on the registered environment ``env`` over the training split, evaluated on the
@@ -59,14 +63,17 @@ def grid_run_config(
     "hour": 240}]}``) apply to both environments; ``run_fields`` are other :class:`RunConfig` fields.
     ``residual`` (``"rule"`` or ``"none"``): the agent corrects that controller's action by at most
     ``residual_scale`` (default :data:`evosparse.envs.residual.DEFAULT_SCALE`), through the environment
-    ``evosparse/Residual-v0``.
+    ``evosparse/Residual-v0``. ``validation``: train on the first ten months, evaluate on the eleventh and keep
+    the best checkpoint there (``keep_best``); the test month stays unseen until ``agent_best:RUN_DIR`` plays it.
     """
     from evosparse import envs
     from evosparse.envs import residual as residual_module
 
     if env not in envs.ENVIRONMENTS:
         raise ValueError(f"env must be one of {', '.join(envs.ENVIRONMENTS)}; got {env!r}")
-    train, test = split_kwargs(episode_days)
+    train, test = split_kwargs(episode_days, validation=validation)
+    if validation:
+        run_fields.setdefault("keep_best", True)
     extra = dict(env_kwargs or {})
     if residual is not None:
         if residual not in residual_module.BASES:
@@ -103,15 +110,15 @@ class AgentController(Controller):
     training, around the bare environment of the yardsticks.
     """
 
-    def __init__(self, run_dir: str | Path):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: str | Path, *, best: bool = False):
+        self.run_dir, self.best = Path(run_dir), best
         self.config = read_run_config(self.run_dir)  # a folder without an RL run fails here, at once
         self.agent = None
 
     def start(self, env) -> None:
         super().start(env)
         if self.agent is None:
-            self.agent = load_agent(self.run_dir)
+            self.agent = load_agent(self.run_dir, best=self.best)
         self._residual = None
         env_obs, env_actions = self.env.observation_space.shape, self.env.action_space
         if self.config.env == RESIDUAL_ID:
@@ -185,10 +192,20 @@ def agent_controller(argument: str | None, *, seed: int = 0) -> AgentController:
     return AgentController(argument)
 
 
+def best_agent_controller(argument: str | None, *, seed: int = 0) -> AgentController:
+    """The ``agent_best:RUN_DIR`` controller: a single-agent run's best checkpoint (trained with ``keep_best``)."""
+    if argument is None:
+        raise ValueError("controller 'agent_best' needs the run folder: agent_best:RUN_DIR")
+    controller = AgentController(argument, best=True)
+    load_agent(controller.run_dir, best=True)  # no best checkpoint: fail here, before any episode is played
+    return controller
+
+
 def register_agent_controller() -> None:
-    """Register ``agent`` with the environments' controller registry (once; later calls do nothing)."""
+    """Register ``agent`` and ``agent_best`` with the environments' controller registry (once)."""
     from evosparse.envs import controllers
 
     if getattr(controllers, "CONTROLLERS", {}).get("agent") is agent_controller:
         return
     controllers.register_controller("agent", agent_controller)
+    controllers.register_controller("agent_best", best_agent_controller)

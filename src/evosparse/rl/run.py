@@ -11,7 +11,10 @@
    evaluation environment (``eval_episodes`` episodes, seeds ``eval_seed + i``) appended to ``history.csv``
    / ``history.json`` (and TensorBoard if installed); every ``checkpoint_every`` steps and at the end a
    checkpoint (``checkpoint.json`` last: the commit point). A non-finite loss or weight stops the run with
-   :class:`DivergenceError`; the last checkpoint, written before it, is kept.
+   :class:`DivergenceError`; the last checkpoint, written before it, is kept. With ``keep_best`` the agent is
+   evaluated before it learns too, and ``best/`` holds a checkpoint of the best evaluation so far (highest mean
+   return; the earlier one on ties), as SB3's ``EvalCallback(best_model_save_path=...)`` keeps: evaluate on a
+   validation split (``evosparse.rl.grid``'s ``validation=True``), not on the test data, to choose by it.
 4. **Summarise** in ``summary.json``: final return (mean and sd over the evaluation episodes), parameters
    per network, an estimate of the training FLOPs, steps per second.
 
@@ -68,8 +71,9 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 with the tomli bac
 
 KIND = "rl"
 CHECKPOINT_JSON, CHECKPOINT_ARRAYS, CHECKPOINT_TENSORS = "checkpoint.json", "checkpoint.npz", "checkpoint.pt"
+BEST = "best"  # the subfolder of the best evaluation's checkpoint (keep_best)
 RUN_FILES = (
-    "config.toml", "history.csv", "history.json", "summary.json", "returns.png", "tensorboard",
+    "config.toml", "history.csv", "history.json", "summary.json", "returns.png", "tensorboard", BEST,
     CHECKPOINT_JSON, CHECKPOINT_ARRAYS, CHECKPOINT_TENSORS,
 )  # fmt: skip
 CHECKPOINT_FORMAT = "evosparse.rl.checkpoint"
@@ -118,6 +122,9 @@ class RunConfig(Config):
     )
     checkpoint_every: int = param(
         10_000, "environment steps between checkpoints (and one at the end)", rule=at_least(1)
+    )
+    keep_best: bool = param(
+        False, "evaluate before learning too, and keep the best evaluation's checkpoint in best/ (choose on validation)"
     )
     reward_every: int = param(1, "pay the reward every this many steps of an episode (1: no delay)", rule=at_least(1))
     change_at_step: int | None = param(
@@ -270,12 +277,15 @@ def read_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
     return record, {"meta": record["meta"], "arrays": arrays, "tensors": tensors}
 
 
-def load_agent(run_dir: str | Path, env: gym.Env | None = None):
-    """The agent of a run folder at its last checkpoint (on ``env``, default: a new training environment)."""
+def load_agent(run_dir: str | Path, env: gym.Env | None = None, *, best: bool = False):
+    """The agent of a run folder at its last checkpoint, or with ``best`` at its best evaluation's (``keep_best``);
+    on ``env``, default: a new training environment."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
+    if best and not (run_dir / BEST / CHECKPOINT_JSON).is_file():
+        raise ValueError(f"RUN {run_dir} has no best checkpoint: train it with keep_best = true")
     agent = build_agent(config, env)
-    _, state = read_checkpoint(run_dir)
+    _, state = read_checkpoint(run_dir / BEST if best else run_dir)
     agent.set_state(state)
     return agent
 
@@ -504,6 +514,10 @@ def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks, o
         )
     user_callbacks = list(callbacks)
     try:
+        if config.keep_best and not history:  # the untrained agent is a candidate too (a residual one: the rule)
+            history.append(_evaluate(config, agent, eval_env, [], extra))
+            _log_row(history[-1], writer, log)
+            _keep_if_best(folder, agent, history, extra)
         while agent.num_timesteps < config.total_steps:
             start = agent.num_timesteps
             end = min(
@@ -534,6 +548,8 @@ def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks, o
             if step % config.eval_every == 0 or step == config.total_steps:
                 history.append(_evaluate(config, agent, eval_env, segment.episodes, extra))
                 _log_row(history[-1], writer, log)
+                if config.keep_best:
+                    _keep_if_best(folder, agent, history, extra)
             if step % config.checkpoint_every == 0 or step == config.total_steps:
                 files = checkpoint_files(agent, folder.run_id, history, extra)
                 files["history.csv"] = _history_csv(history)
@@ -551,6 +567,16 @@ def _run(config, folder, agent, eval_env, *, resume, progress, log, callbacks, o
         folder.write("summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
         folder.update_manifest(finished=True)
     return RunResult(config, folder.path, agent, history, summary)
+
+
+def _keep_if_best(folder, agent, history: list[dict[str, Any]], extra: dict[str, Any]) -> None:
+    """Write ``best/`` (a whole checkpoint, ``checkpoint.json`` last) if the last evaluation beats every earlier
+    one. Written before the run's own checkpoint, so a run resumed from that holds the best of its history."""
+    returns = [row["return_mean"] for row in history]
+    if returns[-1] > max(returns[:-1], default=-math.inf):
+        files = checkpoint_files(agent, folder.run_id, history, extra)
+        (folder.path / BEST).mkdir(exist_ok=True)
+        folder.write_set({f"{BEST}/{name}": data for name, data in files.items()}, last=(f"{BEST}/{CHECKPOINT_JSON}",))
 
 
 def _evaluate(config: RunConfig, agent, eval_env, episodes: list[float], extra: dict[str, Any]) -> dict[str, Any]:
@@ -616,6 +642,7 @@ def run_summary(config: RunConfig, agent, history: list[dict[str, Any]], extra: 
         "final_return_std": last.get("return_std"),
         "final_returns": last.get("returns"),
         "best_return_mean": max((row["return_mean"] for row in history), default=None),
+        "best_step": max(history, key=lambda row: row["return_mean"])["step"] if history else None,
         "parameters": agent.parameter_counts(),
         "training_flops": extra["flops"],
         **recovery(config, history),
