@@ -287,6 +287,9 @@ def test_keep_best_keeps_the_best_validation_checkpoint_and_agent_best_plays_it(
         load_agent(plain, best=True)
     code, out, err = _grid_run(capsys, "building", "--controller", f"agent_best:{plain}")
     assert code != 0 and "keep_best = true" in err
+    # --overwrite replaces the whole run, its best checkpoint included: no stale best/ of the old run remains
+    train_rl(config.replace(keep_best=False, total_steps=24), tmp_path / "run", overwrite=True, log=None)
+    assert not (tmp_path / "run" / "best").exists()
 
 
 def test_keep_best_resumes_exactly(tmp_path):
