@@ -62,6 +62,10 @@ def test_zero_grad_sets_every_gradient_to_none():
     torch.nn.functional.cross_entropy(model(x), y).backward()
     sgd_step.zero_grad(optimizer)
     assert all(p.grad is None for p in model.parameters())
+    calls = []
+    optimizer.zero_grad = lambda set_to_none=True: calls.append(set_to_none)  # replaced: it must be the one run
+    sgd_step.zero_grad(optimizer)
+    assert calls == [True]
 
 
 def _stepped_once(optimizer: torch.optim.Optimizer, model: torch.nn.Module, x, y) -> None:

@@ -1,14 +1,14 @@
 """``optimizer.step()`` and ``optimizer.zero_grad()`` of a fused ``torch.optim.SGD`` in one compiled call each.
 
 At the SET tutorial's batch of 40 a training step takes ~2-3 ms, and ``torch.optim.SGD(fused=True).step()``
-spent ~140 us of it here around a ~40 us kernel: the profiler context, the hook chains, regrouping the tensors by
-device and dtype, and rebuilding the argument lists. :func:`step` calls the same kernel
-(``torch._fused_sgd_``) with the same arguments, so the parameters and momentum buffers are the same bits
-(tests/train/test_sgd_step.py), whenever nothing that the full call would run can differ: the optimizer is a
-plain ``torch.optim.SGD`` with ``fused=True`` in every group, no step hook (its own or global), no AMP scaling,
-every parameter has a gradient and, with momentum, already a momentum buffer (the first step creates them, so it
-goes through ``optimizer.step()``). An LR scheduler's step counter is kept as its wrapper would. Anything else
-runs ``optimizer.step()`` itself.
+spent ~140 us of it (on the machine where this was written) around a ~40 us kernel: the profiler context,
+the hook chains, regrouping the tensors by device and dtype, and rebuilding the argument lists. :func:`step`
+calls the same kernel (``torch._fused_sgd_``) with the same arguments, so the parameters and momentum buffers
+are the same bits (tests/train/test_sgd_step.py), whenever nothing that the full call would run can differ:
+the optimizer is a plain ``torch.optim.SGD`` with ``fused=True`` in every group, no step hook (its own or
+global), no AMP scaling, every parameter has a gradient and, with momentum, already a momentum buffer (the
+first step creates them, so it goes through ``optimizer.step()``). An LR scheduler's step counter is kept as
+its wrapper would. Anything else runs ``optimizer.step()`` itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch.optim import optimizer as optimizer_module
 
 def zero_grad(optimizer: torch.optim.Optimizer) -> None:
     """``optimizer.zero_grad(set_to_none=True)``: every parameter's ``.grad`` set to None."""
-    if type(optimizer) is not SGD:
+    if type(optimizer) is not SGD or "zero_grad" in vars(optimizer):  # a subclass, or zero_grad replaced: theirs
         optimizer.zero_grad(set_to_none=True)
         return
     for group in optimizer.param_groups:
