@@ -197,7 +197,8 @@ def best_agent_controller(argument: str | None, *, seed: int = 0) -> AgentContro
     if argument is None:
         raise ValueError("controller 'agent_best' needs the run folder: agent_best:RUN_DIR")
     controller = AgentController(argument, best=True)
-    load_agent(controller.run_dir, best=True)  # no best checkpoint: fail here, before any episode is played
+    # loaded now, not at start(): a run without a best checkpoint fails before any episode is played
+    controller.agent = load_agent(controller.run_dir, best=True)
     return controller
 
 
