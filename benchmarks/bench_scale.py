@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--block-rows", type=int, default=1, help="row-blocked weight order with blocks of this many rows (1: CSR)"
+    )
     parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True, help="torch's fused SGD")
     parser.add_argument(
         "--fused-step",
@@ -102,7 +105,7 @@ def main() -> None:
     sizes = [data.n_features, *hidden, data.n_classes]
 
     start = time.perf_counter()
-    model = SparseMLP(sizes, activation="allrelu", epsilon=args.epsilon, seed=args.seed)
+    model = SparseMLP(sizes, activation="allrelu", epsilon=args.epsilon, seed=args.seed, block_rows=args.block_rows)
     build_seconds = time.perf_counter() - start
     build_peak = peak_gib()
     # The output layer sums a whole hidden layer (fan-in in the hundreds of thousands): with one learning

@@ -60,6 +60,8 @@ BAD_FIELDS = [
     ("epsilon", math.inf, "epsilon must be a finite number > 0, got inf"),
     ("weight_init", "xavier", "weight_init must be one of fan_in, paper; got 'xavier'"),
     ("backend", "cuda", "backend must be one of auto, numba, torch; got 'cuda'"),
+    ("block_rows", 0, "block_rows must be an integer in [1, 65536] (1: CSR order), got 0"),
+    ("block_rows", 70000, "block_rows must be an integer in [1, 65536] (1: CSR order), got 70000"),
     ("zeta", 1.2, "zeta must be in [0, 1), got 1.2"),
     ("zeta", 1.0, "zeta must be in [0, 1), got 1.0"),
     ("zeta", -0.1, "zeta must be in [0, 1), got -0.1"),

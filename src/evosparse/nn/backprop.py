@@ -71,6 +71,8 @@ def _plain_layer(layer: SparseLinear) -> bool:
     """A numba-backend layer with a bias, no FusedSGD, no hook, its parameters requiring plain gradients."""
     if _hooked(layer) or layer.backend not in ("auto", "numba") or layer.fused_update is not None:
         return False
+    if layer.pattern.is_blocked:  # this path's kernels are CSR ones; autograd dispatches the blocked ones
+        return False
     if layer.bias is None:
         return False
     return all(

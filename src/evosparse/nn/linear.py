@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from evosparse.sparse.functional import (
     sparse_linear,
 )
 from evosparse.sparse.init import erdos_renyi_pattern, random_pattern
-from evosparse.sparse.pattern import SparsePattern
+from evosparse.sparse.pattern import SparsePattern, check_block_rows, permute
 
 WEIGHT_INITS = ("fan_in", "paper")
 _INIT_CHUNK = 1 << 20  # connections initialised per chunk
@@ -59,6 +60,12 @@ class SparseLinear(nn.Module):
         dtype: ``torch.float32`` (default dtype) or ``torch.float64``: the compiled kernels' types. Half
             precision (float16, bfloat16) raises a TypeError here rather than failing in the forward pass.
         device: where ``values`` and ``bias`` live.
+        block_rows: 1 (default): ``values`` in CSR order; R > 1: in *row-blocked* order (blocks of R output
+            neurons, each sorted by input neuron; :mod:`evosparse.sparse.pattern`), the layout for layers of
+            10^5 neurons and more trained at batches of a few samples, where it made a training step several
+            times faster (BENCHMARKS.md section 3). The same numbers either way; numba backend (CPU) only.
+            Pick R so that R x batch outputs fit well inside L2 (16384 at batch 2). Topology updates see the
+            CSR order (:meth:`csr_order`); the state dict stores the layout it was saved in.
 
     Shape:
         - Input: :math:`(*, H_{in})`; Output: :math:`(*, H_{out})`.
@@ -88,8 +95,10 @@ class SparseLinear(nn.Module):
         seed: int | np.random.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        block_rows: int = 1,
     ) -> None:
         super().__init__()
+        block_rows = check_block_rows(block_rows)
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -113,8 +122,10 @@ class SparseLinear(nn.Module):
         factory = {"dtype": dtype, "device": device}
         self.values = nn.Parameter(torch.empty(pattern.nnz, **factory))
         self.bias = nn.Parameter(torch.empty(self.out_features, **factory)) if bias else None
+        self.block_rows = 1
         self.set_pattern(pattern)
         self.reset_parameters(rng)
+        self.set_block_rows(block_rows)
 
     # ---- topology -------------------------------------------------------------------------------
     @property
@@ -140,6 +151,57 @@ class SparseLinear(nn.Module):
         self._pattern = pattern
         self._index_tensors: dict[torch.device, _PatternTensors] = {}
 
+    def set_block_rows(self, block_rows: int, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Store the weights in row-blocked order with blocks of ``block_rows`` rows (1: CSR order).
+
+        ``values`` (the same Parameter object) and its per-connection state in ``optimizer`` (SGD momentum,
+        Adam moments) are permuted alike, so training continues exactly as before.
+        """
+        self.block_rows = check_block_rows(block_rows)
+        self._relayout(self.block_rows, optimizer)
+
+    @contextmanager
+    def csr_order(self, optimizer: torch.optim.Optimizer | None = None) -> Iterator[None]:
+        """Within the block, ``values`` (and its optimizer state) are in CSR order; the layer's own layout after.
+
+        Topology updates run inside it (:class:`evosparse.topology.TopologyStrategy`): what they compute
+        (keys, per-row growth, merges) is written for CSR order.
+        """
+        self._relayout(1, optimizer)
+        try:
+            yield
+        finally:
+            self._relayout(self.block_rows, optimizer)
+
+    def _relayout(self, block_rows: int, optimizer: torch.optim.Optimizer | None) -> None:
+        old = self._pattern
+        if old.block_rows == block_rows:
+            return
+        if self.values.device.type != "cpu":
+            raise ValueError(
+                f"block_rows > 1 needs the layer on the CPU (numba backend), values are on {self.values.device}"
+            )
+        if not old.is_blocked:
+            new, perm = old.to_blocked(block_rows)
+        elif block_rows == 1:
+            new, perm = old.to_csr()
+        else:  # one block size to another: old -> CSR -> new composed into one gather
+            csr, to_csr = old.to_csr()
+            new, perm = csr.to_blocked(block_rows)
+            perm = permute(to_csr, perm)
+        # The old indices go before the tensors are permuted one at a time: the memory peak of a relayout is one
+        # old and one new copy of a tensor, the new pattern and the permutation.
+        self._pattern = new
+        self._index_tensors = {}
+        del old
+        state = optimizer.state.get(self.values, {}) if optimizer is not None else {}
+        for key, tensor in list(state.items()):
+            if isinstance(tensor, torch.Tensor) and tensor.shape == self.values.shape:
+                state[key] = None
+                state[key] = _permuted(tensor, perm)
+                del tensor
+        self.values.data = _permuted(self.values.data, perm)
+
     def resize(self, *, keep_outputs: np.ndarray | None = None, keep_inputs: np.ndarray | None = None) -> np.ndarray:
         """Keep only the output neurons ``keep_outputs`` (rows) and / or input neurons ``keep_inputs`` (columns).
 
@@ -153,6 +215,8 @@ class SparseLinear(nn.Module):
             CSR positions, in the old pattern, of the connections kept (to remap per-connection state).
         """
         pattern = self._pattern
+        if pattern.is_blocked:
+            raise ValueError(f"resize needs CSR order: call it inside layer.csr_order() (block_rows={self.block_rows})")
         new_row = _renumbering("keep_outputs", keep_outputs, self.out_features)
         new_col = _renumbering("keep_inputs", keep_inputs, self.in_features)
         kept = np.flatnonzero((new_row[pattern.rows] >= 0) & (new_col[pattern.cols] >= 0))
@@ -204,6 +268,10 @@ class SparseLinear(nn.Module):
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         rng = as_generator(seed)
+        if self._pattern.is_blocked:  # the draws are made in CSR order: the same weights in any layout
+            with self.csr_order():
+                self.reset_parameters(rng)
+            return
         pattern = self._pattern
         row_bounds = self._row_bounds()
         with torch.no_grad():
@@ -332,6 +400,8 @@ class SparseLinear(nn.Module):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         destination[prefix + "rows"] = torch.from_numpy(self._pattern.rows.copy())
         destination[prefix + "cols"] = torch.from_numpy(self._pattern.cols.copy())
+        if self._pattern.is_blocked:  # rows, cols and values are in this order: the loader rebuilds it
+            destination[prefix + "block_rows"] = torch.tensor(self._pattern.block_rows, dtype=torch.int64)
         if self.resized:  # lost neurons during training (neuron importance pruning)
             destination[prefix + "shape"] = torch.tensor([self.out_features, self.in_features], dtype=torch.int64)
 
@@ -339,6 +409,7 @@ class SparseLinear(nn.Module):
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
         rows_key, cols_key, shape_key = prefix + "rows", prefix + "cols", prefix + "shape"
+        block_key = prefix + "block_rows"
         if shape_key in state_dict:
             n_out, n_in = (int(v) for v in state_dict[shape_key])
             if (n_out, n_in) != (self.out_features, self.in_features):
@@ -352,21 +423,27 @@ class SparseLinear(nn.Module):
             rows = state_dict[rows_key].cpu().numpy()
             cols = state_dict[cols_key].cpu().numpy()
             try:
+                block_rows = check_block_rows(int(state_dict[block_key])) if block_key in state_dict else 1
                 pattern = SparsePattern.from_coo(rows, cols, self.out_features, self.in_features)
+                if block_rows > 1:
+                    pattern = pattern.to_blocked(block_rows)[0]
             except ValueError as error:
                 error_msgs.append(f"{prefix}: invalid sparse pattern in state dict: {error}")
                 return
             if not (np.array_equal(pattern.rows, rows) and np.array_equal(pattern.cols, cols)):
-                error_msgs.append(f"{prefix}: sparse pattern in state dict is not in CSR (row-major) order")
+                order = "CSR (row-major)" if block_rows == 1 else f"row-blocked (block_rows={block_rows})"
+                error_msgs.append(f"{prefix}: sparse pattern in state dict is not in {order} order")
                 return
-            # Adopt the saved topology first, so the generic loader's shape check passes for any nnz.
+            # Adopt the saved topology (and layout: the optimizer state saved beside it is in that order) first,
+            # so the generic loader's shape check passes for any nnz.
+            self.block_rows = block_rows
             self.set_pattern(pattern, torch.zeros(pattern.nnz, dtype=self.values.dtype))
         elif strict:
             missing_keys.extend(k for k in (rows_key, cols_key) if k not in state_dict)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-        for key in (rows_key, cols_key, shape_key):
+        for key in (rows_key, cols_key, shape_key, block_key):
             if key in unexpected_keys:
                 unexpected_keys.remove(key)
 
@@ -388,6 +465,13 @@ class _SparseReluDropout(torch.autograd.Function):
         grad_z = relu_dropout_grad(grad_out.t(), out_t, ctx.p)
         grad_x, grad_values, grad_bias = linear_backward(ctx, xt, values, grad_z)
         return grad_x, grad_values, grad_bias, None, None, None, None, None, None
+
+
+def _permuted(tensor: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
+    """``tensor[perm]`` (a new tensor), in one compiled pass on the CPU (no int64 copy of ``perm``)."""
+    if tensor.device.type == "cpu" and tensor.dtype in DTYPES:
+        return torch.from_numpy(permute(tensor.detach().contiguous().numpy(), perm))
+    return tensor[torch.from_numpy(perm).long().to(tensor.device)]
 
 
 def _renumbering(name: str, keep: np.ndarray | None, size: int) -> np.ndarray:

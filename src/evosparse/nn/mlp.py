@@ -64,6 +64,9 @@ def fusable_block(blocks: list[nn.Module], i: int, x: torch.Tensor) -> int:
     return 0 if any(_hooked(m) for m in blocks[i : i + taken]) else taken
 
 
+WIDE_INPUTS = 1 << 15  # SparseMLP's block_rows applies to layers with at least this many inputs
+
+
 class _MLP(nn.Module):
     """Shared body: linear layers with activation and dropout after every hidden layer."""
 
@@ -130,6 +133,9 @@ class SparseMLP(_MLP):
         alpha: All-ReLU slope.
         weight_init: see :class:`SparseLinear`.
         backend: see :class:`SparseLinear`.
+        block_rows: see :class:`SparseLinear`; applied to the layers with at least :data:`WIDE_INPUTS` inputs
+            (1: CSR order everywhere). A narrower input stays in cache anyway, and CSR order was faster there
+            (the 3,312-input first layer of the one-million-neuron network: backward 49 ms vs 75 ms blocked).
         seed: seeds topology, weights, SReLU parameters and dropout masks.
 
     Example::
@@ -151,6 +157,7 @@ class SparseMLP(_MLP):
         alpha: float = 0.6,
         weight_init: str = "fan_in",
         backend: str = "auto",
+        block_rows: int = 1,
         seed: int | None = None,
     ) -> None:
         sizes = _check_sizes(layer_sizes)
@@ -165,7 +172,14 @@ class SparseMLP(_MLP):
         rng = np.random.default_rng(seed)
         linears = [
             SparseLinear(
-                n_in, n_out, epsilon=epsilon, density=density, weight_init=weight_init, backend=backend, seed=rng
+                n_in,
+                n_out,
+                epsilon=epsilon,
+                density=density,
+                weight_init=weight_init,
+                backend=backend,
+                seed=rng,
+                block_rows=block_rows if n_in >= WIDE_INPUTS else 1,
             )
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         ]

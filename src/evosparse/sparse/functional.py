@@ -158,7 +158,19 @@ def linear_forward(ctx, x2d, values, bias, pattern, backend, index_cache, update
     if backend == "numba":
         out_t = torch.empty((pattern.n_rows, xt.shape[1]), dtype=xt.dtype)
         bias_np = bias.detach().numpy() if bias is not None else np.empty(0, dtype=xt.numpy().dtype)
-        kernels.spmm(pattern.indptr, pattern.cols, values.detach().numpy(), xt.numpy(), bias_np, out_t.numpy())
+        if pattern.is_blocked:
+            kernels.spmm_blocked(
+                pattern.indptr,
+                pattern.cols,
+                pattern.row_offsets,
+                pattern.block_rows,
+                values.detach().numpy(),
+                xt.numpy(),
+                bias_np,
+                out_t.numpy(),
+            )
+        else:
+            kernels.spmm(pattern.indptr, pattern.cols, values.detach().numpy(), xt.numpy(), bias_np, out_t.numpy())
     else:
         idx = index_cache(xt.device)
         out_t = _torch_spmm(idx.indptr, idx.cols, values.detach(), (pattern.n_rows, pattern.n_cols), xt)
@@ -177,6 +189,23 @@ def linear_backward(ctx, xt, values, dyt):
     step = ctx.update() if ctx.update is not None and ctx.needs_input_grad[1] else None
     if step is not None:
         grad_x = _fused_backward(ctx, values, dyt, xt, step)
+    elif pattern.is_blocked:  # numba only (check_inputs); both gradients in one sweep at any batch
+        grad_xt = torch.empty((pattern.n_cols if ctx.needs_input_grad[0] else 0, dyt.shape[1]), dtype=dyt.dtype)
+        grad_values = torch.empty_like(values)
+        kernels.backward_blocked(
+            pattern.indptr,
+            pattern.cols,
+            pattern.row_offsets,
+            pattern.block_rows,
+            values.detach().numpy(),
+            dyt.numpy(),
+            xt.numpy(),
+            grad_values.numpy(),
+            grad_xt.numpy(),
+            kernels.BACKWARD_CHUNKS,
+        )
+        grad_x = grad_xt.t() if ctx.needs_input_grad[0] else None
+        grad_values = grad_values if ctx.needs_input_grad[1] else None
     elif backend == "numba" and dyt.shape[1] <= SMALL_BATCH and ctx.needs_input_grad[1]:
         # A few samples: both gradients in one sweep over the CSR order (no CSC view is ever built).
         dyt_np, values_np = dyt.numpy(), values.detach().numpy()
@@ -234,6 +263,22 @@ def _fused_backward(ctx, values, dyt, xt, step: SGDStep) -> torch.Tensor | None:
                 "first_step": bool(step.first_step),
             }
             values_np, dyt_np, xt_np = values.detach().numpy(), dyt.numpy(), xt.numpy()
+            if pattern.is_blocked:
+                grad_xt = torch.empty((pattern.n_cols if need_dx else 0, dyt.shape[1]), dtype=dyt.dtype)
+                kernels.backward_blocked_sgd(
+                    pattern.indptr,
+                    pattern.cols,
+                    pattern.row_offsets,
+                    pattern.block_rows,
+                    values_np,
+                    buffer.numpy(),
+                    dyt_np,
+                    xt_np,
+                    grad_xt.numpy(),
+                    kernels.BACKWARD_CHUNKS,
+                    **sgd,
+                )
+                return grad_xt.t() if need_dx else None
             if dyt.shape[1] > SMALL_BATCH:
                 # dX over the CSC view with the weights before the step, then the tiled dW products applied as
                 # they come (at batch 40 the one-sweep scatter below was ~1.3x slower than this pair).
@@ -295,6 +340,11 @@ def sparse_linear(
     """
     check_inputs(x, values, pattern)
     backend = resolve_backend(backend, x)
+    if pattern.is_blocked and backend != "numba":
+        raise ValueError(
+            f"a row-blocked layer (block_rows={pattern.block_rows}) runs on the numba backend only (CPU, float32 or "
+            f"float64), got backend {backend!r} for {x.dtype} on {x.device}; use block_rows=1 elsewhere"
+        )
     if index_cache is None:
         index_cache = lambda device: _PatternTensors(pattern, device)  # noqa: E731
     lead = x.shape[:-1]

@@ -13,6 +13,17 @@ of ``torch.nn.Linear.weight``) is kept in two orders:
   bytes per connection) and rebuilt only when the topology changes. Small-batch training of wide
   layers never builds it (:func:`evosparse.sparse.kernels.backward_csr` scatters over the CSR order).
 
+A pattern may instead be **row-blocked** (``block_rows`` = R > 1), the storage order for wide layers trained
+at batches of a few samples: the rows are cut into blocks of R consecutive rows, and inside a block the
+connections are sorted by column, then row. ``indptr`` (n_blocks + 1) then delimits blocks, not rows, and
+``row_offsets`` (uint16, nnz) holds each connection's row minus its block's first row. Why: a product then
+reads its inputs in ascending column order (a stream the prefetcher follows, not one random cache line per
+connection) while the block's outputs stay in L2 (:mod:`evosparse.sparse.kernels`, ``spmm_blocked``). With
+R = 1 the definition is plain CSR. :meth:`SparsePattern.to_blocked` and :meth:`SparsePattern.to_csr` convert
+in O(nnz + n_blocks * n_cols) and return the permutation that carries the weights along. What is written
+for CSR (the CSC view, :meth:`SparsePattern.keys`, the constructors) is CSR only: a blocked pattern raises
+there rather than answer in the wrong order.
+
 Everything here costs O(nnz log nnz) or less; nothing allocates an ``n_rows x n_cols`` array.
 """
 
@@ -22,10 +33,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 INDEX_DTYPE = np.int32  # column / row indices: 4 bytes each, enough for 2**31 neurons per layer
 OFFSET_DTYPE = np.int64  # indptr offsets: nnz may exceed 2**31 in very large layers
+ROW_OFFSET_DTYPE = np.uint16  # row inside its block, in a row-blocked pattern: 2 bytes per connection
+MAX_BLOCK_ROWS = int(np.iinfo(ROW_OFFSET_DTYPE).max) + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,14 +49,60 @@ class SparsePattern:
     n_cols: int
     indptr: np.ndarray
     cols: np.ndarray
+    block_rows: int = 1
+    row_offsets: np.ndarray | None = None
+
+    @property
+    def is_blocked(self) -> bool:
+        """Whether the storage order is row-blocked (``block_rows`` > 1) rather than CSR."""
+        return self.block_rows > 1
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of row blocks (``n_rows`` for CSR)."""
+        return int(self.indptr.shape[0]) - 1
 
     @property
     def rows(self) -> np.ndarray:
-        """Row (output neuron) of each connection, in CSR order (computed on each call, O(nnz))."""
+        """Row (output neuron) of each connection, in storage order (computed on each call, O(nnz))."""
+        if self.is_blocked:
+            return _blocked_rows(self.indptr, self.row_offsets, self.block_rows, np.empty(self.nnz, INDEX_DTYPE))
         return np.repeat(np.arange(self.n_rows, dtype=INDEX_DTYPE), np.diff(self.indptr))
+
+    def _require_csr(self, what: str) -> None:
+        if self.is_blocked:
+            raise ValueError(f"{what} needs a CSR pattern, this one is row-blocked (block_rows={self.block_rows})")
+
+    def to_blocked(self, block_rows: int) -> tuple[SparsePattern, np.ndarray]:
+        """This CSR pattern in row-blocked order, and ``perm``: blocked values = CSR values[perm]."""
+        self._require_csr("to_blocked")
+        block_rows = check_block_rows(block_rows)
+        perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        if block_rows == 1:
+            return self, np.arange(self.nnz, dtype=perm_dtype)
+        n_blocks = -(-self.n_rows // block_rows)
+        block_ptr = self.indptr[np.minimum(np.arange(n_blocks + 1) * block_rows, self.n_rows)].astype(OFFSET_DTYPE)
+        cols = np.empty(self.nnz, INDEX_DTYPE)
+        offsets = np.empty(self.nnz, ROW_OFFSET_DTYPE)
+        perm = np.empty(self.nnz, perm_dtype)
+        _csr_to_blocked(self.indptr, self.cols, block_rows, self.n_cols, cols, offsets, perm)
+        blocked = SparsePattern(self.n_rows, self.n_cols, block_ptr, cols, block_rows, offsets)
+        return blocked, perm
+
+    def to_csr(self) -> tuple[SparsePattern, np.ndarray]:
+        """This pattern in CSR order, and ``perm``: CSR values = these values[perm] (identity if already CSR)."""
+        perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        if not self.is_blocked:
+            return self, np.arange(self.nnz, dtype=perm_dtype)
+        indptr = np.empty(self.n_rows + 1, OFFSET_DTYPE)
+        cols = np.empty(self.nnz, INDEX_DTYPE)
+        perm = np.empty(self.nnz, perm_dtype)
+        _blocked_to_csr(self.indptr, self.cols, self.row_offsets, self.block_rows, indptr, cols, perm)
+        return SparsePattern.from_csr(indptr, cols, self.n_rows, self.n_cols), perm
 
     @cached_property
     def _csc_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._require_csr("the CSC view")
         perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
         csc_indptr, csc_perm = _counting_sort_by_column(self.cols, self.n_cols, np.empty(self.nnz, perm_dtype))
         return csc_indptr, _csc_rows(self.indptr, csc_perm, np.empty(self.nnz, INDEX_DTYPE)), csc_perm
@@ -79,19 +138,26 @@ class SparsePattern:
 
     def keys(self) -> np.ndarray:
         """Linear positions ``row * n_cols + col`` (int64), sorted ascending because CSR order is row-major."""
+        self._require_csr("keys()")
         return _csr_keys(self.indptr, self.cols, self.n_cols, np.empty(self.nnz, np.int64))
 
     def row_degrees(self) -> np.ndarray:
         """Number of connections of each row (fan-in of each output neuron)."""
+        if self.is_blocked:
+            return np.bincount(self.rows, minlength=self.n_rows)
         return np.diff(self.indptr)
 
     def col_degrees(self) -> np.ndarray:
         """Number of connections of each column (fan-out of each input neuron)."""
+        if self.is_blocked:
+            return np.bincount(self.cols, minlength=self.n_cols)
         return np.diff(self.csc_indptr)
 
     def index_bytes(self) -> int:
         """Bytes held by the index arrays: CSR, and the CSC view if built (not the on-demand ``rows``)."""
         arrays = (self.indptr, self.cols, *(self._csc_view if self.has_csc else ()))
+        if self.is_blocked:
+            arrays = (*arrays, self.row_offsets)
         return int(sum(a.nbytes for a in arrays))
 
     @classmethod
@@ -124,6 +190,84 @@ class SparsePattern:
     def from_csr(cls, indptr: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> SparsePattern:
         """Wrap CSR arrays (int64 offsets, int32 columns ascending within each row; no checks: hot path)."""
         return cls(n_rows=int(n_rows), n_cols=int(n_cols), indptr=indptr, cols=cols)
+
+
+def permute(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """``values[perm]`` as a new array, in one parallel compiled pass (numpy would first copy ``perm`` to int64)."""
+    return _gather(values, perm, np.empty(perm.shape[0], dtype=values.dtype))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _gather(values, perm, out):  # pragma: no cover - compiled
+    for k in prange(perm.shape[0]):
+        out[k] = values[perm[k]]
+    return out
+
+
+def check_block_rows(block_rows: int) -> int:
+    """``block_rows`` as an int in [1, MAX_BLOCK_ROWS], or a one-line ValueError naming the allowed values."""
+    if (
+        isinstance(block_rows, bool)
+        or not isinstance(block_rows, int | np.integer)
+        or not 1 <= block_rows <= MAX_BLOCK_ROWS
+    ):
+        raise ValueError(f"block_rows must be an integer in [1, {MAX_BLOCK_ROWS}] (1: CSR order), got {block_rows!r}")
+    return int(block_rows)
+
+
+@njit(cache=True, nogil=True)
+def _blocked_rows(block_ptr, row_offsets, block_rows, out):  # pragma: no cover - compiled
+    for b in range(block_ptr.shape[0] - 1):
+        for k in range(block_ptr[b], block_ptr[b + 1]):
+            out[k] = b * block_rows + row_offsets[k]
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _csr_to_blocked(indptr, csr_cols, block_rows, n_cols, cols, offsets, perm):  # pragma: no cover - compiled
+    """Counting sort of each block's CSR range by column; visiting rows in order keeps rows ascending
+    inside a column (a stable sort), so the result is sorted by (column, row) in every block."""
+    n_rows = indptr.shape[0] - 1
+    n_blocks = (n_rows + block_rows - 1) // block_rows
+    for b in prange(n_blocks):
+        first_row = b * block_rows
+        last_row = min(first_row + block_rows, n_rows)
+        start = indptr[first_row]
+        slot = np.zeros(n_cols + 1, dtype=np.int64)
+        for k in range(start, indptr[last_row]):
+            slot[csr_cols[k] + 1] += 1
+        for c in range(n_cols):
+            slot[c + 1] += slot[c]
+        for r in range(first_row, last_row):
+            for k in range(indptr[r], indptr[r + 1]):
+                c = csr_cols[k]
+                j = start + slot[c]
+                slot[c] += 1
+                cols[j] = c
+                offsets[j] = r - first_row
+                perm[j] = k
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _blocked_to_csr(block_ptr, cols, offsets, block_rows, indptr, csr_cols, perm):  # pragma: no cover - compiled
+    """Counting sort by row, a block per task (a block's rows own one contiguous CSR range); each block's
+    connections come in column order, so columns end ascending in every row."""
+    n_rows = indptr.shape[0] - 1
+    n_blocks = block_ptr.shape[0] - 1
+    indptr[:] = 0
+    for b in prange(n_blocks):
+        for k in range(block_ptr[b], block_ptr[b + 1]):
+            indptr[b * block_rows + offsets[k] + 1] += 1
+    for r in range(n_rows):
+        indptr[r + 1] += indptr[r]
+    for b in prange(n_blocks):
+        first_row = b * block_rows
+        slot = indptr[first_row : min(first_row + block_rows, n_rows)].copy()
+        for k in range(block_ptr[b], block_ptr[b + 1]):
+            j = slot[offsets[k]]
+            slot[offsets[k]] += 1
+            csr_cols[j] = cols[k]
+            perm[j] = k
 
 
 @njit(cache=True, nogil=True)

@@ -49,6 +49,7 @@ def apply_rewiring(
     Either way every per-element state tensor is remapped like the weights, with zeros for the new
     connections; scalar state (Adam's ``step``) is kept.
     """
+    _require_csr(layer)
     old = layer.pattern
     indptr, cols, source = merge_rewiring(old.indptr, old.cols, rewiring.keep, rewiring.new_keys, old.n_cols)
     pattern = SparsePattern.from_csr(indptr, cols, old.n_rows, old.n_cols)
@@ -72,6 +73,7 @@ def apply_rows(
     (weights, then each optimizer state), straight from the old arrays, so the memory peak of rewiring a
     wide layer is the new columns and the old and new copies of one tensor.
     """
+    _require_csr(layer)
     old = layer.pattern
     old_indptr, old_cols = old.indptr, old.cols
     del old
@@ -98,6 +100,14 @@ def apply_rows(
         return out
 
     _replace(layer, pattern, remap, new_values, optimizer, merged_values)
+
+
+def _require_csr(layer: SparseLinear) -> None:
+    if layer.pattern.is_blocked:
+        raise ValueError(
+            f"rewiring needs the layer in CSR order, it is row-blocked (block_rows={layer.pattern.block_rows}): "
+            "apply it inside `with layer.csr_order(optimizer):`"
+        )
 
 
 def _replace(

@@ -54,7 +54,8 @@ class TopologyStrategy:
             return False
         with torch.no_grad():
             for layer in sparse_layers(model):
-                self.update_layer(layer, optimizer, fraction)
+                with layer.csr_order(optimizer):  # a row-blocked layer is rewired in CSR order, then re-blocked
+                    self.update_layer(layer, optimizer, fraction)
         self.n_updates += 1
         self.last_fraction = fraction
         return True

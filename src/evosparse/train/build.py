@@ -60,6 +60,7 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Modu
         alpha=config.model.alpha,
         weight_init=config.model.weight_init,
         backend=config.model.backend,
+        block_rows=config.model.block_rows,
         seed=seed,
     )
 

@@ -47,6 +47,7 @@ from evosparse.prune.pruning import SCOPES
 from evosparse.prune.saliency import HESSIANS
 from evosparse.prune.schedule import check_spacing
 from evosparse.sparse.functional import BACKENDS
+from evosparse.sparse.pattern import check_block_rows
 from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_zeta
 from evosparse.topology.set import NEW_WEIGHTS, REMOVAL_RULES
 from evosparse.train.strategies import DENSE_TO_SPARSE, SPARSE_STRATEGIES, STRATEGIES  # the one table
@@ -115,6 +116,12 @@ class ModelConfig(Config):
         "fan_in", f"sparse weight init, one of {', '.join(WEIGHT_INITS)}", rule=one_of(WEIGHT_INITS)
     )
     backend: str = param("auto", f"sparse kernels, one of {', '.join(BACKENDS)}", rule=one_of(BACKENDS))
+    block_rows: int = param(
+        1,
+        "store each sparse layer's weights in blocks of this many output neurons, sorted by input neuron "
+        "(1: CSR order); for layers of 10^5+ neurons at batches of a few samples, e.g. 16384 at batch 2",
+        rule=check_block_rows,
+    )
 
 
 @dataclass(frozen=True)

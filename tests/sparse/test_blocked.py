@@ -1,0 +1,237 @@
+"""Row-blocked patterns: the conversions, the kernels against dense references, and layers that train the same."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evosparse.nn import FusedSGD, SparseLinear, SparseMLP
+from evosparse.sparse import kernels
+from evosparse.sparse.pattern import MAX_BLOCK_ROWS, SparsePattern
+from evosparse.topology import SET, Rewiring, UpdateSchedule, apply_rewiring
+
+
+def random_pattern(n_rows: int, n_cols: int, nnz: int, seed: int) -> SparsePattern:
+    rng = np.random.default_rng(seed)
+    nnz = min(nnz, n_rows * n_cols)
+    rows, cols = np.unravel_index(rng.choice(n_rows * n_cols, nnz, replace=False), (n_rows, n_cols))
+    return SparsePattern.from_coo(rows, cols, n_rows, n_cols)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_rows=st.integers(1, 40),
+    n_cols=st.integers(1, 40),
+    fill=st.floats(0.0, 1.0),
+    block_rows=st.integers(2, 50),
+    seed=st.integers(0, 2**16),
+)
+def test_blocked_order_is_blocks_then_columns_then_rows_and_converts_back(n_rows, n_cols, fill, block_rows, seed):
+    csr = random_pattern(n_rows, n_cols, max(1, int(fill * n_rows * n_cols)), seed)
+    values = np.random.default_rng(seed).standard_normal(csr.nnz)
+    blocked, perm = csr.to_blocked(block_rows)
+    assert blocked.is_blocked and blocked.block_rows == block_rows
+    assert blocked.n_blocks == -(-n_rows // block_rows)
+    assert np.array_equal(blocked.rows, csr.rows[perm]) and np.array_equal(blocked.cols, csr.cols[perm])
+    order = np.lexsort((blocked.rows, blocked.cols, blocked.rows // block_rows))
+    assert np.array_equal(order, np.arange(csr.nnz))  # already sorted by (block, column, row)
+    assert np.array_equal(blocked.row_degrees(), csr.row_degrees())
+    assert np.array_equal(blocked.col_degrees(), csr.col_degrees())
+    back, perm_back = blocked.to_csr()
+    assert np.array_equal(back.indptr, csr.indptr) and np.array_equal(back.cols, csr.cols)
+    assert np.array_equal(values[perm][perm_back], values)
+
+
+def test_csr_only_operations_refuse_a_blocked_pattern_and_bad_block_sizes_are_named():
+    blocked, _ = random_pattern(10, 10, 30, 0).to_blocked(4)
+    for call, what in (
+        (blocked.keys, "keys"),
+        (lambda: blocked.csc_perm, "CSC view"),
+        (lambda: blocked.to_blocked(2), "to_blocked"),
+    ):
+        with pytest.raises(ValueError, match=f"{what}.* needs a CSR pattern"):
+            call()
+    for bad in (0, -3, MAX_BLOCK_ROWS + 1, 2.5, True, "16"):
+        with pytest.raises(ValueError, match=r"block_rows must be an integer in \[1, 65536\]"):
+            SparseLinear(8, 8, block_rows=bad)
+
+
+def dense_of(pattern: SparsePattern, values: np.ndarray) -> np.ndarray:
+    dense = np.zeros((pattern.n_rows, pattern.n_cols), dtype=values.dtype)
+    dense[pattern.rows, pattern.cols] = values
+    return dense
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 2, 3, 17])
+@pytest.mark.parametrize("block_rows", [2, 5, 64])
+def test_blocked_kernels_match_dense_products(dtype, batch, block_rows):
+    rng = np.random.default_rng(batch * 100 + block_rows)
+    pattern, _ = random_pattern(37, 29, 300, batch).to_blocked(block_rows)
+    values = rng.standard_normal(pattern.nnz).astype(dtype)
+    xt = rng.standard_normal((29, batch)).astype(dtype)
+    dyt = rng.standard_normal((37, batch)).astype(dtype)
+    bias = rng.standard_normal(37).astype(dtype)
+    w = dense_of(pattern, values).astype(np.float64)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    out = np.full((37, batch), np.nan, dtype=dtype)
+    args = (pattern.indptr, pattern.cols, pattern.row_offsets, pattern.block_rows)
+    kernels.spmm_blocked(*args, values, xt, bias, out)
+    np.testing.assert_allclose(out, w @ xt + bias[:, None], **tol)
+    kernels.spmm_blocked(*args, values, xt, bias[:0], out)
+    np.testing.assert_allclose(out, w @ xt, **tol)
+    grad_values = np.full(pattern.nnz, np.nan, dtype=dtype)
+    grad_xt = np.full((29, batch), np.nan, dtype=dtype)
+    kernels.backward_blocked(*args, values, dyt, xt, grad_values, grad_xt, 2)
+    np.testing.assert_allclose(grad_xt, w.T @ dyt, **tol)
+    np.testing.assert_allclose(grad_values, (dyt @ xt.T)[pattern.rows, pattern.cols], **tol)
+    first_layer = np.full(pattern.nnz, np.nan, dtype=dtype)
+    kernels.backward_blocked(*args, values, dyt, xt, first_layer, grad_xt[:0], 3)  # no input gradient
+    np.testing.assert_array_equal(first_layer, grad_values)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_blocked_sgd_sweep_is_torch_sgd_with_the_weights_before_the_step_for_dx(nesterov):
+    rng = np.random.default_rng(7)
+    pattern, _ = random_pattern(50, 40, 600, 1).to_blocked(8)
+    values = rng.standard_normal(pattern.nnz).astype(np.float32)
+    xt, dyt = rng.standard_normal((40, 3)).astype(np.float32), rng.standard_normal((50, 3)).astype(np.float32)
+    args = (pattern.indptr, pattern.cols, pattern.row_offsets, pattern.block_rows)
+    grad = np.empty_like(values)
+    grad_xt_ref = np.empty((40, 3), np.float32)
+    kernels.backward_blocked(*args, values, dyt, xt, grad, grad_xt_ref, 2)
+    param = torch.nn.Parameter(torch.from_numpy(values.copy()))
+    optimizer = torch.optim.SGD([param], lr=0.1, momentum=0.9, weight_decay=0.01, dampening=0.0, nesterov=nesterov)
+    fused, buffer = values.copy(), np.empty_like(values)
+    grad_xt = np.empty((40, 3), np.float32)
+    for step in range(3):
+        param.grad = torch.from_numpy(grad.copy())
+        optimizer.step()
+        kernels.backward_blocked_sgd(
+            *args, fused, buffer, dyt, xt, grad_xt, 2,
+            lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov, first_step=step == 0,
+        )  # fmt: skip
+        if step == 0:
+            np.testing.assert_allclose(grad_xt, grad_xt_ref, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(fused, param.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(buffer, optimizer.state[param]["momentum_buffer"].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_blocked_results_do_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(3)
+    pattern, _ = random_pattern(300, 400, 6000, 2).to_blocked(32)
+    values = rng.standard_normal(pattern.nnz).astype(np.float32)
+    xt, dyt = rng.standard_normal((400, 2)).astype(np.float32), rng.standard_normal((300, 2)).astype(np.float32)
+    args = (pattern.indptr, pattern.cols, pattern.row_offsets, pattern.block_rows)
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            out, grad, grad_xt = np.empty((300, 2), np.float32), np.empty_like(values), np.empty((400, 2), np.float32)
+            kernels.spmm_blocked(*args, values, xt, values[:0], out)
+            kernels.backward_blocked(*args, values, dyt, xt, grad, grad_xt, kernels.BACKWARD_CHUNKS)
+            results.append((out, grad, grad_xt))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(results[0], results[-1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_blocked_layer_computes_what_the_csr_layer_does():
+    csr = SparseLinear(300, 200, epsilon=5, seed=1)
+    blocked = SparseLinear(300, 200, epsilon=5, seed=1, block_rows=16)
+    assert blocked.pattern.is_blocked and torch.equal(blocked.to_dense(), csr.to_dense())  # the same init draws
+    x = torch.randn(3, 300, requires_grad=True)
+    x_blocked = x.detach().clone().requires_grad_()
+    y, y_blocked = csr(x), blocked(x_blocked)
+    assert torch.equal(y, y_blocked)  # the same sums in the same order
+    grad = torch.randn_like(y)
+    y.backward(grad)
+    y_blocked.backward(grad)
+    torch.testing.assert_close(x_blocked.grad, x.grad, rtol=1e-6, atol=1e-6)
+    _, to_csr = blocked.pattern.to_csr()
+    assert torch.equal(blocked.values.grad[torch.from_numpy(to_csr).long()], csr.values.grad)
+    assert torch.equal(blocked.bias.grad, csr.bias.grad)
+    with pytest.raises(ValueError, match="runs on the numba backend only"):
+        SparseLinear(30, 20, block_rows=4, backend="torch")(torch.randn(2, 30))
+
+
+def test_state_dict_keeps_the_layout_and_the_loader_checks_it():
+    blocked = SparseLinear(60, 50, epsilon=4, seed=5, block_rows=8)
+    state = blocked.state_dict()
+    assert int(state["block_rows"]) == 8
+    fresh = SparseLinear(60, 50, epsilon=4, seed=9)  # CSR, another topology
+    fresh.load_state_dict(state)
+    assert fresh.pattern.block_rows == 8 and fresh.block_rows == 8
+    assert torch.equal(fresh.to_dense(), blocked.to_dense())
+    shuffled = dict(state)
+    shuffled["rows"], shuffled["cols"] = state["rows"].flip(0), state["cols"].flip(0)
+    with pytest.raises(RuntimeError, match=r"not in row-blocked \(block_rows=8\) order"):
+        fresh.load_state_dict(shuffled)
+
+
+def test_relayout_carries_the_optimizer_state_and_rewiring_needs_csr_order():
+    layer = SparseLinear(40, 30, epsilon=4, seed=2)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    layer(torch.randn(5, 40)).square().sum().backward()
+    optimizer.step()
+    dense_momentum = torch.zeros(30, 40)
+    rows, cols = (torch.from_numpy(a).long() for a in (layer.pattern.rows, layer.pattern.cols))
+    dense_momentum[rows, cols] = optimizer.state[layer.values]["momentum_buffer"]
+    weights = layer.to_dense()
+    layer.set_block_rows(4, optimizer)
+    rows, cols = (torch.from_numpy(a).long() for a in (layer.pattern.rows, layer.pattern.cols))
+    assert torch.equal(optimizer.state[layer.values]["momentum_buffer"], dense_momentum[rows, cols])
+    assert torch.equal(layer.to_dense(), weights)
+    with pytest.raises(ValueError, match="inside `with layer.csr_order"):
+        apply_rewiring(layer, Rewiring(np.arange(layer.nnz), np.empty(0, np.int64)), torch.empty(0), optimizer)
+    with layer.csr_order(optimizer):
+        assert not layer.pattern.is_blocked
+    assert layer.pattern.block_rows == 4
+
+
+def test_fused_training_with_set_rewiring_is_the_same_run_in_either_layout():
+    """Six fused SGD steps at batch 2 with a SET update after every second one: the same topology and weights."""
+    runs = []
+    for block_rows in (1, 7):
+        torch.manual_seed(0)
+        model = SparseMLP((30, 64, 64, 4), epsilon=4, seed=11)
+        for layer in model.sparse_layers():
+            layer.set_block_rows(block_rows)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        fused = FusedSGD(model, optimizer)
+        strategy = SET(schedule=UpdateSchedule(zeta=0.3), seed=4)
+        data = torch.Generator().manual_seed(1)
+        for step in range(1, 7):
+            x, y = torch.randn(2, 30, generator=data), torch.randint(0, 4, (2,), generator=data)
+            optimizer.zero_grad()
+            fused.backward(torch.nn.functional.cross_entropy(model(x), y))
+            optimizer.step()
+            if step % 2 == 0:
+                strategy.on_epoch_end(model, optimizer, step // 2)
+        for layer in model.sparse_layers():
+            assert layer.pattern.block_rows == block_rows
+            layer.set_block_rows(1, optimizer)
+        runs.append((model, optimizer))
+    (csr, csr_opt), (blocked, blocked_opt) = runs
+    for a, b in zip(csr.sparse_layers(), blocked.sparse_layers(), strict=True):
+        assert np.array_equal(a.pattern.indptr, b.pattern.indptr) and np.array_equal(a.pattern.cols, b.pattern.cols)
+        torch.testing.assert_close(b.values, a.values, rtol=1e-5, atol=1e-6)
+        momentum = (opt.state[layer.values]["momentum_buffer"] for opt, layer in ((csr_opt, a), (blocked_opt, b)))
+        torch.testing.assert_close(*reversed(tuple(momentum)), rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_mlp_blocks_the_layers_with_wide_inputs_only(monkeypatch):
+    from evosparse.nn import mlp
+
+    monkeypatch.setattr(mlp, "WIDE_INPUTS", 50)
+    model = SparseMLP((30, 64, 64, 4), epsilon=4, seed=11, block_rows=16)
+    assert [layer.pattern.block_rows for layer in model.sparse_layers()] == [1, 16, 16]
+    plain = SparseMLP((30, 64, 64, 4), epsilon=4, seed=11)
+    x = torch.randn(2, 30)
+    assert torch.equal(model(x), plain(x))
