@@ -86,6 +86,27 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, small_config, t
     assert strip[0] == strip[1] and len(strip[0]) == 4
 
 
+def test_resume_of_a_row_blocked_fused_run_is_bit_identical(digits, small_config, tmp_path, monkeypatch):
+    """block_rows: the layout travels with the checkpoint (momentum saved in it), rewiring runs in CSR order."""
+    from evosparse.nn import mlp
+
+    monkeypatch.setattr(mlp, "WIDE_INPUTS", 1)  # digits' layers are narrow: block them all
+    config = small_config.replace(epochs=3, block_rows=8, fused_step=True, batch_size=4)
+    straight = train_run(config.replace(out_dir=str(tmp_path / "straight")), dataset=digits, progress=False, log=None)
+    assert all(layer.pattern.block_rows == 8 for layer in straight.model.sparse_layers())
+    interrupted_dir = tmp_path / "interrupted"
+    train_run(
+        config.replace(out_dir=str(interrupted_dir)), dataset=digits, progress=False, log=None, callbacks=[StopAfter(1)]
+    )
+    resumed = resume(interrupted_dir, dataset=digits, progress=False, log=None)
+    assert_identical_runs(straight, resumed)
+    csr = train_run(
+        config.replace(block_rows=1, out_dir=str(tmp_path / "csr")), dataset=digits, progress=False, log=None
+    )
+    for column in ("train_loss", "test_accuracy"):  # the same run in CSR order, to rounding
+        np.testing.assert_allclose(straight.history.column(column), csr.history.column(column), rtol=1e-4)
+
+
 def test_run_writes_its_files_and_config(digits, small_config):
     result = train_run(small_config.replace(epochs=2), dataset=digits, progress=False, log=None)
     folder = result.out_dir
