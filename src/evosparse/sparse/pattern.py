@@ -223,29 +223,60 @@ def _blocked_rows(block_ptr, row_offsets, block_rows, out):  # pragma: no cover 
     return out
 
 
+_RADIX_BITS = 11  # digit of the column sort in _csr_to_blocked: 2048 counters, in L1
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _csr_to_blocked(indptr, csr_cols, block_rows, n_cols, cols, offsets, perm):  # pragma: no cover - compiled
-    """Counting sort of each block's CSR range by column; visiting rows in order keeps rows ascending
-    inside a column (a stable sort), so the result is sorted by (column, row) in every block."""
+    """Each block's CSR range sorted by column: a least-significant-digit radix sort on the column (11-bit
+    digits: two passes up to 4M columns), each pass stable, and the CSR order keeps rows ascending inside a
+    column, so every block ends sorted by (column, row). A block per task, in buffers of its own. One
+    counting sort over all columns instead made a random access per connection to a counter array of n_cols:
+    1.1 s for the 20M connections of a 600,000 x 600,000 layer here, vs 0.5-0.7 s."""
     n_rows = indptr.shape[0] - 1
     n_blocks = (n_rows + block_rows - 1) // block_rows
+    n_passes = 1
+    while (1 << (_RADIX_BITS * n_passes)) < n_cols:
+        n_passes += 1
+    mask = (1 << _RADIX_BITS) - 1
     for b in prange(n_blocks):
         first_row = b * block_rows
         last_row = min(first_row + block_rows, n_rows)
         start = indptr[first_row]
-        slot = np.zeros(n_cols + 1, dtype=np.int64)
-        for k in range(start, indptr[last_row]):
-            slot[csr_cols[k] + 1] += 1
-        for c in range(n_cols):
-            slot[c + 1] += slot[c]
+        n = indptr[last_row] - start
+        count = np.empty(mask + 2, dtype=np.int64)
+        src_cols = np.empty(n, dtype=cols.dtype)
+        src_offsets = np.empty(n, dtype=offsets.dtype)
+        src_perm = np.empty(n, dtype=perm.dtype)
+        dst_cols = np.empty(n, dtype=cols.dtype)
+        dst_offsets = np.empty(n, dtype=offsets.dtype)
+        dst_perm = np.empty(n, dtype=perm.dtype)
         for r in range(first_row, last_row):
             for k in range(indptr[r], indptr[r + 1]):
-                c = csr_cols[k]
-                j = start + slot[c]
-                slot[c] += 1
-                cols[j] = c
-                offsets[j] = r - first_row
-                perm[j] = k
+                src_cols[k - start] = csr_cols[k]
+                src_offsets[k - start] = r - first_row
+                src_perm[k - start] = k
+        for p in range(n_passes):
+            if p == n_passes - 1:  # the last pass writes the result in place
+                dst_cols = cols[start : start + n]
+                dst_offsets = offsets[start : start + n]
+                dst_perm = perm[start : start + n]
+            shift = _RADIX_BITS * p
+            count[:] = 0
+            for i in range(n):
+                count[((src_cols[i] >> shift) & mask) + 1] += 1
+            for d in range(mask + 1):
+                count[d + 1] += count[d]
+            for i in range(n):
+                digit = (src_cols[i] >> shift) & mask
+                j = count[digit]
+                count[digit] = j + 1
+                dst_cols[j] = src_cols[i]
+                dst_offsets[j] = src_offsets[i]
+                dst_perm[j] = src_perm[i]
+            src_cols, dst_cols = dst_cols, src_cols
+            src_offsets, dst_offsets = dst_offsets, src_offsets
+            src_perm, dst_perm = dst_perm, src_perm
 
 
 @njit(cache=True, nogil=True, parallel=True)
