@@ -94,27 +94,35 @@ def test_blocked_kernels_match_dense_products(dtype, batch, block_rows):
     np.testing.assert_array_equal(first_layer, grad_values)
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_blocked_sgd_sweep_is_torch_sgd_with_the_weights_before_the_step_for_dx(nesterov):
+SGD_CASES = {
+    "weight-decay": dict(batch=3, weight_decay=0.01, nesterov=False, dampening=0.0, maximize=False),
+    "nesterov": dict(batch=3, weight_decay=0.01, nesterov=True, dampening=0.0, maximize=False),
+    "batch-2-momentum": dict(batch=2, weight_decay=0.0, nesterov=False, dampening=0.0, maximize=False),  # fast loop
+    "batch-2-dampened-maximize": dict(batch=2, weight_decay=0.0, nesterov=False, dampening=0.2, maximize=True),
+}
+
+
+@pytest.mark.parametrize("case", SGD_CASES.values(), ids=SGD_CASES.keys())
+def test_blocked_sgd_sweep_is_torch_sgd_with_the_weights_before_the_step_for_dx(case):
     rng = np.random.default_rng(7)
+    batch = case.pop("batch")
     pattern, _ = random_pattern(50, 40, 600, 1).to_blocked(8)
     values = rng.standard_normal(pattern.nnz).astype(np.float32)
-    xt, dyt = rng.standard_normal((40, 3)).astype(np.float32), rng.standard_normal((50, 3)).astype(np.float32)
+    xt, dyt = rng.standard_normal((40, batch)).astype(np.float32), rng.standard_normal((50, batch)).astype(np.float32)
     args = (pattern.indptr, pattern.cols, pattern.row_offsets, pattern.block_rows)
     grad = np.empty_like(values)
-    grad_xt_ref = np.empty((40, 3), np.float32)
+    grad_xt_ref = np.empty((40, batch), np.float32)
     kernels.backward_blocked(*args, values, dyt, xt, grad, grad_xt_ref, 2)
     param = torch.nn.Parameter(torch.from_numpy(values.copy()))
-    optimizer = torch.optim.SGD([param], lr=0.1, momentum=0.9, weight_decay=0.01, dampening=0.0, nesterov=nesterov)
+    optimizer = torch.optim.SGD([param], lr=0.1, momentum=0.9, **case)
     fused, buffer = values.copy(), np.empty_like(values)
-    grad_xt = np.empty((40, 3), np.float32)
+    grad_xt = np.empty((40, batch), np.float32)
     for step in range(3):
         param.grad = torch.from_numpy(grad.copy())
         optimizer.step()
         kernels.backward_blocked_sgd(
-            *args, fused, buffer, dyt, xt, grad_xt, 2,
-            lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov, first_step=step == 0,
-        )  # fmt: skip
+            *args, fused, buffer, dyt, xt, grad_xt, 2, lr=0.1, momentum=0.9, first_step=step == 0, **case
+        )
         if step == 0:
             np.testing.assert_allclose(grad_xt, grad_xt_ref, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(fused, param.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -802,8 +802,7 @@ def _blocked_sweep(  # pragma: no cover - compiled
     written as ascending streams, only ``dyt``'s block rows (in L2) are read at random, and each ``grad_xt[c]``
     is summed by one chunk, in row order. Per connection: ``g = <dyt[r], xt[c]>``, ``grad_xt[c] += w * dyt[r]``
     with the weight before the step, then the SGD step or ``grad_values[k] = g``. The step's hyperparameters
-    are read once into locals (read from ``sgd`` per connection, the sweep was ~1.5x slower) and batch 2, the
-    million-neuron recipe's, has its own unrolled loop.
+    are read once into locals (read from ``sgd`` per connection, the sweep was ~1.2x slower).
     """
     n_cols, batch = xt.shape
     n_blocks = block_ptr.shape[0] - 1
@@ -831,24 +830,35 @@ def _blocked_sweep(  # pragma: no cover - compiled
             first_row = b * block_rows
             k = start + np.searchsorted(cols[start:end], low)
             stop = start + np.searchsorted(cols[start:end], high)
+            if batch == 2 and need_dx and update and momentum != 0 and weight_decay == 0 and not nesterov:
+                # the million-neuron recipe's case (batch 2, momentum SGD) without a branch inside the loop:
+                # ~1.3x faster than the general loop below
+                while k < stop:
+                    c = cols[k]
+                    r = first_row + row_offsets[k]
+                    v = values[k]
+                    g0 = dyt[r, 0]
+                    g1 = dyt[r, 1]
+                    acc = g0 * xt[c, 0] + g1 * xt[c, 1]
+                    grad_xt[c, 0] += v * g0
+                    grad_xt[c, 1] += v * g1
+                    if maximize:
+                        acc = -acc
+                    m = acc if first_step else momentum * momentum_buffer[k] + undamped * acc
+                    momentum_buffer[k] = m
+                    values[k] = v - lr * m
+                    k += 1
+                continue
             while k < stop:
                 c = cols[k]
                 r = first_row + row_offsets[k]
                 v = values[k]
-                if batch == 2:
-                    g0 = dyt[r, 0]
-                    g1 = dyt[r, 1]
-                    acc = g0 * xt[c, 0] + g1 * xt[c, 1]
+                acc = zero
+                for j in range(batch):
+                    g = dyt[r, j]
+                    acc += g * xt[c, j]
                     if need_dx:
-                        grad_xt[c, 0] += v * g0
-                        grad_xt[c, 1] += v * g1
-                else:
-                    acc = zero
-                    for j in range(batch):
-                        g = dyt[r, j]
-                        acc += g * xt[c, j]
-                        if need_dx:
-                            grad_xt[c, j] += v * g
+                        grad_xt[c, j] += v * g
                 if update:
                     b_old = momentum_buffer[k] if momentum != 0 else zero
                     w, b_new = _sgd_value(
