@@ -243,3 +243,23 @@ def test_sparse_mlp_blocks_the_layers_with_wide_inputs_only(monkeypatch):
     plain = SparseMLP((30, 64, 64, 4), epsilon=4, seed=11)
     x = torch.randn(2, 30)
     assert torch.equal(model(x), plain(x))
+
+
+def test_pruning_and_neuron_removal_on_blocked_layers_equal_csr_ones():
+    from evosparse.prune.neuron_importance import remove_neurons
+    from evosparse.topology.select import prune_layer
+
+    models = []
+    for block_rows in (1, 8):
+        model = SparseMLP((20, 40, 30, 3), epsilon=4, seed=6)
+        for layer in model.sparse_layers():
+            layer.set_block_rows(block_rows)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        layer = model.sparse_layers()[1]
+        scores = layer.values.detach().abs().numpy().round(1)  # ties: broken in CSR order in both layouts
+        prune_layer(layer, scores, layer.nnz // 2, optimizer)
+        remove_neurons(model, 0, np.arange(0, 40, 2), optimizer)
+        assert [layer.pattern.block_rows for layer in model.sparse_layers()] == [block_rows] * 3
+        models.append(model)
+    for a, b in zip(*(m.sparse_layers() for m in models), strict=True):
+        assert torch.equal(a.to_dense(), b.to_dense())

@@ -81,6 +81,8 @@ class SparseLinear(nn.Module):
 
     # Set by evosparse.nn.FusedSGD: called in the backward pass, returns the SGD step to fuse into it (or None).
     fused_update: Callable[[], SGDStep | None] | None = None
+    # The layout the layer keeps its values in between topology updates (1: CSR); see set_block_rows.
+    block_rows: int = 1
 
     def __init__(
         self,

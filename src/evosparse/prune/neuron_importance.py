@@ -74,14 +74,15 @@ def remove_neurons(
     nnz_before = layer_in.nnz + layer_out.nnz
     # The layer before loses rows (the removed neurons' incoming connections and biases), the layer after
     # loses columns (their outgoing connections); each layer's own resize keeps CSR order.
-    old_values, old_bias = layer_in.values, layer_in.bias
-    kept = torch.from_numpy(layer_in.resize(keep_outputs=keep))
-    replace_parameter(optimizer, old_values, layer_in.values, remap=lambda t: t[kept].clone())
-    if old_bias is not None:
-        replace_parameter(optimizer, old_bias, layer_in.bias, remap=lambda t: t[keep_t].clone())
-    old_values = layer_out.values
-    kept_out = torch.from_numpy(layer_out.resize(keep_inputs=keep))
-    replace_parameter(optimizer, old_values, layer_out.values, remap=lambda t: t[kept_out].clone())
+    with layer_in.csr_order(optimizer), layer_out.csr_order(optimizer):  # resize works in CSR order
+        old_values, old_bias = layer_in.values, layer_in.bias
+        kept = torch.from_numpy(layer_in.resize(keep_outputs=keep))
+        replace_parameter(optimizer, old_values, layer_in.values, remap=lambda t: t[kept].clone())
+        if old_bias is not None:
+            replace_parameter(optimizer, old_bias, layer_in.bias, remap=lambda t: t[keep_t].clone())
+        old_values = layer_out.values
+        kept_out = torch.from_numpy(layer_out.resize(keep_inputs=keep))
+        replace_parameter(optimizer, old_values, layer_out.values, remap=lambda t: t[kept_out].clone())
     removed = nnz_before - layer_in.nnz - layer_out.nnz
     # Per-neuron parameters between the two layers (SReLU thresholds and slopes).
     modules = list(model.modules())

@@ -51,14 +51,18 @@ def global_budget(scores: Sequence[torch.Tensor], total_keep: int) -> list[int]:
 def prune_layer(
     layer: SparseLinear, scores: np.ndarray, keep: int, optimizer: torch.optim.Optimizer | None = None
 ) -> int:
-    """Keep the ``keep`` highest-scoring connections of ``layer`` (scores in CSR order); returns nnz removed."""
+    """Keep the ``keep`` highest-scoring connections of ``layer`` (scores in the order of its values: CSR, or
+    row-blocked); returns nnz removed. Ties are broken in CSR order whatever the layer's layout."""
     if scores.shape != (layer.nnz,):
         raise ValueError(f"scores must have shape ({layer.nnz},), got {scores.shape}")
     if keep >= layer.nnz:
         return 0
     if keep < 1:
         raise ValueError(f"keep must be >= 1 (a sparse layer needs a connection), got {keep}")
-    rewiring = Rewiring(keep=keep_strongest(scores, keep), new_keys=np.empty(0, dtype=np.int64))
+    if layer.pattern.is_blocked:
+        scores = scores[layer.pattern.to_csr()[1]]
     removed = layer.nnz - keep
-    apply_rewiring(layer, rewiring, torch.empty(0, dtype=layer.values.dtype), optimizer)
+    with layer.csr_order(optimizer):
+        rewiring = Rewiring(keep=keep_strongest(scores, keep), new_keys=np.empty(0, dtype=np.int64))
+        apply_rewiring(layer, rewiring, torch.empty(0, dtype=layer.values.dtype), optimizer)
     return removed

@@ -18,7 +18,7 @@ from evosparse.nn.linear import SparseLinear
 from evosparse.nn.mlp import DenseMLP, SparseMLP
 from evosparse.sparse.init import epsilon_for_density, network_nnz
 from evosparse.topology.strategy import TopologyStrategy
-from evosparse.train.config import TrainConfig
+from evosparse.train.config import TrainConfig, effective_block_rows
 from evosparse.train.strategies import StrategyInputs, strategy_spec
 
 # One stream per consumer; the numbers only need to be distinct and never change.
@@ -60,7 +60,7 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Modu
         alpha=config.model.alpha,
         weight_init=config.model.weight_init,
         backend=config.model.backend,
-        block_rows=config.model.block_rows,
+        block_rows=effective_block_rows(config),
         seed=seed,
     )
 
