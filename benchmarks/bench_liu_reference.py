@@ -197,7 +197,7 @@ def main() -> None:
     for epoch in range(1, args.epochs + 1):
         phases[:] = [0.0, 0.0]
         steps[0] = 0
-        loss = float("nan")
+        loss = "n/a (epoch cut)"  # fit() reports the mean training loss (MSE) only for a whole epoch
         start, start_cpu = time.perf_counter(), time.process_time()
         try:
             with quiet():
@@ -215,7 +215,7 @@ def main() -> None:
                     zeta=args.zeta,
                     testing=False,
                 )
-            loss = float(metrics[0, 0])
+            loss = f"{metrics[0, 0]:.4f}"
         except StopEpoch:
             pass
         train_time, train_cpu = time.perf_counter() - start, time.process_time() - start_cpu
@@ -238,7 +238,7 @@ def main() -> None:
         peak = peak_gib()
         print(
             f"epoch {epoch}: train {train_time:.1f} s ({train_cpu:.1f} s CPU; {steps[0]} steps; forward "
-            f"{phases[0]:.1f}, backward+update {phases[1]:.1f}), rewire {rewire_time:.1f} s, loss {loss:.4f}, "
+            f"{phases[0]:.1f}, backward+update {phases[1]:.1f}), rewire {rewire_time:.1f} s, loss {loss}, "
             f"test accuracy {accuracy:.3f} ({test_time:.1f} s), peak RSS {peak:.2f} GiB "
             f"(before rewiring {train_peak:.2f})",
             flush=True,
