@@ -197,11 +197,9 @@ class SparseLinear(nn.Module):
         self._index_tensors = {}
         del old
         state = optimizer.state.get(self.values, {}) if optimizer is not None else {}
-        for key, tensor in list(state.items()):
-            if isinstance(tensor, torch.Tensor) and tensor.shape == self.values.shape:
-                state[key] = None
-                state[key] = _permuted(tensor, perm)
-                del tensor
+        per_connection = [k for k, t in state.items() if isinstance(t, torch.Tensor) and t.shape == self.values.shape]
+        for key in per_connection:
+            state[key] = _permuted(state[key], perm)
         self.values.data = _permuted(self.values.data, perm)
 
     def resize(self, *, keep_outputs: np.ndarray | None = None, keep_inputs: np.ndarray | None = None) -> np.ndarray:
