@@ -12,7 +12,8 @@ Run (the recorded results in BENCHMARKS.md):
 The one-million-neuron shape of Liu et al. 2021 (the lung data set's shape: 3312 features, 5 classes, 142
 training rows; synthetic Gaussian classes, since lung.mat is not in the offline data):
     python benchmarks/bench_scale.py --synthetic 3312,5,142,61 --hidden 600000,600000,600000 --epsilon 17 \
-        --batch-size 2 --epochs 2 --fused-step
+        --batch-size 2 --epochs 2 --fused-step --block-rows 16384     # row-blocked wide layers; 1: CSR order
+and the reference code on the same shape: benchmarks/bench_liu_reference.py.
 """
 
 from __future__ import annotations
