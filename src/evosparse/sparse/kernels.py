@@ -589,25 +589,32 @@ def _scratch(grad_xt, xt):
 
 
 @njit(**_INLINE)
-def _sgd_update(values, momentum_buffer, k, g, sgd):
-    """One connection's ``torch.optim.SGD`` step (see :func:`backward_csr_sgd`); ``g`` is its gradient."""
-    one = values.dtype.type(1)
-    lr = values.dtype.type(sgd[0])
-    weight_decay = values.dtype.type(sgd[1])
-    momentum = values.dtype.type(sgd[2])
-    w = values[k]
-    if sgd[5] != 0:  # maximize
+def _sgd_value(w, b, g, lr, weight_decay, momentum, undamped, nesterov, maximize, first_step):
+    """``_sgd_update`` on scalars, its hyperparameters passed in (loop invariants; ``undamped`` = 1 - dampening):
+    (new weight, new momentum)."""
+    if maximize:
         g = -g
     if weight_decay != 0:
         g = g + weight_decay * w
     if momentum != 0:
-        if sgd[6] != 0:  # first step: the buffer starts as the gradient
-            b = g
-        else:
-            b = momentum * momentum_buffer[k] + (one - values.dtype.type(sgd[3])) * g
+        b = g if first_step else momentum * b + undamped * g
+        g = g + momentum * b if nesterov else b
+    return w - lr * g, b
+
+
+@njit(**_INLINE)
+def _sgd_update(values, momentum_buffer, k, g, sgd):
+    """One connection's ``torch.optim.SGD`` step (see :func:`backward_csr_sgd`); ``g`` is its gradient."""
+    dtype = values.dtype.type
+    momentum = dtype(sgd[2])
+    b = momentum_buffer[k] if momentum != 0 and sgd[6] == 0 else dtype(0)
+    w, b = _sgd_value(
+        values[k], b, g, dtype(sgd[0]), dtype(sgd[1]), momentum, dtype(1) - dtype(sgd[3]),
+        sgd[4] != 0, sgd[5] != 0, sgd[6] != 0,
+    )  # fmt: skip
+    if momentum != 0:
         momentum_buffer[k] = b
-        g = g + momentum * b if sgd[4] != 0 else b
-    values[k] = w - lr * g
+    values[k] = w
 
 
 @njit(**_JIT)
@@ -774,20 +781,6 @@ def backward_blocked_sgd(
     _blocked_sweep(
         block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer
     )
-
-
-@njit(**_INLINE)
-def _sgd_value(w, b, g, lr, weight_decay, momentum, undamped, nesterov, maximize, first_step):
-    """``_sgd_update`` on scalars, its hyperparameters passed in (loop invariants; ``undamped`` = 1 - dampening):
-    (new weight, new momentum)."""
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        g = g + weight_decay * w
-    if momentum != 0:
-        b = g if first_step else momentum * b + undamped * g
-        g = g + momentum * b if nesterov else b
-    return w - lr * g, b
 
 
 @njit(**_JIT)

@@ -77,7 +77,7 @@ class SparsePattern:
         """This CSR pattern in row-blocked order, and ``perm``: blocked values = CSR values[perm]."""
         self._require_csr("to_blocked")
         block_rows = check_block_rows(block_rows)
-        perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        perm_dtype = _position_dtype(self.nnz)
         if block_rows == 1:
             return self, np.arange(self.nnz, dtype=perm_dtype)
         n_blocks = -(-self.n_rows // block_rows)
@@ -91,7 +91,7 @@ class SparsePattern:
 
     def to_csr(self) -> tuple[SparsePattern, np.ndarray]:
         """This pattern in CSR order, and ``perm``: CSR values = these values[perm] (identity if already CSR)."""
-        perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        perm_dtype = _position_dtype(self.nnz)
         if not self.is_blocked:
             return self, np.arange(self.nnz, dtype=perm_dtype)
         indptr = np.empty(self.n_rows + 1, OFFSET_DTYPE)
@@ -103,7 +103,7 @@ class SparsePattern:
     @cached_property
     def _csc_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._require_csr("the CSC view")
-        perm_dtype = INDEX_DTYPE if self.nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
+        perm_dtype = _position_dtype(self.nnz)
         csc_indptr, csc_perm = _counting_sort_by_column(self.cols, self.n_cols, np.empty(self.nnz, perm_dtype))
         return csc_indptr, _csc_rows(self.indptr, csc_perm, np.empty(self.nnz, INDEX_DTYPE)), csc_perm
 
@@ -202,6 +202,11 @@ def _gather(values, perm, out):  # pragma: no cover - compiled
     for k in prange(perm.shape[0]):
         out[k] = values[perm[k]]
     return out
+
+
+def _position_dtype(nnz: int) -> type:
+    """Dtype of an array of positions among ``nnz`` connections: 4 bytes while they fit, else 8."""
+    return INDEX_DTYPE if nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
 
 
 def check_block_rows(block_rows: int) -> int:
