@@ -131,9 +131,55 @@ def test_state_dict_carries_the_topology_with_any_nnz():
     x = torch.randn(3, 30)
     torch.testing.assert_close(target(x), source(x))
     state = source.state_dict()
-    state["cols"], state["rows"] = state["cols"].flip(0), state["rows"].flip(0)
-    with pytest.raises(RuntimeError, match="not in CSR"):
+    state["cols"] = state["cols"].flip(0)
+    with pytest.raises(RuntimeError, match="breaks the CSR order"):
         target.load_state_dict(state)
+
+
+def test_state_dict_shares_the_pattern_arrays():
+    """Saving a state dict of a huge layer must not copy its indices (4-8 bytes per connection)."""
+    layer = SparseLinear(30, 20, density=0.3, seed=0)
+    state = layer.state_dict()
+    assert set(state) == {"values", "bias", "indptr", "cols"}
+    assert state["cols"].numpy().base is not None and np.shares_memory(state["cols"].numpy(), layer.pattern.cols)
+    assert np.shares_memory(state["indptr"].numpy(), layer.pattern.indptr)
+    fresh = SparseLinear(30, 20, density=0.1, seed=1)
+    fresh.load_state_dict(state)  # the loaded arrays become the pattern: no copy either
+    assert np.shares_memory(fresh.pattern.cols, state["cols"].numpy())
+
+
+def test_state_dicts_of_earlier_versions_still_load():
+    """Before 0.13 the pattern was saved as rows + cols (CSR order); those files must keep loading."""
+    source = SparseLinear(30, 20, density=0.3, seed=0)
+    legacy = {key: value for key, value in source.state_dict().items() if key != "indptr"}
+    legacy["rows"] = torch.from_numpy(source.pattern.rows.copy())
+    target = SparseLinear(30, 20, density=0.1, seed=1)
+    target.load_state_dict(legacy)
+    assert np.array_equal(target.pattern.keys(), source.pattern.keys())
+    torch.testing.assert_close(target.to_dense(), source.to_dense())
+    legacy["cols"], legacy["rows"] = legacy["cols"].flip(0), legacy["rows"].flip(0)
+    with pytest.raises(RuntimeError, match=r"rows / cols are not in CSR \(row-major\) order"):
+        target.load_state_dict(legacy)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda s: s.update(indptr=s["indptr"][:-1]), "indptr must hold 21 integer offsets"),
+        (lambda s: s["indptr"].__setitem__(-1, 10**6), "indptr must rise from 0 to nnz"),
+        (lambda s: s["indptr"].__setitem__(5, 0), "indptr must rise from 0 to nnz"),
+        (lambda s: s["cols"].__setitem__(0, 30), r"column indices must be integers in \[0, 30\)"),
+        (lambda s: s["cols"].__setitem__(1, s["cols"][0]), "breaks the CSR order"),
+        (lambda s: s.update(cols=s["cols"].float()), "column indices must be integers"),
+        (lambda s: s.update(row_offsets=torch.zeros_like(s["cols"])), "row_offsets belong to a row-blocked"),
+    ],
+)
+def test_a_damaged_pattern_in_a_state_dict_is_refused_with_its_reason(damage, message):
+    source = SparseLinear(30, 20, density=0.3, seed=0)
+    state = {key: value.clone() for key, value in source.state_dict().items()}
+    damage(state)
+    with pytest.raises(RuntimeError, match=message):
+        SparseLinear(30, 20, density=0.1, seed=1).load_state_dict(state)
 
 
 def test_memory_report_and_repr():

@@ -177,10 +177,43 @@ def test_state_dict_keeps_the_layout_and_the_loader_checks_it():
     fresh.load_state_dict(state)
     assert fresh.pattern.block_rows == 8 and fresh.block_rows == 8
     assert torch.equal(fresh.to_dense(), blocked.to_dense())
+    assert np.shares_memory(state["row_offsets"].numpy(), blocked.pattern.row_offsets)
     shuffled = dict(state)
-    shuffled["rows"], shuffled["cols"] = state["rows"].flip(0), state["cols"].flip(0)
-    with pytest.raises(RuntimeError, match=r"not in row-blocked \(block_rows=8\) order"):
+    shuffled["cols"] = state["cols"].flip(0)
+    with pytest.raises(RuntimeError, match="breaks the row-blocked order"):
         fresh.load_state_dict(shuffled)
+    offsets = state["row_offsets"].numpy()  # torch.uint16 has few operations: change it in numpy
+    for damage, message in [
+        ({"row_offsets": torch.from_numpy(offsets[::-1].copy())}, "breaks the row-blocked order"),
+        ({"row_offsets": torch.from_numpy(np.full_like(offsets, 8))}, r"row_offsets must be in \[0, 8\)"),
+        ({"row_offsets": state["row_offsets"][1:]}, "row_offsets must hold one integer per connection"),
+        ({"block_rows": torch.tensor(4)}, "indptr must hold 14 integer offsets"),
+    ]:
+        with pytest.raises(RuntimeError, match=message):
+            fresh.load_state_dict({**state, **damage})
+    missing = {key: value for key, value in state.items() if key != "row_offsets"}
+    with pytest.raises(RuntimeError, match="needs row_offsets"):
+        fresh.load_state_dict(missing)
+    # A state dict of the previous format (rows + cols in storage order) still loads, and its order is checked.
+    legacy = {key: value for key, value in state.items() if key not in ("indptr", "row_offsets")}
+    legacy["rows"] = torch.from_numpy(blocked.pattern.rows)
+    again = SparseLinear(60, 50, epsilon=4, seed=9)
+    again.load_state_dict(legacy)
+    assert again.pattern.block_rows == 8 and torch.equal(again.to_dense(), blocked.to_dense())
+    legacy["rows"], legacy["cols"] = legacy["rows"].flip(0), legacy["cols"].flip(0)
+    with pytest.raises(RuntimeError, match=r"not in row-blocked \(block_rows=8\) order"):
+        again.load_state_dict(legacy)
+
+
+def test_the_last_block_of_a_state_dict_stays_inside_the_matrix():
+    """50 rows in blocks of 8: the last block has 2 rows, so a row offset of 2..7 there is out of the matrix."""
+    blocked = SparseLinear(60, 50, epsilon=4, seed=5, block_rows=8)
+    state = {key: value.clone() for key, value in blocked.state_dict().items()}
+    last = int(state["indptr"][-2])
+    assert last < blocked.nnz
+    state["row_offsets"].numpy()[last:] = 7  # keep (column, row) ascending only if columns differ: find the order error
+    with pytest.raises(RuntimeError, match="breaks the row-blocked order"):
+        SparseLinear(60, 50, epsilon=4, seed=9).load_state_dict(state)
 
 
 def test_relayout_carries_the_optimizer_state_and_rewiring_needs_csr_order():

@@ -20,15 +20,16 @@ from evosparse.io.errors import FileFormatError, MissingFileError
 from evosparse.io.serialize import _open_envelope, a
 
 
-def tensor_leaf(value: Any) -> tuple[str, tuple[int, ...], bytes] | None:
-    """Digest encoding of a tensor (any dtype, layout or device), for :func:`content_digest`."""
+def tensor_leaf(value: Any) -> tuple[str, tuple[int, ...], memoryview] | None:
+    """Digest encoding of a tensor (any dtype, layout or device), for :func:`content_digest`; the bytes of a
+    contiguous CPU tensor are read in place (no copy)."""
     if not isinstance(value, torch.Tensor):
         return None
     tensor = value.detach().cpu()
     if tensor.layout != torch.strided:
         tensor = tensor.to_dense()
-    raw = tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
-    return str(tensor.dtype), tuple(tensor.shape), raw
+    raw = tensor.contiguous().reshape(-1).view(torch.uint8).numpy() if tensor.numel() else b""
+    return str(tensor.dtype), tuple(tensor.shape), memoryview(raw)
 
 
 def tensor_digest(data: Any) -> str:

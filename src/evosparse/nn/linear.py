@@ -396,22 +396,27 @@ class SparseLinear(nn.Module):
         )
 
     # ---- state dict: the pattern travels with the values ------------------------------------------
+    # The pattern is saved as its own arrays -- ``indptr`` and ``cols`` (+ ``row_offsets`` and ``block_rows`` when
+    # row-blocked) -- shared with the layer, not copied: a checkpoint of a 54M-connection model costs no extra
+    # memory to build (a ``rows`` copy would be 4 bytes per connection). State dicts of earlier versions
+    # (``rows`` + ``cols``, any order) still load.
     def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
-        destination[prefix + "rows"] = torch.from_numpy(self._pattern.rows.copy())
-        destination[prefix + "cols"] = torch.from_numpy(self._pattern.cols.copy())
-        if self._pattern.is_blocked:  # rows, cols and values are in this order: the loader rebuilds it
-            destination[prefix + "block_rows"] = torch.tensor(self._pattern.block_rows, dtype=torch.int64)
+        pattern = self._pattern
+        destination[prefix + "indptr"] = _shared_tensor(pattern.indptr)
+        destination[prefix + "cols"] = _shared_tensor(pattern.cols)
+        if pattern.is_blocked:  # cols, row_offsets and values are in this order: the loader keeps it
+            destination[prefix + "row_offsets"] = _shared_tensor(pattern.row_offsets)
+            destination[prefix + "block_rows"] = torch.tensor(pattern.block_rows, dtype=torch.int64)
         if self.resized:  # lost neurons during training (neuron importance pruning)
             destination[prefix + "shape"] = torch.tensor([self.out_features, self.in_features], dtype=torch.int64)
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
-        rows_key, cols_key, shape_key = prefix + "rows", prefix + "cols", prefix + "shape"
-        block_key = prefix + "block_rows"
-        if shape_key in state_dict:
-            n_out, n_in = (int(v) for v in state_dict[shape_key])
+        keys = {name: prefix + name for name in ("indptr", "rows", "cols", "row_offsets", "block_rows", "shape")}
+        if keys["shape"] in state_dict:
+            n_out, n_in = (int(v) for v in state_dict[keys["shape"]])
             if (n_out, n_in) != (self.out_features, self.in_features):
                 error_msgs.append(
                     f"{prefix}: saved layer shape {(n_out, n_in)} differs from {(self.out_features, self.in_features)}"
@@ -419,33 +424,48 @@ class SparseLinear(nn.Module):
                 )
                 return
             self.resized = True
-        if rows_key in state_dict and cols_key in state_dict:
-            rows = state_dict[rows_key].cpu().numpy()
-            cols = state_dict[cols_key].cpu().numpy()
+        has_csr = keys["indptr"] in state_dict and keys["cols"] in state_dict
+        if has_csr or (keys["rows"] in state_dict and keys["cols"] in state_dict):
             try:
-                block_rows = check_block_rows(int(state_dict[block_key])) if block_key in state_dict else 1
-                pattern = SparsePattern.from_coo(rows, cols, self.out_features, self.in_features)
-                if block_rows > 1:
-                    pattern = pattern.to_blocked(block_rows)[0]
+                pattern = self._saved_pattern(state_dict, keys, has_csr)
             except ValueError as error:
                 error_msgs.append(f"{prefix}: invalid sparse pattern in state dict: {error}")
                 return
-            if not (np.array_equal(pattern.rows, rows) and np.array_equal(pattern.cols, cols)):
-                order = "CSR (row-major)" if block_rows == 1 else f"row-blocked (block_rows={block_rows})"
-                error_msgs.append(f"{prefix}: sparse pattern in state dict is not in {order} order")
-                return
             # Adopt the saved topology (and layout: the optimizer state saved beside it is in that order) first,
             # so the generic loader's shape check passes for any nnz.
-            self.block_rows = block_rows
+            self.block_rows = pattern.block_rows
             self.set_pattern(pattern, torch.zeros(pattern.nnz, dtype=self.values.dtype))
         elif strict:
-            missing_keys.extend(k for k in (rows_key, cols_key) if k not in state_dict)
+            missing_keys.extend(keys[name] for name in ("indptr", "cols") if keys[name] not in state_dict)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-        for key in (rows_key, cols_key, shape_key, block_key):
+        for key in keys.values():
             if key in unexpected_keys:
                 unexpected_keys.remove(key)
+
+    def _saved_pattern(self, state_dict: dict[str, Any], keys: dict[str, str], has_csr: bool) -> SparsePattern:
+        """The pattern a state dict holds, checked; the arrays of a loaded file are used without a copy."""
+        block_rows = check_block_rows(int(state_dict[keys["block_rows"]])) if keys["block_rows"] in state_dict else 1
+        n_out, n_in = self.out_features, self.in_features
+        if has_csr:
+            offsets = state_dict.get(keys["row_offsets"])
+            return SparsePattern.checked(
+                state_dict[keys["indptr"]].cpu().numpy(),
+                state_dict[keys["cols"]].cpu().numpy(),
+                n_out,
+                n_in,
+                block_rows,
+                None if offsets is None else offsets.cpu().numpy(),
+            )
+        rows, cols = state_dict[keys["rows"]].cpu().numpy(), state_dict[keys["cols"]].cpu().numpy()
+        pattern = SparsePattern.from_coo(rows, cols, n_out, n_in)
+        if block_rows > 1:
+            pattern = pattern.to_blocked(block_rows)[0]
+        if not (np.array_equal(pattern.rows, rows) and np.array_equal(pattern.cols, cols)):
+            order = "CSR (row-major)" if block_rows == 1 else f"row-blocked (block_rows={block_rows})"
+            raise ValueError(f"rows / cols are not in {order} order")
+        return pattern
 
 
 class _SparseReluDropout(torch.autograd.Function):
@@ -465,6 +485,11 @@ class _SparseReluDropout(torch.autograd.Function):
         grad_z = relu_dropout_grad(grad_out.t(), out_t, ctx.p)
         grad_x, grad_values, grad_bias = linear_backward(ctx, xt, values, grad_z)
         return grad_x, grad_values, grad_bias, None, None, None, None, None, None
+
+
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over ``array``'s memory (a copy only if the array is read-only, which torch cannot wrap)."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def _permuted(tensor: torch.Tensor, perm: np.ndarray) -> torch.Tensor:

@@ -191,6 +191,59 @@ class SparsePattern:
         """Wrap CSR arrays (int64 offsets, int32 columns ascending within each row; no checks: hot path)."""
         return cls(n_rows=int(n_rows), n_cols=int(n_cols), indptr=indptr, cols=cols)
 
+    @classmethod
+    def checked(
+        cls,
+        indptr: np.ndarray,
+        cols: np.ndarray,
+        n_rows: int,
+        n_cols: int,
+        block_rows: int = 1,
+        row_offsets: np.ndarray | None = None,
+    ) -> SparsePattern:
+        """Wrap arrays that come from outside (a state dict): CSR (``block_rows`` 1) or row-blocked.
+
+        Every invariant the kernels rely on is checked in O(nnz) -- offsets, index ranges, the order inside each
+        row or block, no duplicates -- and a ValueError names the first violation. Arrays already of the index
+        dtypes are used as they are (no copy: a loaded checkpoint's arrays become the pattern).
+        """
+        block_rows = check_block_rows(block_rows)
+        n_rows, n_cols = int(n_rows), int(n_cols)
+        indptr, cols = np.asarray(indptr).ravel(), np.asarray(cols).ravel()
+        n_blocks = -(-n_rows // block_rows)
+        what = "block" if block_rows > 1 else "row"
+        if indptr.shape[0] != n_blocks + 1 or not np.issubdtype(indptr.dtype, np.integer):
+            raise ValueError(f"indptr must hold {n_blocks + 1} integer offsets (one per {what}, plus one)")
+        if not np.issubdtype(cols.dtype, np.integer) or (cols.size and (cols.min() < 0 or cols.max() >= n_cols)):
+            raise ValueError(f"column indices must be integers in [0, {n_cols})")
+        indptr = indptr.astype(OFFSET_DTYPE, copy=False)
+        if indptr[0] != 0 or indptr[-1] != cols.shape[0] or np.any(np.diff(indptr) < 0):
+            raise ValueError(f"indptr must rise from 0 to nnz = {cols.shape[0]}")
+        cols = cols.astype(INDEX_DTYPE, copy=False)
+        if block_rows == 1:
+            if row_offsets is not None:
+                raise ValueError("row_offsets belong to a row-blocked pattern (block_rows > 1)")
+            offsets = np.zeros(0, ROW_OFFSET_DTYPE)
+        else:
+            if row_offsets is None:
+                raise ValueError("a row-blocked pattern (block_rows > 1) needs row_offsets")
+            offsets = np.asarray(row_offsets).ravel()
+            if offsets.shape != cols.shape or not np.issubdtype(offsets.dtype, np.integer):
+                raise ValueError(f"row_offsets must hold one integer per connection ({cols.shape[0]})")
+            if offsets.size and (offsets.min() < 0 or offsets.max() >= block_rows):
+                raise ValueError(f"row_offsets must be in [0, {block_rows}) (block_rows)")
+            offsets = offsets.astype(ROW_OFFSET_DTYPE, copy=False)
+        bad = _first_disorder(indptr, cols, offsets, block_rows, n_rows)
+        if bad >= 0:
+            order = "column" if block_rows == 1 else "(column, row)"
+            raise ValueError(
+                f"connection {bad} breaks the {'CSR' if block_rows == 1 else 'row-blocked'} order: {order} must "
+                f"strictly increase inside each {what} and rows stay below {n_rows}"
+            )
+        if block_rows == 1:
+            return cls.from_csr(indptr, cols, n_rows, n_cols)
+        return cls(n_rows, n_cols, indptr, cols, block_rows, offsets)
+
 
 def permute(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """``values[perm]`` as a new array, in one parallel compiled pass (numpy would first copy ``perm`` to int64)."""
@@ -304,6 +357,23 @@ def _blocked_to_csr(block_ptr, cols, offsets, block_rows, indptr, csr_cols, perm
             slot[offsets[k]] += 1
             csr_cols[j] = cols[k]
             perm[j] = k
+
+
+@njit(cache=True, nogil=True)
+def _first_disorder(indptr, cols, offsets, block_rows, n_rows):  # pragma: no cover - compiled
+    """Position of the first connection out of order (CSR: columns strictly ascending in a row; row-blocked:
+    (column, row offset) strictly ascending in a block, rows inside the matrix), or -1."""
+    for b in range(indptr.shape[0] - 1):
+        rows_here = min(block_rows, n_rows - b * block_rows)
+        for k in range(indptr[b], indptr[b + 1]):
+            if block_rows > 1 and offsets[k] >= rows_here:
+                return k
+            if k > indptr[b]:
+                if cols[k] < cols[k - 1]:
+                    return k
+                if cols[k] == cols[k - 1] and (block_rows == 1 or offsets[k] <= offsets[k - 1]):
+                    return k
+    return -1
 
 
 @njit(cache=True, nogil=True)
