@@ -99,6 +99,8 @@ SGD_CASES = {
     "nesterov": dict(batch=3, weight_decay=0.01, nesterov=True, dampening=0.0, maximize=False),
     "batch-2-momentum": dict(batch=2, weight_decay=0.0, nesterov=False, dampening=0.0, maximize=False),  # fast loop
     "batch-2-dampened-maximize": dict(batch=2, weight_decay=0.0, nesterov=False, dampening=0.2, maximize=True),
+    "batch-2-weight-decay": dict(batch=2, weight_decay=0.01, nesterov=False, dampening=0.0, maximize=False),
+    "batch-2-nesterov-maximize": dict(batch=2, weight_decay=0.01, nesterov=True, dampening=0.0, maximize=True),
 }
 
 

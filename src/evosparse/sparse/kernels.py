@@ -823,9 +823,11 @@ def _blocked_sweep(  # pragma: no cover - compiled
             first_row = b * block_rows
             k = start + np.searchsorted(cols[start:end], low)
             stop = start + np.searchsorted(cols[start:end], high)
-            if batch == 2 and need_dx and update and momentum != 0 and weight_decay == 0 and not nesterov:
-                # the million-neuron recipe's case (batch 2, momentum SGD) without a branch inside the loop:
-                # ~1.3x faster than the general loop below
+            if batch == 2 and need_dx and update and momentum != 0:
+                # the million-neuron recipe's case (batch 2, momentum SGD) with the batch loop unrolled and only
+                # loop-invariant branches (always predicted): 1.3-1.7x faster than the general loop below. The
+                # step is _sgd_value's, operation for operation (weight decay and Nesterov included: the CLI's
+                # default weight decay took the general loop, 420 vs 243 ms per step on the Liu shape).
                 while k < stop:
                     c = cols[k]
                     r = first_row + row_offsets[k]
@@ -837,9 +839,11 @@ def _blocked_sweep(  # pragma: no cover - compiled
                     grad_xt[c, 1] += v * g1
                     if maximize:
                         acc = -acc
+                    if weight_decay != 0:
+                        acc = acc + weight_decay * v
                     m = acc if first_step else momentum * momentum_buffer[k] + undamped * acc
                     momentum_buffer[k] = m
-                    values[k] = v - lr * m
+                    values[k] = v - lr * (acc + momentum * m if nesterov else m)
                     k += 1
                 continue
             while k < stop:
