@@ -153,6 +153,19 @@ def test_step_callback_returning_false_cuts_the_epoch_short(make_trainer, small_
     assert len(trainer.history) == 1  # the partial epoch is still evaluated and recorded
 
 
+def test_evaluation_batches_shrink_for_wide_layers():
+    """A 300,000-neuron layer: batches of 13 rows (16 MiB of activations), not 1,024 (1.2 GB); same results."""
+    from evosparse.train.metrics import EVAL_ACTIVATION_BYTES, eval_batch_size
+
+    wide = SparseMLP((6, 300_000, 3), epsilon=1, seed=0)
+    assert eval_batch_size(wide) == EVAL_ACTIVATION_BYTES // (300_000 * 4) == 13
+    assert eval_batch_size(SparseMLP((784, 1000, 10), epsilon=5, seed=0)) == 1024
+    assert eval_batch_size(DenseMLP((20, 600_000 // 8, 2))) == EVAL_ACTIVATION_BYTES // (75_000 * 4)
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(40) % 3
+    assert evaluate(wide, x, y) == pytest.approx(evaluate(wide, x, y, batch_size=40), rel=1e-6)
+
+
 def test_evaluate_is_side_effect_free():
     model = SparseMLP((64, 32, 10), dropout=0.5, epsilon=5, seed=0)
     x, y = torch.rand(300, 64), torch.randint(0, 10, (300,))

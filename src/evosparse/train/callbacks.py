@@ -285,7 +285,7 @@ def read_connectivity(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 class EvaluationCallback(Callback):
     """Test loss and accuracy (evaluation mode, batches, no gradient) and connection counts, every epoch."""
 
-    def __init__(self, x_test: torch.Tensor, y_test: torch.Tensor, *, batch_size: int = 1024) -> None:
+    def __init__(self, x_test: torch.Tensor, y_test: torch.Tensor, *, batch_size: int | None = None) -> None:
         super().__init__()
         self.x_test, self.y_test, self.batch_size = x_test, y_test, batch_size
 
