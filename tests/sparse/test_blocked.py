@@ -298,3 +298,22 @@ def test_pruning_and_neuron_removal_on_blocked_layers_equal_csr_ones():
         models.append(model)
     for a, b in zip(*(m.sparse_layers() for m in models), strict=True):
         assert torch.equal(a.to_dense(), b.to_dense())
+
+
+def test_automatic_block_size_gives_each_wide_layer_about_one_connection_per_input():
+    from evosparse.sparse.pattern import auto_block_rows
+
+    assert auto_block_rows(600_000, 600_000, 20_400_000) == 16384  # the Liu shape's hidden layers (measured best)
+    assert auto_block_rows(3_300_000, 3_300_000, 13_200_000) == 65536  # ten million neurons: the cap
+    assert auto_block_rows(5, 600_000, 3_000_000) == 4096  # a dense output layer: the floor
+    model = SparseMLP((10, 40_000, 40_000, 3), epsilon=2, seed=0, block_rows=0)
+    first, hidden, output = model.sparse_layers()
+    assert first.pattern.block_rows == 1  # 10 inputs: CSR order
+    assert hidden.pattern.block_rows == 8192  # 40,000^2 / 160,000 = 10,000 rows -> 2^13
+    assert output.pattern.block_rows == 4096
+    same = SparseMLP((10, 40_000, 40_000, 3), epsilon=2, seed=0)  # CSR: the same network, another order
+    x = torch.randn(3, 10, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(model(x), same(x))
+    for bad in (-1, 70_000, True, 2.5):
+        with pytest.raises(ValueError, match=r"block_rows must be 0 \(a size per wide layer\) or an integer"):
+            SparseMLP((10, 5, 3), block_rows=bad)

@@ -296,9 +296,9 @@ def test_a_checkpoint_with_a_flat_config_resumes(digits, small_config):
 
 
 def test_block_rows_zero_means_row_blocked_at_tiny_batches_only():
-    from evosparse.train.config import AUTO_BLOCK_ROWS, effective_block_rows
+    from evosparse.train.config import effective_block_rows
 
     assert effective_block_rows(TrainConfig()) == 1  # batch 32: CSR order
-    assert effective_block_rows(TrainConfig.from_dict({"batch_size": 2})) == AUTO_BLOCK_ROWS
+    assert effective_block_rows(TrainConfig.from_dict({"batch_size": 2})) == 0  # a size per wide layer
     assert effective_block_rows(TrainConfig.from_dict({"batch_size": 2, "block_rows": 1})) == 1
     assert effective_block_rows(TrainConfig.from_dict({"batch_size": 64, "block_rows": 512})) == 512

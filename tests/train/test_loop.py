@@ -154,13 +154,14 @@ def test_step_callback_returning_false_cuts_the_epoch_short(make_trainer, small_
 
 
 def test_evaluation_batches_shrink_for_wide_layers():
-    """A 300,000-neuron layer: batches of 13 rows (16 MiB of activations), not 1,024 (1.2 GB); same results."""
-    from evosparse.train.metrics import EVAL_ACTIVATION_BYTES, eval_batch_size
+    """A 300,000-neuron layer: batches of 27 rows (32 MiB of activations), not 1,024 (1.2 GB); same results."""
+    from evosparse.train.metrics import EVAL_ACTIVATION_BYTES, EVAL_MIN_BATCH, eval_batch_size
 
     wide = SparseMLP((6, 300_000, 3), epsilon=1, seed=0)
-    assert eval_batch_size(wide) == EVAL_ACTIVATION_BYTES // (300_000 * 4) == 13
+    assert eval_batch_size(wide) == EVAL_ACTIVATION_BYTES // (300_000 * 4) == 27
     assert eval_batch_size(SparseMLP((784, 1000, 10), epsilon=5, seed=0)) == 1024
-    assert eval_batch_size(DenseMLP((20, 600_000 // 8, 2))) == EVAL_ACTIVATION_BYTES // (75_000 * 4)
+    assert eval_batch_size(DenseMLP((20, 75_000, 2))) == EVAL_ACTIVATION_BYTES // (75_000 * 4) == 111
+    assert eval_batch_size(SparseMLP((6, 3_000_000, 3), epsilon=0.1, seed=0)) == EVAL_MIN_BATCH  # 2 by the budget
     x = torch.randn(40, 6, generator=torch.Generator().manual_seed(1))
     y = torch.arange(40) % 3
     assert evaluate(wide, x, y) == pytest.approx(evaluate(wide, x, y, batch_size=40), rel=1e-6)

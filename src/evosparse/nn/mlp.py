@@ -14,6 +14,7 @@ from evosparse.nn.dropout import SeededDropout
 from evosparse.nn.linear import SparseLinear
 from evosparse.sparse.functional import resolve_backend
 from evosparse.sparse.init import epsilon_for_density
+from evosparse.sparse.pattern import auto_block_rows, check_block_rows
 
 
 def _check_sizes(layer_sizes: Sequence[int]) -> list[int]:
@@ -134,8 +135,10 @@ class SparseMLP(_MLP):
         weight_init: see :class:`SparseLinear`.
         backend: see :class:`SparseLinear`.
         block_rows: see :class:`SparseLinear`; applied to the layers with at least :data:`WIDE_INPUTS` inputs
-            (1: CSR order everywhere). A narrower input stays in cache anyway, and CSR order was faster there
-            (the 3,312-input first layer of the one-million-neuron network: backward 49 ms vs 75 ms blocked).
+            (1: CSR order everywhere; 0: each of those layers gets its own size,
+            :func:`~evosparse.sparse.pattern.auto_block_rows`). A narrower input stays in cache anyway, and CSR
+            order was faster there (the 3,312-input first layer of the one-million-neuron network: backward
+            49 ms vs 75 ms blocked).
         seed: seeds topology, weights, SReLU parameters and dropout masks.
 
     Example::
@@ -163,6 +166,14 @@ class SparseMLP(_MLP):
         sizes = _check_sizes(layer_sizes)
         _check_dropout(dropout)
         check_alpha(alpha)  # before any layer is built
+        if not (block_rows == 0 and not isinstance(block_rows, bool)):
+            try:
+                check_block_rows(block_rows)
+            except ValueError:
+                raise ValueError(
+                    f"block_rows must be 0 (a size per wide layer) or an integer in [1, 65536] (1: CSR order), "
+                    f"got {block_rows!r}"
+                ) from None
         if density is not None and target_density is not None:
             raise ValueError(
                 f"give density (per layer, got {density}) or target_density (overall, got {target_density}), not both"
@@ -179,10 +190,14 @@ class SparseMLP(_MLP):
                 weight_init=weight_init,
                 backend=backend,
                 seed=rng,
-                block_rows=block_rows if n_in >= WIDE_INPUTS else 1,
+                block_rows=block_rows if n_in >= WIDE_INPUTS and block_rows != 0 else 1,
             )
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         ]
+        if block_rows == 0 and not isinstance(block_rows, bool):  # automatic: a size per wide layer
+            for layer in linears:
+                if layer.in_features >= WIDE_INPUTS:
+                    layer.set_block_rows(auto_block_rows(layer.out_features, layer.in_features, layer.nnz))
         super().__init__(linears, sizes, activation, dropout, alpha, seed)
         self.epsilon, self.density, self.target_density = epsilon, density, target_density
 

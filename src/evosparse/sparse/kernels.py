@@ -690,8 +690,30 @@ def _backward_sweep(  # pragma: no cover - compiled
             bounds[t] = min(np.searchsorted(indptr, nnz * t // n_chunks), n_rows)
         bounds[0] = 0
         bounds[n_chunks] = n_rows
+        dtype = values.dtype.type
+        # A first layer at batch 2 with momentum SGD after its first step (the million-neuron recipe's first
+        # layer): the loop of _blocked_sweep's fast case, with no branch per connection (4.6 -> 1.5 ns each on
+        # the 3312 x 600,000 layer). Everything else takes the general loop.
+        fast = batch == 2 and update and sgd[2] != 0 and sgd[4] == 0 and sgd[6] == 0
+        lr = dtype(sgd[0]) if fast else zero
+        weight_decay = dtype(sgd[1]) if fast else zero
+        momentum = dtype(sgd[2]) if fast else zero
+        undamped = dtype(1) - dtype(sgd[3]) if fast else zero
+        sign = -dtype(1) if fast and sgd[5] != 0 else dtype(1)
         for t in prange(n_chunks):
             for r in range(bounds[t], bounds[t + 1]):
+                if fast:
+                    g0 = dyt[r, 0] * sign
+                    g1 = dyt[r, 1] * sign
+                    for k in range(indptr[r], indptr[r + 1]):
+                        c = np.uint32(cols[k])
+                        v = values[k]
+                        m = momentum * momentum_buffer[k] + undamped * (
+                            (g0 * xt[c, 0] + g1 * xt[c, 1]) + weight_decay * v
+                        )
+                        momentum_buffer[k] = m
+                        values[k] = v - lr * m
+                    continue
                 for k in range(indptr[r], indptr[r + 1]):
                     c = np.uint32(cols[k])
                     acc = zero

@@ -262,6 +262,27 @@ def _position_dtype(nnz: int) -> type:
     return INDEX_DTYPE if nnz < np.iinfo(INDEX_DTYPE).max else OFFSET_DTYPE
 
 
+AUTO_BLOCK_ROWS_RANGE = (4096, MAX_BLOCK_ROWS)
+
+
+def auto_block_rows(n_rows: int, n_cols: int, nnz: int) -> int:
+    """The block size for a wide layer at batches of a few samples: the power of two nearest to the number of
+    rows whose connections hold about one per input neuron (``n_rows * n_cols / nnz``), within
+    :data:`AUTO_BLOCK_ROWS_RANGE`.
+
+    Why one per input: each block streams through the inputs (and, in the backward pass, their gradients) once,
+    so fewer rows per block than that make this stream cost more than the connections themselves, and more make
+    the block's outputs spill out of L2. Measured at batch 2 (BENCHMARKS.md section 3): 600,000 x 600,000 at
+    epsilon 17 (34 connections per row): 16384 (this rule's choice) beats 32768 and 65536 by 1.1-1.9x;
+    3.3M x 3.3M at epsilon 2 (4 per row): 65536 (the cap; the rule asks for 825,000) beats 16384 by 1.3x.
+    """
+    if nnz <= 0:
+        return AUTO_BLOCK_ROWS_RANGE[0]
+    ideal = n_rows * n_cols / nnz
+    nearest = 1 << max(0, round(np.log2(ideal)))
+    return int(min(max(nearest, AUTO_BLOCK_ROWS_RANGE[0]), AUTO_BLOCK_ROWS_RANGE[1]))
+
+
 def check_block_rows(block_rows: int) -> int:
     """``block_rows`` as an int in [1, MAX_BLOCK_ROWS], or a one-line ValueError naming the allowed values."""
     if (

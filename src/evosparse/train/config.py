@@ -52,8 +52,6 @@ from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_zeta
 from evosparse.topology.set import NEW_WEIGHTS, REMOVAL_RULES
 from evosparse.train.strategies import DENSE_TO_SPARSE, SPARSE_STRATEGIES, STRATEGIES  # the one table
 
-AUTO_BLOCK_ROWS = 16384  # block_rows = 0 at batch <= SMALL_BATCH: 128 KB of outputs per block at batch 2
-
 
 def check_config_block_rows(block_rows: object) -> None:
     """0 (automatic) or a block size :func:`~evosparse.sparse.pattern.check_block_rows` accepts."""
@@ -68,11 +66,13 @@ def check_config_block_rows(block_rows: object) -> None:
 
 
 def effective_block_rows(config: TrainConfig) -> int:
-    """The block size the model is built with: ``block_rows``, or for 0 the automatic choice (row-blocked at
-    the tiny batches where wide layers gain most from it: 3.1x per epoch on the Liu shape, BENCHMARKS.md 3)."""
+    """The ``block_rows`` the model is built with (:class:`~evosparse.nn.SparseMLP`): the config's, or for 0 the
+    automatic choice: at the tiny batches where wide layers gain most from it (3.1x per epoch on the Liu shape,
+    BENCHMARKS.md 3) 0 again, which lets each wide layer take its own size
+    (:func:`~evosparse.sparse.pattern.auto_block_rows`), else 1 (CSR order)."""
     if config.model.block_rows:
         return config.model.block_rows
-    return AUTO_BLOCK_ROWS if config.optimizer.batch_size <= SMALL_BATCH else 1
+    return 0 if config.optimizer.batch_size <= SMALL_BATCH else 1
 
 
 MODELS = ("sparse", "dense")
@@ -142,7 +142,8 @@ class ModelConfig(Config):
     block_rows: int = param(
         0,
         "store the weights of sparse layers with 32768+ inputs in blocks of this many output neurons, sorted by "
-        f"input neuron (1: CSR order; 0: {AUTO_BLOCK_ROWS} at batch sizes up to {SMALL_BATCH}, else 1)",
+        f"input neuron (1: CSR order; 0: at batch sizes up to {SMALL_BATCH}, a size per layer giving ~1 "
+        "connection per input in a block, 4096-65536; else 1)",
         rule=check_config_block_rows,
     )
 

@@ -8,21 +8,24 @@ from torch import nn
 
 from evosparse.nn.linear import SparseLinear
 
-# The activations of one evaluation batch in the widest layer stay below this: a batch of 61 rows of a 600,000-neuron
-# layer held ~0.27 GiB of activations (above the model's training peak), and batches of 8 were also faster there
-# (2.6 vs 3.3 s: the activations stay in cache), while layers of 1,000 neurons keep batches of 1,024.
-EVAL_ACTIVATION_BYTES = 16 * 2**20
+# The activations of one evaluation batch in the widest layer stay below this (but batches keep at least
+# EVAL_MIN_BATCH rows): a batch of 61 rows of a 600,000-neuron layer held ~0.27 GiB of activations (more than
+# the training loop's peak), and smaller batches were as fast there (2.6-3.0 s for 61 rows in batches of 8-16,
+# 3.3 s in one); layers of 1,000 neurons keep batches of 1,024. The floor: a forward pass of the ten-million-neuron
+# network costs ~0.7 s whatever the batch, so batches of one row made its evaluation 48 s.
+EVAL_ACTIVATION_BYTES = 32 * 2**20
 EVAL_BATCH = 1024
+EVAL_MIN_BATCH = 4
 
 
 def eval_batch_size(model: nn.Module, element_size: int = 4) -> int:
-    """Evaluation batch of ``model``: :data:`EVAL_BATCH` rows, fewer when the widest layer would make one batch's
-    activations exceed :data:`EVAL_ACTIVATION_BYTES`."""
+    """Evaluation batch of ``model``: :data:`EVAL_BATCH` rows, fewer (down to :data:`EVAL_MIN_BATCH`) when the
+    widest layer would make one batch's activations exceed :data:`EVAL_ACTIVATION_BYTES`."""
     widest = max(
         (max(m.in_features, m.out_features) for m in model.modules() if isinstance(m, SparseLinear | nn.Linear)),
         default=1,
     )
-    return max(1, min(EVAL_BATCH, EVAL_ACTIVATION_BYTES // (widest * element_size)))
+    return max(EVAL_MIN_BATCH, min(EVAL_BATCH, EVAL_ACTIVATION_BYTES // (widest * element_size)))
 
 
 def evaluate(
