@@ -91,7 +91,7 @@ def helper_test_op(
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("shape", [(1, 1), (3, 7), (17, 5), (257, 129)], ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("batch", [1, 33])
+@pytest.mark.parametrize("batch", [1, 2, 33])
 def test_odd_shapes(shape, batch, dtype, backend):
     n_out, n_in = shape
     helper_test_op(random_pattern(n_out, n_in, 0.3, seed=n_out), (batch,), dtype=dtype, backend=backend)
@@ -210,3 +210,13 @@ def test_host_tensor_is_a_cpu_tensor_of_the_dtype_zeroed_on_request(dtype):
     empty, zeros = host_tensor(5, dtype), host_tensor(7, dtype, zeros=True)
     assert empty.shape == (5,) and empty.dtype == dtype and empty.device.type == "cpu"
     assert zeros.dtype == dtype and torch.equal(zeros, torch.zeros(7, dtype=dtype))
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 5])
+def test_bias_gradient_is_torch_sum_to_the_bit(batch):
+    """The batch-1/2 shortcut of the bias gradient gives torch's sum exactly (a sum of two is one rounding)."""
+    from evosparse.sparse.functional import _sum_over_batch
+
+    dyt = torch.randn(1000, batch, generator=torch.Generator().manual_seed(batch)) * 1e3
+    assert torch.equal(_sum_over_batch(dyt), dyt.sum(dim=1))
+    assert _sum_over_batch(dyt).data_ptr() != dyt.data_ptr()  # a new tensor, never a view of the gradient

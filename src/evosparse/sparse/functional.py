@@ -242,8 +242,19 @@ def linear_backward(ctx, xt, values, dyt):
         if ctx.needs_input_grad[1]:
             grad_values = _torch_sddmm(idx.rows, idx.cols, dyt, xt)
     if ctx.has_bias and ctx.needs_input_grad[2]:
-        grad_bias = dyt.sum(dim=1)
+        grad_bias = _sum_over_batch(dyt)
     return grad_x, grad_values, grad_bias
+
+
+def _sum_over_batch(dyt: torch.Tensor) -> torch.Tensor:
+    """``dyt.sum(dim=1)`` of a feature-major (n, batch) gradient. At batch 1-2 as plain adds: the same numbers (a
+    sum of two is one rounding either way), and for a 600,000 x 2 tensor 0.3 ms instead of torch's 4.6 ms for a
+    reduction over a dimension of 2 (13 ms of a 365 ms training step on the one-million-neuron network)."""
+    if dyt.shape[1] == 1:
+        return dyt[:, 0].clone()
+    if dyt.shape[1] == 2:
+        return dyt[:, 0] + dyt[:, 1]
+    return dyt.sum(dim=1)
 
 
 def _fused_backward(ctx, values, dyt, xt, step: SGDStep) -> torch.Tensor | None:
