@@ -317,3 +317,14 @@ def test_automatic_block_size_gives_each_wide_layer_about_one_connection_per_inp
     for bad in (-1, 70_000, True, 2.5):
         with pytest.raises(ValueError, match=r"block_rows must be 0 \(a size per wide layer\) or an integer"):
             SparseMLP((10, 5, 3), block_rows=bad)
+
+
+def test_a_dense_row_blocked_layer_is_left_alone_without_a_conversion():
+    layer = SparseLinear(40000, 3, density=1.0, seed=0, block_rows=4096)
+    before = layer.pattern
+    SET(0.3, seed=0).update_stored_layer(layer, None, 0.3)
+    assert layer.pattern is before  # not even converted to CSR and back
+    sparse = SparseLinear(40000, 3, density=0.5, seed=0, block_rows=4096)
+    before = sparse.pattern
+    SET(0.3, seed=0).update_stored_layer(sparse, None, 0.3)
+    assert sparse.pattern is not before and sparse.pattern.block_rows == 4096 and sparse.nnz == before.nnz

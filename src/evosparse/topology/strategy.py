@@ -54,14 +54,22 @@ class TopologyStrategy:
             return False
         with torch.no_grad():
             for layer in sparse_layers(model):
-                with layer.csr_order(optimizer):  # a row-blocked layer is rewired in CSR order, then re-blocked
-                    self.update_layer(layer, optimizer, fraction)
+                self.update_stored_layer(layer, optimizer, fraction)
         self.n_updates += 1
         self.last_fraction = fraction
         return True
 
     def update_layer(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> None:
-        """Change one layer's connectivity; the static baseline changes nothing."""
+        """Change one layer's connectivity (the layer in CSR order); the static baseline changes nothing."""
+
+    def update_stored_layer(
+        self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float
+    ) -> None:
+        """:meth:`update_layer` for a layer in whatever order it stores its weights: a row-blocked layer is put in
+        CSR order around it (with its optimizer state) and converted back. A strategy that knows it will leave a
+        layer unchanged overrides this to skip the two conversions."""
+        with layer.csr_order(optimizer):
+            self.update_layer(layer, optimizer, fraction)
 
     # ---- checkpointing -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
