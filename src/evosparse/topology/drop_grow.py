@@ -134,8 +134,8 @@ class DropAndGrow(TopologyStrategy):
     def update_stored_layer(
         self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float
     ) -> None:
-        pattern = layer.pattern
-        if pattern.nnz >= pattern.n_rows * pattern.n_cols:  # dense: nowhere to grow; no conversion either
+        # No local reference to the pattern here: it would keep the old indices alive through the conversion.
+        if layer.nnz >= layer.out_features * layer.in_features:  # dense: nowhere to grow; no conversion either
             return  # (the dense 600,000 -> 5 readout of the Liu shape: 0.24 s per update in two conversions)
         super().update_stored_layer(layer, optimizer, fraction)
 
