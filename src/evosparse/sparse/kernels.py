@@ -692,8 +692,8 @@ def _backward_sweep(  # pragma: no cover - compiled
         bounds[n_chunks] = n_rows
         dtype = values.dtype.type
         # A first layer at batch 2 with momentum SGD after its first step (the million-neuron recipe's first
-        # layer): the loop of _blocked_sweep's fast case, with no branch per connection (4.6 -> 1.5 ns each on
-        # the 3312 x 600,000 layer). Everything else takes the general loop.
+        # layer): the loop of _blocked_sweep's fast case, with no branch per connection (57 -> 22 ms on the
+        # 3312 x 600,000 layer, BENCHMARKS.md 3). Everything else takes the general loop.
         fast = batch == 2 and update and sgd[2] != 0 and sgd[4] == 0 and sgd[6] == 0
         lr = dtype(sgd[0]) if fast else zero
         weight_decay = dtype(sgd[1]) if fast else zero
@@ -851,7 +851,8 @@ def _blocked_sweep(  # pragma: no cover - compiled
                 # branch: the batch unrolled, maximize and weight decay folded into a sign and a multiply-add
                 # (a weight decay of 0 adds 0 * w: the same numbers), the column read as unsigned (signed indices
                 # cost a wraparound check per access) and the block's rows of dyt as a view indexed by the
-                # uint16 offset. 1.4-1.8x faster than the same loop with branches (BENCHMARKS.md section 3).
+                # uint16 offset. Against the loop before (weight decay 0 only, with branches): 1.16x, and 1.66x
+                # with the SET recipe's weight decay, which used to take the general loop (BENCHMARKS.md 3).
                 block_dyt = dyt[first_row:]
                 while k < stop:
                     c = np.uint32(cols[k])
