@@ -12,7 +12,7 @@ Run (the recorded results in BENCHMARKS.md):
 The one-million-neuron shape of Liu et al. 2021 (the lung data set's shape: 3312 features, 5 classes, 142
 training rows; synthetic Gaussian classes, since lung.mat is not in the offline data):
     python benchmarks/bench_scale.py --synthetic 3312,5,142,61 --hidden 600000,600000,600000 --epsilon 17 \
-        --batch-size 2 --epochs 2 --fused-step --block-rows 16384     # row-blocked wide layers; 1: CSR order
+        --batch-size 2 --epochs 2 --fused-step --block-rows 16384     # row-blocked wide layers; 1: CSR; 0: auto
 and the reference code on the same shape: benchmarks/bench_liu_reference.py.
 """
 
@@ -82,7 +82,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--block-rows", type=int, default=1, help="row-blocked weight order with blocks of this many rows (1: CSR)"
+        "--block-rows",
+        type=int,
+        default=1,
+        help="row-blocked weight order with blocks of this many rows (1: CSR; 0: a size per wide layer, as "
+        "evosparse train chooses at batch sizes up to 4)",
     )
     parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True, help="torch's fused SGD")
     parser.add_argument(
