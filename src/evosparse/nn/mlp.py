@@ -14,7 +14,7 @@ from evosparse.nn.dropout import SeededDropout
 from evosparse.nn.linear import SparseLinear
 from evosparse.sparse.functional import resolve_backend
 from evosparse.sparse.init import epsilon_for_density
-from evosparse.sparse.pattern import auto_block_rows, check_block_rows
+from evosparse.sparse.pattern import auto_block_rows, check_block_rows_or_auto
 
 
 def _check_sizes(layer_sizes: Sequence[int]) -> list[int]:
@@ -166,14 +166,7 @@ class SparseMLP(_MLP):
         sizes = _check_sizes(layer_sizes)
         _check_dropout(dropout)
         check_alpha(alpha)  # before any layer is built
-        if not (block_rows == 0 and not isinstance(block_rows, bool)):
-            try:
-                check_block_rows(block_rows)
-            except ValueError:
-                raise ValueError(
-                    f"block_rows must be 0 (a size per wide layer) or an integer in [1, 65536] (1: CSR order), "
-                    f"got {block_rows!r}"
-                ) from None
+        block_rows = check_block_rows_or_auto(block_rows, auto="a size per wide layer")
         if density is not None and target_density is not None:
             raise ValueError(
                 f"give density (per layer, got {density}) or target_density (overall, got {target_density}), not both"
@@ -194,7 +187,7 @@ class SparseMLP(_MLP):
             )
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         ]
-        if block_rows == 0 and not isinstance(block_rows, bool):  # automatic: a size per wide layer
+        if block_rows == 0:  # automatic: a size per wide layer
             for layer in linears:
                 if layer.in_features >= WIDE_INPUTS:
                     layer.set_block_rows(auto_block_rows(layer.out_features, layer.in_features, layer.nnz))

@@ -294,6 +294,19 @@ def check_block_rows(block_rows: int) -> int:
     return int(block_rows)
 
 
+def check_block_rows_or_auto(block_rows: object, auto: str = "automatic") -> int:
+    """``block_rows`` as an int: 0 (the automatic choice, described by ``auto`` in the error) or a block size
+    :func:`check_block_rows` accepts; else a one-line ValueError naming the allowed values."""
+    if block_rows == 0 and not isinstance(block_rows, bool):
+        return 0
+    try:
+        return check_block_rows(block_rows)
+    except ValueError:
+        raise ValueError(
+            f"block_rows must be 0 ({auto}) or an integer in [1, {MAX_BLOCK_ROWS}] (1: CSR order), got {block_rows!r}"
+        ) from None
+
+
 @njit(cache=True, nogil=True)
 def _blocked_rows(block_ptr, row_offsets, block_rows, out):  # pragma: no cover - compiled
     for b in range(block_ptr.shape[0] - 1):

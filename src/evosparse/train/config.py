@@ -47,7 +47,7 @@ from evosparse.prune.pruning import SCOPES
 from evosparse.prune.saliency import HESSIANS
 from evosparse.prune.schedule import check_spacing
 from evosparse.sparse.functional import BACKENDS, SMALL_BATCH
-from evosparse.sparse.pattern import check_block_rows
+from evosparse.sparse.pattern import check_block_rows_or_auto
 from evosparse.topology.schedule import DECAYS, UNITS, check_decay, check_zeta
 from evosparse.topology.set import NEW_WEIGHTS, REMOVAL_RULES
 from evosparse.train.strategies import DENSE_TO_SPARSE, SPARSE_STRATEGIES, STRATEGIES  # the one table
@@ -55,14 +55,7 @@ from evosparse.train.strategies import DENSE_TO_SPARSE, SPARSE_STRATEGIES, STRAT
 
 def check_config_block_rows(block_rows: object) -> None:
     """0 (automatic) or a block size :func:`~evosparse.sparse.pattern.check_block_rows` accepts."""
-    if block_rows == 0 and not isinstance(block_rows, bool):
-        return
-    try:
-        check_block_rows(block_rows)
-    except ValueError:
-        raise ValueError(
-            f"block_rows must be 0 (automatic) or an integer in [1, 65536] (1: CSR order), got {block_rows!r}"
-        ) from None
+    check_block_rows_or_auto(block_rows)
 
 
 def effective_block_rows(config: TrainConfig) -> int:
