@@ -251,6 +251,20 @@ def _vsum(typingctx, vector):
 
 
 # ---- spmm: one output row, one batch tile at a time -----------------------------------------------
+@intrinsic
+def _fetch_add(typingctx, counter, value):
+    """``counter[0] += value`` as one atomic operation; returns the value before (a shared task counter)."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        step = context.cast(builder, args[1], sig.args[1], types.int64)
+        return builder.atomic_rmw("add", array.data, step, "monotonic")
+
+    return types.int64(counter, value), codegen
+
+
 @njit(**_INLINE)
 def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers):
     """out[row, col:col+tile] = init + sum_{k in [start, end)} values[k] * dense[index[k], col:col+tile].
@@ -726,8 +740,7 @@ def _backward_sweep(  # pragma: no cover - compiled
 
 
 # ---- row-blocked patterns: wide layers at batches of a few samples -------------------------------------
-@njit(**_JIT)
-def spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out):  # pragma: no cover - compiled
+def spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out) -> None:
     """:func:`spmm` over a row-blocked pattern (:mod:`evosparse.sparse.pattern`): one block of rows per task.
 
     Inside a block the connections come in column order, so ``xt`` is read as an ascending stream (the
@@ -735,32 +748,49 @@ def spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out
     x batch numbers) stay in L2 while they accumulate. Each output sums bias, then its connections in column
     order, as :func:`spmm`. On the one-million-neuron layer (600,000 x 600,000, 20M connections, batch 2):
     2.4x faster than :func:`spmm` with two threads, 3.7x with one (BENCHMARKS.md section 3).
+
+    The threads take blocks one at a time from a shared counter instead of fixed ranges, so a thread whose
+    core is shared with another process takes fewer blocks instead of holding up the call; a block is
+    computed by one thread in the same order whichever thread it is, so results do not depend on the split.
     """
+    _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out, numba.get_num_threads())
+
+
+@njit(**_JIT)
+def _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out, n_takers):  # pragma: no cover
+    # n_takers is the thread count, passed in: numba.get_num_threads() inside a cached function stops the cache
     n_rows, batch = out.shape
+    n_blocks = block_ptr.shape[0] - 1
     has_bias = bias.shape[0] > 0
     zero = values.dtype.type(0)
-    for b in prange(block_ptr.shape[0] - 1):
-        first_row = b * block_rows
-        for r in range(first_row, min(first_row + block_rows, n_rows)):
-            init = bias[r] if has_bias else zero
-            for j in range(batch):
-                out[r, j] = init
-        if batch == 2:  # the million-neuron recipe's batch, unrolled (the loop of unknown length cost ~1.5x)
+    next_block = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_takers):  # one task taker per thread (see spmm_blocked)
+        while True:
+            b = _fetch_add(next_block, 1)
+            if b >= n_blocks:
+                break
+            first_row = b * block_rows
             last_row = min(first_row + block_rows, n_rows)
-            acc = np.empty((last_row - first_row, 2), dtype=out.dtype)  # no aliasing with xt: loads move freely
-            for r in range(last_row - first_row):
-                acc[r, 0] = out[first_row + r, 0]
-                acc[r, 1] = out[first_row + r, 1]
-            for k in range(block_ptr[b], block_ptr[b + 1]):
-                c = np.uint32(cols[k])  # unsigned: no negative-index check per access
-                r = row_offsets[k]
-                v = values[k]
-                acc[r, 0] += v * xt[c, 0]
-                acc[r, 1] += v * xt[c, 1]
-            for r in range(last_row - first_row):
-                out[first_row + r, 0] = acc[r, 0]
-                out[first_row + r, 1] = acc[r, 1]
-        else:
+            if batch == 2:  # the million-neuron recipe's batch, unrolled (the loop of unknown length cost ~1.5x)
+                acc = np.empty((last_row - first_row, 2), dtype=out.dtype)  # no aliasing with xt: loads move freely
+                for r in range(last_row - first_row):
+                    init = bias[first_row + r] if has_bias else zero
+                    acc[r, 0] = init
+                    acc[r, 1] = init
+                for k in range(block_ptr[b], block_ptr[b + 1]):
+                    c = np.uint32(cols[k])  # unsigned: no negative-index check per access
+                    r = row_offsets[k]
+                    v = values[k]
+                    acc[r, 0] += v * xt[c, 0]
+                    acc[r, 1] += v * xt[c, 1]
+                for r in range(last_row - first_row):
+                    out[first_row + r, 0] = acc[r, 0]
+                    out[first_row + r, 1] = acc[r, 1]
+                continue
+            for r in range(first_row, last_row):
+                init = bias[r] if has_bias else zero
+                for j in range(batch):
+                    out[r, j] = init
             for k in range(block_ptr[b], block_ptr[b + 1]):
                 c = np.uint32(cols[k])
                 r = first_row + row_offsets[k]
@@ -772,8 +802,9 @@ def spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out
 def backward_blocked(block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks):
     """:func:`backward_csr` over a row-blocked pattern: ``grad_values`` and (if it has rows) ``grad_xt``."""
     _blocked_sweep(
-        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0]
-    )
+        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0],
+        numba.get_num_threads(),
+    )  # fmt: skip
 
 
 def backward_blocked_sgd(
@@ -801,21 +832,24 @@ def backward_blocked_sgd(
         values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
     _blocked_sweep(
-        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer
-    )
+        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer,
+        numba.get_num_threads(),
+    )  # fmt: skip
 
 
 @njit(**_JIT)
 def _blocked_sweep(  # pragma: no cover - compiled
-    block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer
-):
+    block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer,
+    n_takers,
+):  # fmt: skip
     """Both gradients (or the SGD step instead of dW) in one sweep over a row-blocked pattern.
 
-    The threads split the columns (``n_chunks`` ranges, a constant so that results do not depend on the
-    thread count): in every block, chunk t takes the connections whose column is in its range, a contiguous
-    run found by binary search because a block is sorted by column. So ``xt`` and ``grad_xt`` are read and
-    written as ascending streams, only ``dyt``'s block rows (in L2) are read at random, and each ``grad_xt[c]``
-    is summed by one chunk, in row order. Per connection: ``g = <dyt[r], xt[c]>``, ``grad_xt[c] += w * dyt[r]``
+    The work is split by columns into ``n_chunks`` ranges: in every block, chunk t takes the connections whose
+    column is in its range, a contiguous run found by binary search because a block is sorted by column. So
+    ``xt`` and ``grad_xt`` are read and written as ascending streams, only ``dyt``'s block rows (in L2) are read
+    at random, and each ``grad_xt[c]`` is summed by one chunk, over the blocks in order: the same numbers for any
+    number of chunks and whichever thread runs a chunk. The threads take chunks from a shared counter, so a
+    thread whose core is busy with another process takes fewer (fixed ranges let it hold up the call). Per connection: ``g = <dyt[r], xt[c]>``, ``grad_xt[c] += w * dyt[r]``
     with the weight before the step, then the SGD step or ``grad_values[k] = g``. The step's hyperparameters
     are read once into locals (read from ``sgd`` per connection, the sweep was ~1.2x slower).
     """
@@ -837,58 +871,87 @@ def _blocked_sweep(  # pragma: no cover - compiled
         for c in prange(n_cols):
             for j in range(batch):
                 grad_xt[c, j] = zero
-    for t in prange(n_chunks):
-        low = n_cols * t // n_chunks
-        high = n_cols * (t + 1) // n_chunks
-        for b in range(n_blocks):
-            start = block_ptr[b]
-            end = block_ptr[b + 1]
-            first_row = b * block_rows
-            k = start + np.searchsorted(cols[start:end], low)
-            stop = start + np.searchsorted(cols[start:end], high)
-            if batch == 2 and need_dx and update and momentum != 0 and not nesterov and not first_step:
-                # The million-neuron recipe's case (batch 2, momentum SGD after its first step) in a loop with no
-                # branch: the batch unrolled, maximize and weight decay folded into a sign and a multiply-add
-                # (a weight decay of 0 adds 0 * w: the same numbers), the column read as unsigned (signed indices
-                # cost a wraparound check per access) and the block's rows of dyt as a view indexed by the
-                # uint16 offset. Against the loop before (weight decay 0 only, with branches): 1.16x, and 1.66x
-                # with the SET recipe's weight decay, which used to take the general loop (BENCHMARKS.md 3).
-                block_dyt = dyt[first_row:]
+    plain = sign == dtype(1) and undamped == dtype(1)
+    next_chunk = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_takers):  # one task taker per thread (see the docstring; the thread count, passed in)
+        while True:
+            t = _fetch_add(next_chunk, 1)
+            if t >= n_chunks:
+                break
+            low = n_cols * t // n_chunks
+            high = n_cols * (t + 1) // n_chunks
+            for b in range(n_blocks):
+                start = block_ptr[b]
+                end = block_ptr[b + 1]
+                first_row = b * block_rows
+                k = start + np.searchsorted(cols[start:end], low)
+                stop = start + np.searchsorted(cols[start:end], high)
+                if batch == 2 and need_dx and update and momentum != 0 and not nesterov and not first_step:
+                    # The million-neuron recipe's case (batch 2, momentum SGD after its first step) in a loop with
+                    # no branch (see _batch2_sgd_run). Without maximize and dampening, sign and undamped are passed
+                    # as the constant 1, so the compiler drops their two multiplies per connection: the same
+                    # numbers, and 1.3x faster on the Liu shape's wide layers (BENCHMARKS.md 3).
+                    block_dyt = dyt[first_row:]
+                    if plain:
+                        one = dtype(1)
+                        _batch2_sgd_run(
+                            k, stop, cols, row_offsets, values, momentum_buffer, block_dyt, xt, grad_xt,
+                            lr, weight_decay, momentum, one, one,
+                        )  # fmt: skip
+                    else:
+                        _batch2_sgd_run(
+                            k, stop, cols, row_offsets, values, momentum_buffer, block_dyt, xt, grad_xt,
+                            lr, weight_decay, momentum, undamped, sign,
+                        )  # fmt: skip
+                    continue
                 while k < stop:
                     c = np.uint32(cols[k])
-                    r = row_offsets[k]
+                    r = first_row + row_offsets[k]
                     v = values[k]
-                    g0 = block_dyt[r, 0]
-                    g1 = block_dyt[r, 1]
-                    acc = (g0 * xt[c, 0] + g1 * xt[c, 1]) * sign + weight_decay * v
-                    grad_xt[c, 0] += v * g0
-                    grad_xt[c, 1] += v * g1
-                    m = momentum * momentum_buffer[k] + undamped * acc
-                    momentum_buffer[k] = m
-                    values[k] = v - lr * m
+                    acc = zero
+                    for j in range(batch):
+                        g = dyt[r, j]
+                        acc += g * xt[c, j]
+                        if need_dx:
+                            grad_xt[c, j] += v * g
+                    if update:
+                        b_old = momentum_buffer[k] if momentum != 0 else zero
+                        w, b_new = _sgd_value(
+                            v, b_old, acc, lr, weight_decay, momentum, undamped, nesterov, maximize, first_step
+                        )
+                        values[k] = w
+                        if momentum != 0:
+                            momentum_buffer[k] = b_new
+                    else:
+                        grad_values[k] = acc
                     k += 1
-                continue
-            while k < stop:
-                c = np.uint32(cols[k])
-                r = first_row + row_offsets[k]
-                v = values[k]
-                acc = zero
-                for j in range(batch):
-                    g = dyt[r, j]
-                    acc += g * xt[c, j]
-                    if need_dx:
-                        grad_xt[c, j] += v * g
-                if update:
-                    b_old = momentum_buffer[k] if momentum != 0 else zero
-                    w, b_new = _sgd_value(
-                        v, b_old, acc, lr, weight_decay, momentum, undamped, nesterov, maximize, first_step
-                    )
-                    values[k] = w
-                    if momentum != 0:
-                        momentum_buffer[k] = b_new
-                else:
-                    grad_values[k] = acc
-                k += 1
+
+
+@njit(**_INLINE)
+def _batch2_sgd_run(
+    k, stop, cols, row_offsets, values, momentum_buffer, block_dyt, xt, grad_xt,
+    lr, weight_decay, momentum, undamped, sign,
+):  # fmt: skip
+    """Connections ``k:stop`` of one block at batch 2: dX and the momentum SGD step, with no branch.
+
+    The batch unrolled, maximize and weight decay folded into a sign and a multiply-add (a weight decay of 0
+    adds 0 * w: the same numbers), the column read as unsigned (signed indices cost a wraparound check per
+    access) and the block's rows of dyt as a view indexed by the uint16 offset. Against the loop before (weight
+    decay 0 only, with branches): 1.16x, and 1.66x with the SET recipe's weight decay (BENCHMARKS.md 3).
+    """
+    while k < stop:
+        c = np.uint32(cols[k])
+        r = row_offsets[k]
+        v = values[k]
+        g0 = block_dyt[r, 0]
+        g1 = block_dyt[r, 1]
+        acc = (g0 * xt[c, 0] + g1 * xt[c, 1]) * sign + weight_decay * v
+        grad_xt[c, 0] += v * g0
+        grad_xt[c, 1] += v * g1
+        m = momentum * momentum_buffer[k] + undamped * acc
+        momentum_buffer[k] = m
+        values[k] = v - lr * m
+        k += 1
 
 
 def set_num_threads(n: int) -> None:
