@@ -849,9 +849,11 @@ def _blocked_sweep(  # pragma: no cover - compiled
     ``xt`` and ``grad_xt`` are read and written as ascending streams, only ``dyt``'s block rows (in L2) are read
     at random, and each ``grad_xt[c]`` is summed by one chunk, over the blocks in order: the same numbers for any
     number of chunks and whichever thread runs a chunk. The threads take chunks from a shared counter, so a
-    thread whose core is busy with another process takes fewer (fixed ranges let it hold up the call). Per connection: ``g = <dyt[r], xt[c]>``, ``grad_xt[c] += w * dyt[r]``
-    with the weight before the step, then the SGD step or ``grad_values[k] = g``. The step's hyperparameters
-    are read once into locals (read from ``sgd`` per connection, the sweep was ~1.2x slower).
+    thread whose core is busy with another process takes fewer (fixed ranges let it hold up the call).
+
+    Per connection: ``g = <dyt[r], xt[c]>``, ``grad_xt[c] += w * dyt[r]`` with the weight before the step,
+    then the SGD step or ``grad_values[k] = g``. The step's hyperparameters are read once into locals (read
+    from ``sgd`` per connection, the sweep was ~1.2x slower).
     """
     n_cols, batch = xt.shape
     n_blocks = block_ptr.shape[0] - 1
