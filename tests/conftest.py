@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# First, as in a user's program: evosparse's thread settings apply before torch and Numba load.
+import evosparse  # noqa: F401
+
+# isort: split
 import pytest
 import torch
 

@@ -131,25 +131,72 @@ def test_blocked_sgd_sweep_is_torch_sgd_with_the_weights_before_the_step_for_dx(
     np.testing.assert_allclose(buffer, optimizer.state[param]["momentum_buffer"].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_blocked_results_do_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("fused", [False, True], ids=["gradients", "batch-2-sgd"])
+def test_blocked_results_do_not_depend_on_threads_task_takers_or_chunks(fused):
+    """Blocks and column chunks are handed out from a shared counter, so which thread computes what varies
+    from call to call; every output must still be summed in one fixed order: the same bits every time."""
     rng = np.random.default_rng(3)
     pattern, _ = random_pattern(300, 400, 6000, 2).to_blocked(32)
     values = rng.standard_normal(pattern.nnz).astype(np.float32)
+    buffer = rng.standard_normal(pattern.nnz).astype(np.float32)
     xt, dyt = rng.standard_normal((400, 2)).astype(np.float32), rng.standard_normal((300, 2)).astype(np.float32)
     args = (pattern.indptr, pattern.cols, pattern.row_offsets, pattern.block_rows)
+    sgd = kernels._sgd_parameters(values, buffer, 0.1, 2e-4, 0.9, 0.0, False, False, False)
     results = []
     before = numba.get_num_threads()
     try:
         for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
             numba.set_num_threads(threads)
-            out, grad, grad_xt = np.empty((300, 2), np.float32), np.empty_like(values), np.empty((400, 2), np.float32)
-            kernels.spmm_blocked(*args, values, xt, values[:0], out)
-            kernels.backward_blocked(*args, values, dyt, xt, grad, grad_xt, kernels.BACKWARD_CHUNKS)
-            results.append((out, grad, grad_xt))
+            for takers in (1, 2, 5):  # more takers than threads: each thread runs several
+                for chunks in (1, 2, kernels.BLOCKED_CHUNKS, 13):
+                    out = np.empty((300, 2), np.float32)
+                    w, b = values.copy(), buffer.copy()
+                    grad, grad_xt = np.empty_like(values), np.empty((400, 2), np.float32)
+                    kernels._spmm_blocked(*args, values, xt, values[:0], out, takers)
+                    if fused:
+                        kernels._blocked_sweep(*args, w, dyt, xt, values[:0], grad_xt, chunks, sgd, b, takers)
+                    else:
+                        kernels._blocked_sweep(
+                            *args, values, dyt, xt, grad, grad_xt, chunks, kernels._NO_SGD, b, takers
+                        )
+                    results.append((out, grad_xt, w, b) if fused else (out, grad_xt, grad))
     finally:
         numba.set_num_threads(before)
-    for a, b in zip(results[0], results[-1], strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert len(results) == len({1, numba.config.NUMBA_NUM_THREADS}) * 12
+    for result in results[1:]:
+        for a, b in zip(results[0], result, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_first_layer_sgd_sweep_does_not_depend_on_threads_or_task_takers():
+    """Without dX (a first layer) row ranges go to whichever thread is free; each weight's step is its own."""
+    rng = np.random.default_rng(4)
+    pattern = random_pattern(500, 60, 4000, 5)
+    values = rng.standard_normal(pattern.nnz).astype(np.float32)
+    buffer = rng.standard_normal(pattern.nnz).astype(np.float32)
+    xt, dyt = rng.standard_normal((60, 2)).astype(np.float32), rng.standard_normal((500, 2)).astype(np.float32)
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            for takers in (1, 3):
+                for dampening in (0.0, 0.25):  # undamped 1 takes the specialised loop
+                    sgd = kernels._sgd_parameters(values, buffer, 0.1, 2e-4, 0.9, dampening, False, False, False)
+                    w, b = values.copy(), buffer.copy()
+                    scratch = np.empty((0, 4), np.float32)
+                    no_dx = np.empty((0, 2), np.float32)
+                    kernels._backward_sweep(
+                        pattern.indptr, pattern.cols, w, dyt, xt, values[:0], no_dx, 2, sgd, b, scratch, takers
+                    )
+                    results.append((dampening, w, b))
+    finally:
+        numba.set_num_threads(before)
+    for dampening in (0.0, 0.25):
+        same = [r for r in results if r[0] == dampening]
+        for _, w, b in same[1:]:
+            np.testing.assert_array_equal(w, same[0][1])
+            np.testing.assert_array_equal(b, same[0][2])
 
 
 def test_a_blocked_layer_computes_what_the_csr_layer_does():

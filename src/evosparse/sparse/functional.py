@@ -202,7 +202,7 @@ def linear_backward(ctx, xt, values, dyt):
             xt.numpy(),
             grad_values.numpy(),
             grad_xt.numpy(),
-            kernels.BACKWARD_CHUNKS,
+            kernels.BLOCKED_CHUNKS,
         )
         grad_x = grad_xt.t() if ctx.needs_input_grad[0] else None
         grad_values = grad_values if ctx.needs_input_grad[1] else None
@@ -286,7 +286,7 @@ def _fused_backward(ctx, values, dyt, xt, step: SGDStep) -> torch.Tensor | None:
                     dyt_np,
                     xt_np,
                     grad_xt.numpy(),
-                    kernels.BACKWARD_CHUNKS,
+                    kernels.BLOCKED_CHUNKS,
                     **sgd,
                 )
                 return grad_xt.t() if need_dx else None

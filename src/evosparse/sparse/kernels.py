@@ -31,10 +31,15 @@ Tried and dropped (no gain measured on this machine): software prefetch of the r
 32 ahead will need (wide layers are limited by DRAM latency and TLB misses either way), four
 connections at a time in dW with one shared reduction tree, 8-register dW tiles.
 
-All kernels accept float32 and float64; the number of threads is Numba's (see :func:`set_num_threads`).
+All kernels accept float32 and float64; the number of threads is Numba's (see :func:`set_num_threads`). The
+row-blocked kernels and a first layer's update hand their tasks out from a shared counter and run
+:func:`task_threads` threads (twice the threads asked for; see :mod:`evosparse._threading`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -43,6 +48,13 @@ from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic, models, register_model
+
+from evosparse._threading import NUMBA_POOL_SET_HERE, TASK_THREADS_PER_THREAD, cores
+
+if NUMBA_POOL_SET_HERE and numba.get_num_threads() > cores():
+    # evosparse made Numba's pool larger than the cores for the task-counter kernels (evosparse._threading);
+    # every other kernel keeps one thread per core unless told otherwise.
+    numba.set_num_threads(cores())
 
 _JIT = {"parallel": True, "fastmath": True, "cache": True, "nogil": True, "boundscheck": False}
 _INLINE = {"fastmath": True, "boundscheck": False, "inline": "always"}
@@ -71,6 +83,7 @@ def _vector_bytes() -> int:
 
 REGISTER_BYTES = _vector_bytes()  # one register of the compile target (an AVX-512 register is a cache line)
 BACKWARD_CHUNKS = 2  # column ranges of backward_csr: one per core of a laptop-class CPU, fixed for bit-identity
+BLOCKED_CHUNKS = 6  # column ranges of the row-blocked backward, handed out one at a time (see _blocked_sweep)
 _SCALAR_DW_BATCH = 4  # sddmm at batches up to this: scalar dot products instead of masked registers
 
 
@@ -496,6 +509,7 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
 
 # ---- both gradients in one pass over the CSR order, for batches of a few samples -------------------
 _NO_SGD = np.empty(0, dtype=np.float64)
+_ROW_TASKS = 32  # backward_csr without dX: row ranges handed to the threads one at a time
 _CHUNK_BYTES = 5 << 18  # backward_csr: scratch bytes per column range (1.25 MiB), so that a range stays in cache
 
 
@@ -519,7 +533,7 @@ def backward_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks):
     See :func:`_backward_sweep` for how.
     """
     scratch = _scratch(grad_xt, xt)
-    _backward_sweep(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0], scratch)
+    _sweep_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0], scratch)
 
 
 def backward_csr_sgd(
@@ -553,7 +567,7 @@ def backward_csr_sgd(
         values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
     scratch = _scratch(grad_xt, xt)
-    _backward_sweep(indptr, cols, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer, scratch)
+    _sweep_csr(indptr, cols, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer, scratch)
 
 
 def sddmm_sgd(
@@ -602,6 +616,20 @@ def _scratch(grad_xt, xt):
     return np.empty((grad_xt.shape[0], 2 * xt.shape[1]), dtype=xt.dtype)
 
 
+def _sweep_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch) -> None:
+    """:func:`_backward_sweep` with its threads: without dX its row ranges are tasks (:func:`task_threads`)."""
+    if grad_xt.shape[0] > 0:
+        _backward_sweep(
+            indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch,
+            numba.get_num_threads(),
+        )  # fmt: skip
+        return
+    with _running_task_threads() as takers:
+        _backward_sweep(
+            indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch, takers
+        )
+
+
 @njit(**_INLINE)
 def _sgd_value(w, b, g, lr, weight_decay, momentum, undamped, nesterov, maximize, first_step):
     """``_sgd_update`` on scalars, its hyperparameters passed in (loop invariants; ``undamped`` = 1 - dampening):
@@ -639,7 +667,7 @@ def _sgd_apply(values, momentum_buffer, grad_values, sgd):  # pragma: no cover -
 
 @njit(**_JIT)
 def _backward_sweep(  # pragma: no cover - compiled
-    indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch
+    indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch, n_takers
 ):
     """Both gradients (or, with ``sgd`` set, the SGD step instead of dW) in one sweep over the CSR order.
 
@@ -655,9 +683,9 @@ def _backward_sweep(  # pragma: no cover - compiled
     design, doubled the random-access working set and needed a final sum), and each dX entry is summed in
     row order by one chunk: bit-identical for any thread count. Each chunk starts at a different row, so
     that two threads rarely write the same cache line of ``values`` at once. Without input gradient (a
-    first layer) the chunks are row ranges. (Tried: a block of rows swept twice, the dX scatter then the
-    gathers, with x and dX in separate arrays: two random lines per connection, not faster on a loaded
-    machine.)
+    first layer) the work is row ranges, handed out one at a time. (Tried: a block of rows swept twice, the
+    dX scatter then the gathers, with x and dX in separate arrays: two random lines per connection, not
+    faster on a loaded machine.)
     """
     n_rows = indptr.shape[0] - 1
     n_cols, batch = xt.shape
@@ -698,45 +726,71 @@ def _backward_sweep(  # pragma: no cover - compiled
             for j in range(batch):
                 grad_xt[c, j] = scratch[c, batch + j]
     else:
+        # Without dX every connection's update is independent of the others, so any split gives the same
+        # numbers: row ranges of ~nnz / _ROW_TASKS connections, taken from a shared counter by whichever
+        # thread is free (a thread sharing its core with another process takes fewer).
         nnz = indptr[n_rows]
-        bounds = np.empty(n_chunks + 1, dtype=np.int64)  # rows split so that each chunk gets ~nnz / n_chunks
-        for t in range(n_chunks):
-            bounds[t] = min(np.searchsorted(indptr, nnz * t // n_chunks), n_rows)
+        n_tasks = max(n_chunks, _ROW_TASKS)
+        bounds = np.empty(n_tasks + 1, dtype=np.int64)
+        for t in range(n_tasks):
+            bounds[t] = min(np.searchsorted(indptr, nnz * t // n_tasks), n_rows)
         bounds[0] = 0
-        bounds[n_chunks] = n_rows
+        bounds[n_tasks] = n_rows
         dtype = values.dtype.type
         # A first layer at batch 2 with momentum SGD after its first step (the million-neuron recipe's first
-        # layer): the loop of _blocked_sweep's fast case, with no branch per connection (57 -> 22 ms on the
-        # 3312 x 600,000 layer, BENCHMARKS.md 3). Everything else takes the general loop.
+        # layer): a loop with no branch per connection (57 -> 22 ms on the 3312 x 600,000 layer, BENCHMARKS.md
+        # 3), with undamped passed as the constant 1 when there is no dampening (one multiply less per
+        # connection). Everything else takes the general loop.
         fast = batch == 2 and update and sgd[2] != 0 and sgd[4] == 0 and sgd[6] == 0
         lr = dtype(sgd[0]) if fast else zero
         weight_decay = dtype(sgd[1]) if fast else zero
         momentum = dtype(sgd[2]) if fast else zero
         undamped = dtype(1) - dtype(sgd[3]) if fast else zero
         sign = -dtype(1) if fast and sgd[5] != 0 else dtype(1)
-        for t in prange(n_chunks):
-            for r in range(bounds[t], bounds[t + 1]):
+        next_task = np.zeros(1, dtype=np.int64)
+        for _ in prange(n_takers):
+            while True:
+                t = _fetch_add(next_task, 1)
+                if t >= n_tasks:
+                    break
                 if fast:
-                    g0 = dyt[r, 0] * sign
-                    g1 = dyt[r, 1] * sign
+                    if undamped == dtype(1):
+                        _batch2_first_rows(
+                            bounds[t], bounds[t + 1], indptr, cols, values, momentum_buffer, dyt, xt,
+                            sign, lr, weight_decay, momentum, dtype(1),
+                        )  # fmt: skip
+                    else:
+                        _batch2_first_rows(
+                            bounds[t], bounds[t + 1], indptr, cols, values, momentum_buffer, dyt, xt,
+                            sign, lr, weight_decay, momentum, undamped,
+                        )  # fmt: skip
+                    continue
+                for r in range(bounds[t], bounds[t + 1]):
                     for k in range(indptr[r], indptr[r + 1]):
                         c = np.uint32(cols[k])
-                        v = values[k]
-                        m = momentum * momentum_buffer[k] + undamped * (
-                            (g0 * xt[c, 0] + g1 * xt[c, 1]) + weight_decay * v
-                        )
-                        momentum_buffer[k] = m
-                        values[k] = v - lr * m
-                    continue
-                for k in range(indptr[r], indptr[r + 1]):
-                    c = np.uint32(cols[k])
-                    acc = zero
-                    for j in range(batch):
-                        acc += dyt[r, j] * xt[c, j]
-                    if update:
-                        _sgd_update(values, momentum_buffer, k, acc, sgd)
-                    else:
-                        grad_values[k] = acc
+                        acc = zero
+                        for j in range(batch):
+                            acc += dyt[r, j] * xt[c, j]
+                        if update:
+                            _sgd_update(values, momentum_buffer, k, acc, sgd)
+                        else:
+                            grad_values[k] = acc
+
+
+@njit(**_INLINE)
+def _batch2_first_rows(
+    first_row, end_row, indptr, cols, values, momentum_buffer, dyt, xt, sign, lr, weight_decay, momentum, undamped
+):  # fmt: skip
+    """Rows ``first_row:end_row`` of a layer without dX at batch 2: the momentum SGD step with no branch."""
+    for r in range(first_row, end_row):
+        g0 = dyt[r, 0] * sign
+        g1 = dyt[r, 1] * sign
+        for k in range(indptr[r], indptr[r + 1]):
+            c = np.uint32(cols[k])  # unsigned: no negative-index check per access
+            v = values[k]
+            m = momentum * momentum_buffer[k] + undamped * ((g0 * xt[c, 0] + g1 * xt[c, 1]) + weight_decay * v)
+            momentum_buffer[k] = m
+            values[k] = v - lr * m
 
 
 # ---- row-blocked patterns: wide layers at batches of a few samples -------------------------------------
@@ -753,7 +807,8 @@ def spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out
     core is shared with another process takes fewer blocks instead of holding up the call; a block is
     computed by one thread in the same order whichever thread it is, so results do not depend on the split.
     """
-    _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out, numba.get_num_threads())
+    with _running_task_threads() as takers:
+        _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out, takers)
 
 
 @njit(**_JIT)
@@ -801,10 +856,11 @@ def _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, ou
 
 def backward_blocked(block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks):
     """:func:`backward_csr` over a row-blocked pattern: ``grad_values`` and (if it has rows) ``grad_xt``."""
-    _blocked_sweep(
-        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0],
-        numba.get_num_threads(),
-    )  # fmt: skip
+    with _running_task_threads() as takers:
+        _blocked_sweep(
+            block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD,
+            values[:0], takers,
+        )  # fmt: skip
 
 
 def backward_blocked_sgd(
@@ -831,10 +887,11 @@ def backward_blocked_sgd(
     sgd = _sgd_parameters(
         values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
-    _blocked_sweep(
-        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer,
-        numba.get_num_threads(),
-    )  # fmt: skip
+    with _running_task_threads() as takers:
+        _blocked_sweep(
+            block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd,
+            momentum_buffer, takers,
+        )  # fmt: skip
 
 
 @njit(**_JIT)
@@ -891,8 +948,10 @@ def _blocked_sweep(  # pragma: no cover - compiled
                 if batch == 2 and need_dx and update and momentum != 0 and not nesterov and not first_step:
                     # The million-neuron recipe's case (batch 2, momentum SGD after its first step) in a loop with
                     # no branch (see _batch2_sgd_run). Without maximize and dampening, sign and undamped are passed
-                    # as the constant 1, so the compiler drops their two multiplies per connection: the same
-                    # numbers, and 1.3x faster on the Liu shape's wide layers (BENCHMARKS.md 3).
+                    # as the constant 1, so the compiler drops their two multiplies per connection: ~1.3x faster on
+                    # the Liu shape's wide layers (BENCHMARKS.md 3). (Under fastmath the compiler may then fuse
+                    # multiply-adds differently, so the last bits can differ from the general loop's; they depend
+                    # on neither the chunks nor the threads.)
                     block_dyt = dyt[first_row:]
                     if plain:
                         one = dtype(1)
@@ -954,6 +1013,31 @@ def _batch2_sgd_run(
         momentum_buffer[k] = m
         values[k] = v - lr * m
         k += 1
+
+
+def task_threads() -> int:
+    """Threads a kernel whose tasks come from a shared counter runs: :data:`TASK_THREADS_PER_THREAD` x the
+    threads asked for (:func:`set_num_threads`), within Numba's pool; 1 stays 1.
+
+    With another process busy on one of two cores the scheduler gives each runnable thread the same share, so
+    4 threads get 4/5 of the machine where 2 get 2/3; since no task waits for a given thread, the extra threads
+    cost little on a quiet machine. Liu shape's wide layer, forward + backward (BENCHMARKS.md section 3): quiet
+    71.5 ms with 4 threads against 66.8 with 2; busy 86.7 against 115.7.
+    """
+    threads = numba.get_num_threads()
+    return threads if threads == 1 else min(TASK_THREADS_PER_THREAD * threads, numba.config.NUMBA_NUM_THREADS)
+
+
+@contextmanager
+def _running_task_threads() -> Iterator[int]:
+    """Within the block Numba runs :func:`task_threads` threads (yielded); the count asked for after."""
+    asked = numba.get_num_threads()
+    takers = task_threads()
+    numba.set_num_threads(takers)
+    try:
+        yield takers
+    finally:
+        numba.set_num_threads(asked)
 
 
 def set_num_threads(n: int) -> None:
