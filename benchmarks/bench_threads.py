@@ -16,6 +16,10 @@ region before it sleeps. A batch-40 step is shorter than that, so the workers of
 the time; a competing process then gets scheduled against them and a parallel region waits for a
 descheduled worker (BENCHMARKS.md, section 1).
 
+``--recipe liu --data lung_like.npz``: the one-million-neuron recipe instead (3312-600000x3-5, batch 2), whose
+row-blocked kernels take their tasks from a shared counter and run twice the threads asked for by default
+(choice ``pool-cores`` turns that off).
+
 Run it in the benchmark slot (each choice: ~10 s quiet, up to ~30 s busy):
 
     /work/bin/bench-slot python benchmarks/bench_threads.py --data-dir /work/shared/data
@@ -69,6 +73,11 @@ CHOICES: dict[str, tuple[dict[str, str], dict[str, int], str]] = {
         {"chunksize": 8},
         "passive; numba.set_parallel_chunksize(8) (rows handed out 8 at a time)",
     ),
+    "pool-cores": (
+        {"NUMBA_NUM_THREADS": str(os.cpu_count() or 1)},
+        {},
+        "Numba's pool = the cores: task-counter kernels run 1 thread per core, not 2",
+    ),
     "default": ({}, {}, "evosparse's default (whatever this checkout does with no setting)"),
 }
 # Environment variables that change the choice: removed from the child's environment before the choice's own.
@@ -76,6 +85,12 @@ CONTROLS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA
 
 
 def train_argv(args: argparse.Namespace, out_dir: str) -> list[str]:
+    if args.recipe == "liu":
+        return [
+            "train", "--data", args.data, "--hidden", "600000,600000,600000", "--epsilon", "17", "--batch-size", "2",
+            "--lr", "0.01", "--fused-step", "--epochs", str(args.epochs), "--quiet", "--overwrite",
+            "--out-dir", out_dir,
+        ]  # fmt: skip
     return [
         "train",
         "--dataset",
@@ -179,6 +194,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("EVOSPARSE_TEST_DATA", "../shared/data"))
     parser.add_argument("--choices", default=",".join(CHOICES), help=f"comma-separated, of {', '.join(CHOICES)}")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--recipe",
+        choices=("tutorial", "liu"),
+        default="tutorial",
+        help="tutorial: the SET recipe above; liu: the one-million-neuron recipe (3 x 600,000 hidden, epsilon 17, "
+        "batch 2, fused step) on --data (an .npz of lung's shape: 3312 features, 5 classes; ~1 min per run)",
+    )
+    parser.add_argument("--data", help="with --recipe liu: the data file")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each (choice, condition); median kept")
     parser.add_argument("--conditions", default="quiet,busy", help="quiet, busy or both (comma-separated)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -194,7 +217,12 @@ def main() -> None:
         parser.error(f"--conditions must be quiet and/or busy, got {args.conditions}")
 
     print(f"# load average at start: {' '.join(open('/proc/loadavg').read().split()[:3])}; cores {os.cpu_count()}")
-    print(f"# recipe: Fashion-MNIST 784-1000-1000-1000-10, epsilon 13, batch 40, {args.epochs} epochs")
+    if args.recipe == "liu":
+        if not args.data:
+            parser.error("--recipe liu needs --data FILE (e.g. lung_like.npz)")
+        print(f"# recipe: {args.data}, 3312-600000x3-5, epsilon 17, batch 2, fused step, {args.epochs} epochs")
+    else:
+        print(f"# recipe: Fashion-MNIST 784-1000-1000-1000-10, epsilon 13, batch 40, {args.epochs} epochs")
     run_choice(args, names[0], busy=False)  # compile / load the kernel cache and warm the file cache: untimed
     header = f"{'choice':<18} " + " ".join(f"{c + ' train s':>14}" for c in conditions)
     header += f" {'busy/quiet':>10}" if len(conditions) == 2 else ""

@@ -179,6 +179,43 @@ def test_results_do_not_depend_on_the_thread_count():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 9])
+def test_spmm_of_a_large_layer_hands_out_row_tasks_with_the_same_numbers(monkeypatch, batch):
+    """Above _TASK_MIN_NNZ connections spmm's rows go out as tasks from a shared counter (lowered here so that
+    a small layer takes that path, with tasks of 7 connections): the same bits as the row-parallel loop, and
+    the reference's numbers, for every thread count."""
+    rng = np.random.default_rng(batch)
+    pattern = make_pattern(random_mask(300, 120, 0.1, rng))
+    values = rng.standard_normal(pattern.nnz).astype(np.float32)
+    xt = rng.standard_normal((120, batch)).astype(np.float32)
+    bias = rng.standard_normal(300).astype(np.float32)
+    expected = np.empty((300, batch), np.float32)
+    kernels._spmm(pattern.indptr, pattern.cols, values, xt, bias, expected)
+    assert_close(expected, reference_spmm(pattern, values, xt, bias), np.float32)
+    monkeypatch.setattr(kernels, "_TASK_MIN_NNZ", 1)
+    monkeypatch.setattr(kernels, "_TASK_NNZ", 7)
+    assert kernels._row_tasks(pattern.indptr, pattern.nnz).shape[0] - 1 == min(1024, pattern.nnz // 7)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, 2, numba.config.NUMBA_NUM_THREADS}):
+            kernels.set_num_threads(threads)
+            out = np.full((300, batch), np.nan, np.float32)
+            kernels.spmm(pattern.indptr, pattern.cols, values, xt, bias, out)
+            np.testing.assert_array_equal(out, expected)
+            assert numba.get_num_threads() == threads  # the task threads are given back
+    finally:
+        kernels.set_num_threads(before)
+
+
+def test_row_tasks_cover_every_row_once_in_order(monkeypatch):
+    indptr = np.array([0, 0, 5, 5, 5, 100, 101, 101, 300], dtype=np.int64)  # empty rows, one heavy row
+    for nnz_per_task in (1, 7, 50, 1000):
+        monkeypatch.setattr(kernels, "_TASK_NNZ", nnz_per_task)
+        bounds = kernels._row_tasks(indptr, 300)
+        assert bounds.shape[0] - 1 == min(1024, max(1, 300 // nnz_per_task))
+        assert bounds[0] == 0 and bounds[-1] == 8 and np.all(np.diff(bounds) >= 0)
+
+
 def test_set_num_threads_clamps_to_the_pool():
     before = numba.get_num_threads()
     try:
@@ -253,15 +290,16 @@ def test_backward_csr_equals_the_references_on_random_patterns(case, n_chunks):
     assert_close(grad_values, reference_sddmm(pattern, dyt, xt), dtype)
 
 
-def test_backward_csr_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("n_chunks", [kernels.BACKWARD_CHUNKS, 7])  # 7: more chunks than threads, as tasks
+def test_backward_csr_does_not_depend_on_the_thread_count(n_chunks):
     rng = np.random.default_rng(5)
     pattern = make_pattern(random_mask(300, 200, 0.1, rng))
     before = numba.get_num_threads()
     try:
         kernels.set_num_threads(1)
-        _, one = run_backward_csr(pattern, np.float32, 3, np.random.default_rng(6), kernels.BACKWARD_CHUNKS)
+        _, one = run_backward_csr(pattern, np.float32, 3, np.random.default_rng(6), n_chunks)
         kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        _, many = run_backward_csr(pattern, np.float32, 3, np.random.default_rng(6), kernels.BACKWARD_CHUNKS)
+        _, many = run_backward_csr(pattern, np.float32, 3, np.random.default_rng(6), n_chunks)
     finally:
         kernels.set_num_threads(before)
     for a, b in zip(one, many):

@@ -350,18 +350,60 @@ def _spmm_row(start, end, index, values, dense, init, out, row):
         _row_tail(start, end, index, values, dense, init, out, row, col, batch - col)
 
 
-@njit(**_JIT)
-def spmm(indptr, cols, values, xt, bias, out):  # pragma: no cover - compiled
+def spmm(indptr, cols, values, xt, bias, out) -> None:
     """out[r, :] = bias[r] + sum over row r's connections k of values[k] * xt[cols[k], :].
 
     ``bias`` may be empty (no bias). ``xt`` (n_cols, batch) and ``out`` (n_rows, batch) must be
-    C-contiguous; ``out`` is fully overwritten.
+    C-contiguous; ``out`` is fully overwritten. Each row is summed by one thread in its stored order. A layer
+    of :data:`_TASK_MIN_NNZ` connections or more hands its rows out as tasks of ~:data:`_TASK_NNZ`
+    connections from a shared counter (:func:`task_threads`), so that a core shared with another process does
+    not hold up the call; smaller layers split their rows among the threads asked for (the same numbers).
     """
+    nnz = cols.shape[0]
+    if nnz < _TASK_MIN_NNZ or numba.get_num_threads() == 1:
+        _spmm(indptr, cols, values, xt, bias, out)
+        return
+    bounds = _row_tasks(indptr, nnz)
+    with _running_task_threads(bounds.shape[0] - 1) as takers:
+        _spmm_tasks(indptr, cols, values, xt, bias, out, bounds, takers)
+
+
+_TASK_MIN_NNZ = 1 << 20  # connections from which spmm hands its rows out as tasks
+_TASK_NNZ = 1 << 16  # connections per task (a task costs one atomic add; ~64k connections take ~0.1 ms)
+
+
+def _row_tasks(indptr: np.ndarray, nnz: int) -> np.ndarray:
+    """Row bounds of tasks of about :data:`_TASK_NNZ` connections each (at most 1024 tasks)."""
+    n_tasks = int(min(1024, max(1, nnz // _TASK_NNZ)))
+    bounds = np.searchsorted(indptr, np.arange(n_tasks + 1, dtype=np.int64) * nnz // n_tasks).astype(np.int64)
+    n_rows = indptr.shape[0] - 1
+    np.minimum(bounds, n_rows, out=bounds)
+    bounds[0], bounds[-1] = 0, n_rows
+    return bounds
+
+
+@njit(**_JIT)
+def _spmm(indptr, cols, values, xt, bias, out):  # pragma: no cover - compiled
     n_rows = indptr.shape[0] - 1
     has_bias = bias.shape[0] > 0
     for r in prange(n_rows):
         init = bias[r] if has_bias else values.dtype.type(0)
         _spmm_row(indptr[r], indptr[r + 1], cols, values, xt, init, out, r)
+
+
+@njit(**_JIT)
+def _spmm_tasks(indptr, cols, values, xt, bias, out, bounds, n_takers):  # pragma: no cover - compiled
+    has_bias = bias.shape[0] > 0
+    n_tasks = bounds.shape[0] - 1
+    next_task = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_takers):
+        while True:
+            t = _fetch_add(next_task, 1)
+            if t >= n_tasks:
+                break
+            for r in range(bounds[t], bounds[t + 1]):
+                init = bias[r] if has_bias else values.dtype.type(0)
+                _spmm_row(indptr[r], indptr[r + 1], cols, values, xt, init, out, r)
 
 
 @njit(**_JIT)
@@ -617,14 +659,9 @@ def _scratch(grad_xt, xt):
 
 
 def _sweep_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch) -> None:
-    """:func:`_backward_sweep` with its threads: without dX its row ranges are tasks (:func:`task_threads`)."""
-    if grad_xt.shape[0] > 0:
-        _backward_sweep(
-            indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch,
-            numba.get_num_threads(),
-        )  # fmt: skip
-        return
-    with _running_task_threads() as takers:
+    """:func:`_backward_sweep` with its threads (:func:`task_threads` when it has more tasks than threads)."""
+    # With dX the tasks are the n_chunks column ranges; without, row ranges (_ROW_TASKS or more).
+    with _running_task_threads(n_chunks if grad_xt.shape[0] > 0 else None) as takers:
         _backward_sweep(
             indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch, takers
         )
@@ -681,9 +718,10 @@ def _backward_sweep(  # pragma: no cover - compiled
     connections whose column lies in its range (columns are ascending within a row), so each chunk reads
     and writes only its own rows of one shared scratch (a scratch per thread over all columns, the earlier
     design, doubled the random-access working set and needed a final sum), and each dX entry is summed in
-    row order by one chunk: bit-identical for any thread count. Each chunk starts at a different row, so
-    that two threads rarely write the same cache line of ``values`` at once. Without input gradient (a
-    first layer) the work is row ranges, handed out one at a time. (Tried: a block of rows swept twice, the
+    row order by one chunk: bit-identical for any thread count. The chunks are handed out one at a time
+    from a shared counter (whichever thread is free takes the next). Each chunk starts at a different row,
+    so that two threads rarely write the same cache line of ``values`` at once. Without input gradient (a
+    first layer) the work is row ranges, handed out the same way. (Tried: a block of rows swept twice, the
     dX scatter then the gathers, with x and dX in separate arrays: two random lines per connection, not
     faster on a loaded machine.)
     """
@@ -697,31 +735,36 @@ def _backward_sweep(  # pragma: no cover - compiled
             for j in range(batch):
                 scratch[c, j] = xt[c, j]
                 scratch[c, batch + j] = zero
-        for t in prange(n_chunks):
-            low = n_cols * t // n_chunks
-            high = n_cols * (t + 1) // n_chunks
-            first_row = n_rows * t // n_chunks
-            for i in range(n_rows):
-                r = first_row + i
-                if r >= n_rows:
-                    r -= n_rows
-                k = indptr[r]
-                end = indptr[r + 1]
-                while k < end and cols[k] < low:
-                    k += 1
-                while k < end and cols[k] < high:
-                    c = np.uint32(cols[k])  # unsigned: no negative-index check per access
-                    v = values[k]
-                    acc = zero
-                    for j in range(batch):
-                        g = dyt[r, j]
-                        acc += g * scratch[c, j]
-                        scratch[c, batch + j] += v * g
-                    if update:
-                        _sgd_update(values, momentum_buffer, k, acc, sgd)
-                    else:
-                        grad_values[k] = acc
-                    k += 1
+        next_chunk = np.zeros(1, dtype=np.int64)
+        for _ in prange(n_takers):
+            while True:
+                t = _fetch_add(next_chunk, 1)
+                if t >= n_chunks:
+                    break
+                low = n_cols * t // n_chunks
+                high = n_cols * (t + 1) // n_chunks
+                first_row = n_rows * t // n_chunks
+                for i in range(n_rows):
+                    r = first_row + i
+                    if r >= n_rows:
+                        r -= n_rows
+                    k = indptr[r]
+                    end = indptr[r + 1]
+                    while k < end and cols[k] < low:
+                        k += 1
+                    while k < end and cols[k] < high:
+                        c = np.uint32(cols[k])  # unsigned: no negative-index check per access
+                        v = values[k]
+                        acc = zero
+                        for j in range(batch):
+                            g = dyt[r, j]
+                            acc += g * scratch[c, j]
+                            scratch[c, batch + j] += v * g
+                        if update:
+                            _sgd_update(values, momentum_buffer, k, acc, sgd)
+                        else:
+                            grad_values[k] = acc
+                        k += 1
         for c in prange(n_cols):
             for j in range(batch):
                 grad_xt[c, j] = scratch[c, batch + j]
@@ -1029,10 +1072,11 @@ def task_threads() -> int:
 
 
 @contextmanager
-def _running_task_threads() -> Iterator[int]:
-    """Within the block Numba runs :func:`task_threads` threads (yielded); the count asked for after."""
+def _running_task_threads(n_tasks: int | None = None) -> Iterator[int]:
+    """Within the block Numba runs :func:`task_threads` threads (yielded), or the threads asked for if there
+    are no more ``n_tasks`` than those; the count asked for after."""
     asked = numba.get_num_threads()
-    takers = task_threads()
+    takers = task_threads() if n_tasks is None or n_tasks > asked else asked
     numba.set_num_threads(takers)
     try:
         yield takers
