@@ -140,14 +140,15 @@ def liu_layers(versions: dict, rounds: int, threads: int) -> None:
         wv, wm, fv, fm = w["values"].copy(), np.zeros_like(w["values"]), f["values"].copy(), np.zeros_like(f["values"])
         sgd = {"lr": 1e-4, "momentum": 0.9}
         chunks = k.backward_chunks(3312, 2, 4)
+        blocked_chunks = getattr(k, "BLOCKED_CHUNKS", k.BACKWARD_CHUNKS)  # each version's own (older: fixed halves)
         return {
             "wide forward": partial(k.spmm_blocked, *blocked, wv, w["xt"], wv[:0], out),
             "wide bwd+SGD, wd 2e-4": partial(
-                k.backward_blocked_sgd, *blocked, wv, wm, w["dyt"], w["xt"], grad_x, k.BACKWARD_CHUNKS,
+                k.backward_blocked_sgd, *blocked, wv, wm, w["dyt"], w["xt"], grad_x, blocked_chunks,
                 weight_decay=2e-4, **sgd,
             ),
             "wide bwd+SGD, wd 0": partial(
-                k.backward_blocked_sgd, *blocked, wv, wm, w["dyt"], w["xt"], grad_x, k.BACKWARD_CHUNKS, **sgd
+                k.backward_blocked_sgd, *blocked, wv, wm, w["dyt"], w["xt"], grad_x, blocked_chunks, **sgd
             ),
             "first bwd+SGD (CSR)": partial(
                 k.backward_csr_sgd, first.indptr, first.cols, fv, fm, f["dyt"], f["xt"], no_dx, chunks,

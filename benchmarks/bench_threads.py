@@ -17,8 +17,9 @@ the time; a competing process then gets scheduled against them and a parallel re
 descheduled worker (BENCHMARKS.md, section 1).
 
 ``--recipe liu --data lung_like.npz``: the one-million-neuron recipe instead (3312-600000x3-5, batch 2), whose
-row-blocked kernels take their tasks from a shared counter and run twice the threads asked for by default
-(choice ``pool-cores`` turns that off).
+row-blocked kernels take their tasks from a shared counter. Choice ``oversubscribed`` runs twice as many threads
+as cores (Numba's pool and ``--threads``), which a shared counter makes possible without threads waiting for
+each other; tried as the default and dropped (BENCHMARKS.md section 3, fifteenth session).
 
 Run it in the benchmark slot (each choice: ~10 s quiet, up to ~30 s busy):
 
@@ -73,10 +74,10 @@ CHOICES: dict[str, tuple[dict[str, str], dict[str, int], str]] = {
         {"chunksize": 8},
         "passive; numba.set_parallel_chunksize(8) (rows handed out 8 at a time)",
     ),
-    "pool-cores": (
-        {"NUMBA_NUM_THREADS": str(os.cpu_count() or 1)},
-        {},
-        "Numba's pool = the cores: task-counter kernels run 1 thread per core, not 2",
+    "oversubscribed": (
+        {"NUMBA_NUM_THREADS": str(2 * (os.cpu_count() or 1))},
+        {"threads": 2 * (os.cpu_count() or 1)},
+        "twice as many threads as cores (Numba's pool and --threads), torch too",
     ),
     "default": ({}, {}, "evosparse's default (whatever this checkout does with no setting)"),
 }

@@ -14,32 +14,27 @@ What evosparse does:
    does first, before torch and Numba load their OpenMP runtimes): set :data:`DEFAULT_ENVIRONMENT` in
    ``os.environ`` unless you set one of :data:`WAIT_SETTINGS` yourself (yours always win). It has no
    effect on a runtime that is already loaded: import evosparse before torch, or set it in the shell.
-2. **At import, Numba's pool** (:func:`configure_numba_pool`): ``NUMBA_NUM_THREADS`` =
-   :data:`TASK_THREADS_PER_THREAD` x the cores, unless you set it. The kernels whose threads take tasks
-   from a shared counter (the row-blocked layers of the million-neuron recipe, a first layer's update) run
-   that many threads per thread asked for; every other kernel still runs the threads asked for
-   (``evosparse.sparse.kernels``: ``set_num_threads``, ``task_threads``). Why: the scheduler shares the
-   cores alike among all runnable threads, so with another process busy on one of two cores, two threads
-   get 2/3 of the machine and four get 4/5; tasks taken from a counter let the extra threads help instead
-   of waiting for each other, so on a quiet machine they cost little (BENCHMARKS.md section 3). Set
-   ``NUMBA_NUM_THREADS`` to the number of cores to turn it off.
-3. **Per run**: ``--threads N`` (``run.threads``), else the ``EVOSPARSE_THREADS`` environment variable,
+2. **Per run**: ``--threads N`` (``run.threads``), else the ``EVOSPARSE_THREADS`` environment variable,
    else one thread for a small model and all cores otherwise (``evosparse.train.run.choose_threads``).
+
+Numba's pool is left at its default (one thread per core). Tried and dropped (BENCHMARKS.md section 3,
+fifteenth session): a pool twice the cores, with the kernels whose threads take tasks from a shared counter
+running two threads per thread asked for. At kernel level it helped with one busy process (the Liu shape's
+wide layer, forward + backward: 86.7 ms against 115.7), but whole epochs were no faster busy (two epochs: 46.1 s
+against 45.4 s with one thread per core) and 5% slower quiet (31.0 s against 29.6 s). What makes the busy
+case tolerable is the tasks themselves: a thread whose core is shared takes fewer of them instead of holding
+up the call. To try it anyway: ``NUMBA_NUM_THREADS=4`` in the environment and ``--threads 4``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import MutableMapping
 
 WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 """Variables that choose how idle OpenMP workers wait; if you set any, evosparse sets none."""
 DEFAULT_ENVIRONMENT = {"OMP_WAIT_POLICY": "passive"}
 """What evosparse sets at import: idle workers sleep at once instead of spinning (BENCHMARKS.md section 12)."""
-TASK_THREADS_PER_THREAD = 2
-"""Threads of a task-counter kernel per thread asked for (Numba's pool is made this much larger than the cores)."""
-NUMBA_POOL_VARIABLE = "NUMBA_NUM_THREADS"
 THREADS_VARIABLE = "EVOSPARSE_THREADS"
 """Threads of torch and the sparse kernels for every run that does not set ``--threads``."""
 
@@ -52,30 +47,6 @@ def configure_openmp(environ: MutableMapping[str, str] | None = None) -> dict[st
         return {}
     environ.update(DEFAULT_ENVIRONMENT)
     return dict(DEFAULT_ENVIRONMENT)
-
-
-def cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the system has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def configure_numba_pool(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Set ``NUMBA_NUM_THREADS`` to :data:`TASK_THREADS_PER_THREAD` x :func:`cores` in ``environ`` (default
-    ``os.environ``) unless it is set, or unless Numba is already imported into this process (it re-reads the
-    variable at every compilation and refuses a pool size other than the one it started); returns what was set
-    ({} if nothing)."""
-    if environ is None:
-        if "numba" in sys.modules:
-            return {}
-        environ = os.environ
-    if NUMBA_POOL_VARIABLE in environ:
-        return {}
-    setting = {NUMBA_POOL_VARIABLE: str(TASK_THREADS_PER_THREAD * cores())}
-    environ.update(setting)
-    return setting
 
 
 def threads_from_environment(environ: MutableMapping[str, str] | None = None) -> int | None:
@@ -97,5 +68,3 @@ def threads_from_environment(environ: MutableMapping[str, str] | None = None) ->
 
 # At import: evosparse/__init__ imports this module before anything that loads torch or Numba.
 configure_openmp()
-NUMBA_POOL_SET_HERE = bool(configure_numba_pool())
-"""Whether evosparse chose Numba's pool size (then the kernels start with :func:`cores` threads active)."""

@@ -44,12 +44,12 @@ from numba.extending import overload
 from evosparse.sparse.kernels import (
     REGISTER_BYTES,
     _row_tail,
+    _spmm,
     _vfma,
     _vload_masked,
     _vsplat,
     _vstore_masked,
     sddmm,
-    spmm,
 )
 
 __all__ = ["cd_epoch"]
@@ -231,7 +231,7 @@ def _spmm_rows(indptr, index, values, dense, bias, out):  # pragma: no cover - c
     if out.shape[1] < REGISTER_BYTES // values.itemsize:
         _spmm_narrow(indptr, index, values, dense, bias, out)
     else:
-        spmm(indptr, index, values, dense, bias, out)
+        _spmm(indptr, index, values, dense, bias, out)  # the compiled kernel (spmm is its Python wrapper)
 
 
 # ---- the stages of one update: each its own compiled function ------------------------------------------

@@ -32,14 +32,12 @@ Tried and dropped (no gain measured on this machine): software prefetch of the r
 connections at a time in dW with one shared reduction tree, 8-register dW tiles.
 
 All kernels accept float32 and float64; the number of threads is Numba's (see :func:`set_num_threads`). The
-row-blocked kernels and a first layer's update hand their tasks out from a shared counter and run
-:func:`task_threads` threads (twice the threads asked for; see :mod:`evosparse._threading`).
+row-blocked kernels, ``spmm`` of a large layer and a first layer's update hand their tasks out from a shared
+counter, so that a thread whose core is shared with another process takes fewer tasks instead of holding up
+the call (BENCHMARKS.md section 3, fifteenth session).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -48,13 +46,6 @@ from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic, models, register_model
-
-from evosparse._threading import NUMBA_POOL_SET_HERE, TASK_THREADS_PER_THREAD, cores
-
-if NUMBA_POOL_SET_HERE and numba.get_num_threads() > cores():
-    # evosparse made Numba's pool larger than the cores for the task-counter kernels (evosparse._threading);
-    # every other kernel keeps one thread per core unless told otherwise.
-    numba.set_num_threads(cores())
 
 _JIT = {"parallel": True, "fastmath": True, "cache": True, "nogil": True, "boundscheck": False}
 _INLINE = {"fastmath": True, "boundscheck": False, "inline": "always"}
@@ -356,7 +347,7 @@ def spmm(indptr, cols, values, xt, bias, out) -> None:
     ``bias`` may be empty (no bias). ``xt`` (n_cols, batch) and ``out`` (n_rows, batch) must be
     C-contiguous; ``out`` is fully overwritten. Each row is summed by one thread in its stored order. A layer
     of :data:`_TASK_MIN_NNZ` connections or more hands its rows out as tasks of ~:data:`_TASK_NNZ`
-    connections from a shared counter (:func:`task_threads`), so that a core shared with another process does
+    connections from a shared counter, so that a core shared with another process does
     not hold up the call; smaller layers split their rows among the threads asked for (the same numbers).
     """
     nnz = cols.shape[0]
@@ -364,8 +355,7 @@ def spmm(indptr, cols, values, xt, bias, out) -> None:
         _spmm(indptr, cols, values, xt, bias, out)
         return
     bounds = _row_tasks(indptr, nnz)
-    with _running_task_threads(bounds.shape[0] - 1) as takers:
-        _spmm_tasks(indptr, cols, values, xt, bias, out, bounds, takers)
+    _spmm_tasks(indptr, cols, values, xt, bias, out, bounds, numba.get_num_threads())
 
 
 _TASK_MIN_NNZ = 1 << 20  # connections from which spmm hands its rows out as tasks
@@ -659,12 +649,12 @@ def _scratch(grad_xt, xt):
 
 
 def _sweep_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch) -> None:
-    """:func:`_backward_sweep` with its threads (:func:`task_threads` when it has more tasks than threads)."""
+    """:func:`_backward_sweep` with the threads asked for (passed in: see :func:`_spmm_blocked`)."""
     # With dX the tasks are the n_chunks column ranges; without, row ranges (_ROW_TASKS or more).
-    with _running_task_threads(n_chunks if grad_xt.shape[0] > 0 else None) as takers:
-        _backward_sweep(
-            indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch, takers
-        )
+    _backward_sweep(
+        indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, sgd, momentum_buffer, scratch,
+        numba.get_num_threads(),
+    )  # fmt: skip
 
 
 @njit(**_INLINE)
@@ -850,8 +840,7 @@ def spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out
     core is shared with another process takes fewer blocks instead of holding up the call; a block is
     computed by one thread in the same order whichever thread it is, so results do not depend on the split.
     """
-    with _running_task_threads() as takers:
-        _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out, takers)
+    _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, out, numba.get_num_threads())
 
 
 @njit(**_JIT)
@@ -899,11 +888,10 @@ def _spmm_blocked(block_ptr, cols, row_offsets, block_rows, values, xt, bias, ou
 
 def backward_blocked(block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks):
     """:func:`backward_csr` over a row-blocked pattern: ``grad_values`` and (if it has rows) ``grad_xt``."""
-    with _running_task_threads() as takers:
-        _blocked_sweep(
-            block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD,
-            values[:0], takers,
-        )  # fmt: skip
+    _blocked_sweep(
+        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD,
+        values[:0], numba.get_num_threads(),
+    )  # fmt: skip
 
 
 def backward_blocked_sgd(
@@ -930,11 +918,10 @@ def backward_blocked_sgd(
     sgd = _sgd_parameters(
         values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
-    with _running_task_threads() as takers:
-        _blocked_sweep(
-            block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd,
-            momentum_buffer, takers,
-        )  # fmt: skip
+    _blocked_sweep(
+        block_ptr, cols, row_offsets, block_rows, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd,
+        momentum_buffer, numba.get_num_threads(),
+    )  # fmt: skip
 
 
 @njit(**_JIT)
@@ -1056,32 +1043,6 @@ def _batch2_sgd_run(
         momentum_buffer[k] = m
         values[k] = v - lr * m
         k += 1
-
-
-def task_threads() -> int:
-    """Threads a kernel whose tasks come from a shared counter runs: :data:`TASK_THREADS_PER_THREAD` x the
-    threads asked for (:func:`set_num_threads`), within Numba's pool; 1 stays 1.
-
-    With another process busy on one of two cores the scheduler gives each runnable thread the same share, so
-    4 threads get 4/5 of the machine where 2 get 2/3; since no task waits for a given thread, the extra threads
-    cost little on a quiet machine. Liu shape's wide layer, forward + backward (BENCHMARKS.md section 3): quiet
-    71.5 ms with 4 threads against 66.8 with 2; busy 86.7 against 115.7.
-    """
-    threads = numba.get_num_threads()
-    return threads if threads == 1 else min(TASK_THREADS_PER_THREAD * threads, numba.config.NUMBA_NUM_THREADS)
-
-
-@contextmanager
-def _running_task_threads(n_tasks: int | None = None) -> Iterator[int]:
-    """Within the block Numba runs :func:`task_threads` threads (yielded), or the threads asked for if there
-    are no more ``n_tasks`` than those; the count asked for after."""
-    asked = numba.get_num_threads()
-    takers = task_threads() if n_tasks is None or n_tasks > asked else asked
-    numba.set_num_threads(takers)
-    try:
-        yield takers
-    finally:
-        numba.set_num_threads(asked)
 
 
 def set_num_threads(n: int) -> None:
