@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from evosparse.nn import FusedSGD, SparseLinear, SparseMLP
 from evosparse.sparse import kernels
+from evosparse.sparse import pattern as pattern_module
 from evosparse.sparse.pattern import MAX_BLOCK_ROWS, SparsePattern
 from evosparse.topology import SET, Rewiring, UpdateSchedule, apply_rewiring
 
@@ -44,6 +45,31 @@ def test_blocked_order_is_blocks_then_columns_then_rows_and_converts_back(n_rows
     back, perm_back = blocked.to_csr()
     assert np.array_equal(back.indptr, csr.indptr) and np.array_equal(back.cols, csr.cols)
     assert np.array_equal(values[perm][perm_back], values)
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "n_cols", "nnz", "block_rows"),
+    [
+        (300, 5000, 20000, 64),  # two digits of the two-level sort: 13 bits = 2 high + 11 low
+        (70, 300_000, 30000, 16),  # 19 bits, many connections per high-digit bucket
+        (50, (1 << 22) + 3, 4000, 8),  # past the two-level sort's limit: to_blocked takes the two-pass radix sort
+        (9, 1 << 23, 500, 4),
+    ],
+)
+def test_both_column_sorts_of_to_blocked_give_the_block_column_row_order(n_rows, n_cols, nnz, block_rows):
+    rng = np.random.default_rng(n_cols)
+    keys = np.unique(rng.integers(0, n_rows * n_cols, nnz, dtype=np.int64))
+    csr = SparsePattern.from_sorted_keys(keys, n_rows, n_cols)
+    expected = np.lexsort((csr.rows, csr.cols, csr.rows // block_rows))  # (block, column, row): the reference
+    for sort in (pattern_module._csr_to_blocked, pattern_module._csr_to_blocked_msd):
+        cols = np.empty(csr.nnz, csr.cols.dtype)
+        offsets = np.empty(csr.nnz, pattern_module.ROW_OFFSET_DTYPE)
+        perm = np.empty(csr.nnz, np.int64)
+        sort(csr.indptr, csr.cols, block_rows, n_cols, cols, offsets, perm)
+        assert np.array_equal(perm, expected), sort
+        assert np.array_equal(cols, csr.cols[expected]) and np.array_equal(offsets, csr.rows[expected] % block_rows)
+    blocked, perm = csr.to_blocked(block_rows)
+    assert np.array_equal(perm, expected) and np.array_equal(blocked.cols, csr.cols[expected])
 
 
 def test_csr_only_operations_refuse_a_blocked_pattern_and_bad_block_sizes_are_named():
