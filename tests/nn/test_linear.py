@@ -62,6 +62,8 @@ def test_from_dense_errors():
         ({"in_features": 3, "out_features": 3, "backend": "cuda"}, "backend must be one of"),
         ({"in_features": True, "out_features": 3}, "in_features must be a positive integer, got True"),
         ({"in_features": 3, "out_features": 2.5}, "out_features must be a positive integer, got 2.5"),
+        ({"in_features": 3, "out_features": 3, "epsilon": -1, "empty": True}, "epsilon must be > 0"),
+        ({"in_features": 3, "out_features": 3, "density": 0.0, "empty": True}, "density must be in"),
     ],
 )
 def test_constructor_errors_name_the_argument(kwargs, message):
@@ -134,6 +136,17 @@ def test_state_dict_carries_the_topology_with_any_nnz():
     state["cols"] = state["cols"].flip(0)
     with pytest.raises(RuntimeError, match="breaks the CSR order"):
         target.load_state_dict(state)
+
+
+@pytest.mark.parametrize("block_rows", [1, 4])
+def test_an_empty_layer_takes_everything_from_the_state_dict_it_loads(block_rows):
+    source = SparseLinear(30, 20, epsilon=3, seed=0, block_rows=block_rows)
+    empty = SparseLinear(30, 20, epsilon=3, seed=1, empty=True)
+    assert empty.nnz == 0 and empty.values.shape == (0,) and empty(torch.ones(2, 30)).abs().sum() == 0
+    empty.load_state_dict(source.state_dict())
+    assert empty.block_rows == block_rows and np.array_equal(empty.pattern.cols, source.pattern.cols)
+    x = torch.randn(3, 30)
+    assert torch.equal(empty(x), source(x))
 
 
 def test_state_dict_shares_the_pattern_arrays():

@@ -61,6 +61,8 @@ RESUME_CASES = {
     "gmp-steps-adam": {"strategy": "gmp", "update_unit": "step", "update_every": 5, "prune_start": 3, "prune_end": 60,
                        "optimizer": "adam", "lr": 0.003},
     "l1-global": {"strategy": "l1", "l1": 0.01, "prune_start": 2, "scope": "global"},
+    # The readout's own learning rate (a second parameter group), rebuilt from the recipe on resume.
+    "output-lr-group": {"output_lr_fan_in": 4},
 }  # fmt: skip
 
 
@@ -98,7 +100,14 @@ def test_resume_of_a_row_blocked_fused_run_is_bit_identical(digits, small_config
     train_run(
         config.replace(out_dir=str(interrupted_dir)), dataset=digits, progress=False, log=None, callbacks=[StopAfter(1)]
     )
-    resumed = resume(interrupted_dir, dataset=digits, progress=False, log=None)
+    from evosparse.nn import linear
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("a resume must not draw a random pattern: the checkpoint holds the connections")
+
+    with monkeypatch.context() as patch:  # the layers are built empty and take the checkpoint's connections
+        patch.setattr(linear, "erdos_renyi_pattern", no_draw)
+        resumed = resume(interrupted_dir, dataset=digits, progress=False, log=None)
     assert_identical_runs(straight, resumed)
     csr = train_run(
         config.replace(block_rows=1, out_dir=str(tmp_path / "csr")), dataset=digits, progress=False, log=None

@@ -17,7 +17,7 @@ def optimizer_for(n_features, n_classes, **settings):
 @pytest.mark.parametrize("settings", [{}, {"hidden": (1000, 1000, 1000), "epsilon": 20}, {"model": "dense"}])
 def test_networks_of_the_papers_sizes_keep_one_learning_rate(settings):
     config, model, optimizer = optimizer_for(784, 10, **settings)
-    assert output_lr_scale(config, model) == 1.0
+    assert output_lr_scale(config, model.initial_layer_sizes) == 1.0
     assert len(optimizer.param_groups) == 1 and optimizer.param_groups[0]["lr"] == 0.1
 
 
@@ -28,7 +28,7 @@ def test_a_wide_readout_gets_lr_times_reference_over_fan_in(name):
     config, model, optimizer = optimizer_for(40, 3, hidden=(8000,), epsilon=20, optimizer=name)
     readout = model.sparse_layers()[-1]
     assert readout.nnz == 3 * 8000
-    assert output_lr_scale(config, model) == pytest.approx(1000 / 8000)
+    assert output_lr_scale(config, model.initial_layer_sizes) == pytest.approx(1000 / 8000)
     others, wide = optimizer.param_groups
     assert others["lr"] == 0.1 and wide["lr"] == pytest.approx(0.1 * 1000 / 8000)
     assert {id(p) for p in wide["params"]} == {id(p) for p in readout.parameters()}
@@ -38,14 +38,27 @@ def test_a_wide_readout_gets_lr_times_reference_over_fan_in(name):
 def test_the_fan_in_counts_stored_connections_not_the_layer_width():
     # 40-8000-3 with epsilon 0.1: density 0.1 * 8003 / 24000, about 267 connections per output neuron.
     config, model, optimizer = optimizer_for(40, 3, hidden=(8000,), epsilon=0.1)
-    assert output_lr_scale(config, model) == 1.0 and len(optimizer.param_groups) == 1
+    assert output_lr_scale(config, model.initial_layer_sizes) == 1.0 and len(optimizer.param_groups) == 1
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 2.0, 9.0, 40.0])
+def test_the_rule_reads_the_recipe_the_connections_the_readout_draws(epsilon):
+    # The scale is computed from the config and sizes (a resumed run's layers are built empty): it must be
+    # what the built readout's own connections per output neuron give.
+    config, model, _ = optimizer_for(40, 7, hidden=(3000,), epsilon=epsilon, output_lr_fan_in=50)
+    readout = model.sparse_layers()[-1]
+    expected = min(1.0, 50 / (readout.nnz / readout.out_features))
+    assert output_lr_scale(config, model.initial_layer_sizes) == pytest.approx(expected, rel=1e-12)
+    empty = build_model(config, 40, 7, empty=True)
+    assert sum(layer.nnz for layer in empty.sparse_layers()) == 0
+    assert len(build_optimizer(config, empty).param_groups) == (2 if expected < 1 else 1)
 
 
 def test_the_rule_can_be_turned_off_or_moved():
     _, _, off = optimizer_for(40, 3, hidden=(8000,), epsilon=20, output_lr_fan_in=None)
     assert len(off.param_groups) == 1
     config, model, _ = optimizer_for(40, 3, hidden=(8000,), epsilon=20, output_lr_fan_in=4000)
-    assert output_lr_scale(config, model) == pytest.approx(0.5)
+    assert output_lr_scale(config, model.initial_layer_sizes) == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"output_lr_fan_in must be an integer >= 1 or None, got 0"):
         TrainConfig.from_dict({"output_lr_fan_in": 0})
 

@@ -23,7 +23,7 @@ from evosparse.sparse.functional import (
     linear_forward,
     sparse_linear,
 )
-from evosparse.sparse.init import erdos_renyi_pattern, random_pattern
+from evosparse.sparse.init import erdos_renyi_pattern, erdos_renyi_probability, random_pattern
 from evosparse.sparse.pattern import SparsePattern, check_block_rows, permute
 
 WEIGHT_INITS = ("fan_in", "paper")
@@ -66,6 +66,9 @@ class SparseLinear(nn.Module):
             times faster (BENCHMARKS.md section 3). The same numbers either way; numba backend (CPU) only.
             Pick R so that R x batch outputs fit well inside L2 (16384 at batch 2). Topology updates see the
             CSR order (:meth:`csr_order`); the state dict stores the layout it was saved in.
+        empty: start with no connections (nothing drawn or initialised) and the bias at 0, for a layer whose
+            state dict is loaded next: a resumed run's layers take their connections from the checkpoint, and
+            drawing a random pattern first would only add its memory to the checkpoint's.
 
     Shape:
         - Input: :math:`(*, H_{in})`; Output: :math:`(*, H_{out})`.
@@ -98,6 +101,7 @@ class SparseLinear(nn.Module):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         block_rows: int = 1,
+        empty: bool = False,
     ) -> None:
         super().__init__()
         block_rows = check_block_rows(block_rows)
@@ -117,7 +121,15 @@ class SparseLinear(nn.Module):
         self.backend = backend
         self.resized = False  # True once resize() removed neurons: the state dict then carries the shape
         rng = as_generator(seed)
-        if density is not None:
+        if empty:  # the sizing arguments are still checked: the loaded state must come from a valid layer
+            if density is None:
+                erdos_renyi_probability(self.in_features, self.out_features, epsilon)
+            elif not 0 < density <= 1:
+                raise ValueError(f"density must be in (0, 1], got {density}")
+            pattern = SparsePattern.from_csr(
+                np.zeros(self.out_features + 1, np.int64), np.empty(0, np.int64), self.out_features, self.in_features
+            )
+        elif density is not None:
             pattern = random_pattern(self.out_features, self.in_features, density, rng)
         else:
             pattern = erdos_renyi_pattern(self.in_features, self.out_features, epsilon, rng)

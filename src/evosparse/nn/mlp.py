@@ -140,6 +140,8 @@ class SparseMLP(_MLP):
             order was faster there (the 3,312-input first layer of the one-million-neuron network: backward
             49 ms vs 75 ms blocked).
         seed: seeds topology, weights, SReLU parameters and dropout masks.
+        empty: every layer starts with no connections (see :class:`SparseLinear`), for a model whose state dict
+            is loaded next (the resume of a run).
 
     Example::
 
@@ -162,6 +164,7 @@ class SparseMLP(_MLP):
         backend: str = "auto",
         block_rows: int = 1,
         seed: int | None = None,
+        empty: bool = False,
     ) -> None:
         sizes = _check_sizes(layer_sizes)
         _check_dropout(dropout)
@@ -184,6 +187,7 @@ class SparseMLP(_MLP):
                 backend=backend,
                 seed=rng,
                 block_rows=block_rows if n_in >= WIDE_INPUTS and block_rows != 0 else 1,
+                empty=empty,
             )
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         ]

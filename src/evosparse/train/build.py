@@ -8,7 +8,7 @@ dense, is read from the one table of strategies (:mod:`evosparse.train.strategie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from torch import nn
 
 from evosparse.nn.linear import SparseLinear
 from evosparse.nn.mlp import DenseMLP, SparseMLP
-from evosparse.sparse.init import epsilon_for_density, network_nnz
+from evosparse.sparse.init import epsilon_for_density, erdos_renyi_nnz, network_nnz
 from evosparse.topology.strategy import TopologyStrategy
 from evosparse.train.config import TrainConfig, effective_block_rows
 from evosparse.train.strategies import StrategyInputs, strategy_spec
@@ -44,8 +44,12 @@ def effective_epsilon(config: TrainConfig, sizes: list[int]) -> float:
     return config.model.epsilon if config.model.density is None else epsilon_for_density(sizes, config.model.density)
 
 
-def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Module:
-    """The SET-MLP, or its dense twin for the dense baseline and the dense-to-sparse methods, seeded from the config."""
+def build_model(config: TrainConfig, n_features: int, n_classes: int, *, empty: bool = False) -> nn.Module:
+    """The SET-MLP, or its dense twin for the dense baseline and the dense-to-sparse methods, seeded from the config.
+
+    ``empty``: the SET-MLP's layers start with no connections, for a model whose state dict is loaded next (a
+    resumed run: its checkpoint holds the connections; the dense twin is built as usual).
+    """
     sizes = layer_sizes(config, n_features, n_classes)
     seed = derive_seed(config.run.seed, "model")
     if starts_dense(config):
@@ -62,6 +66,7 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Modu
         backend=config.model.backend,
         block_rows=effective_block_rows(config),
         seed=seed,
+        empty=empty,
     )
 
 
@@ -73,7 +78,7 @@ def output_layer(model: nn.Module) -> nn.Module:
     return layers[-1]
 
 
-def output_lr_scale(config: TrainConfig, model: nn.Module) -> float:
+def output_lr_scale(config: TrainConfig, sizes: Sequence[int]) -> float:
     """Factor of the output layer's learning rate: ``min(1, output_lr_fan_in / fan-in)`` (1 if the rule is off).
 
     Why: each logit sums ``fan-in`` hidden activations (fan-in = the output layer's connections per output
@@ -84,14 +89,17 @@ def output_lr_scale(config: TrainConfig, model: nn.Module) -> float:
     by 1 / fan-in is the width rule of muP (Yang et al. 2021, "Tensor Programs V", the output layer's
     row of their Table 3); the reference fan-in 1000 keeps every network of the papers' sizes (hidden
     layers up to 1000 neurons) exactly as before, so the rule only acts where it is needed.
+
+    The fan-in is that of the network of ``sizes`` as :func:`build_model` builds it (the connections its
+    Erdos-Renyi readout draws, or the whole width for the dense twin): a function of the recipe, so a resumed
+    run, whose layers are built empty, gets the optimizer it was saved with.
     """
     reference = config.optimizer.output_lr_fan_in
     if reference is None:
         return 1.0
-    layer = output_layer(model)
-    nnz = layer.nnz if isinstance(layer, SparseLinear) else layer.weight.numel()
-    fan_in = nnz / max(layer.out_features, 1)
-    return min(1.0, reference / fan_in) if fan_in > 0 else 1.0
+    n_in, n_out = int(sizes[-2]), int(sizes[-1])
+    nnz = n_in * n_out if starts_dense(config) else erdos_renyi_nnz(n_in, n_out, effective_epsilon(config, sizes))
+    return min(1.0, reference / (nnz / n_out))
 
 
 def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -100,7 +108,7 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
     The output layer gets its own parameter group with ``lr * output_lr_scale(...)`` when that factor is
     below 1 (one group otherwise, so runs of the papers' sizes have the optimizer they always had).
     """
-    scale = output_lr_scale(config, model)
+    scale = output_lr_scale(config, list(model.initial_layer_sizes))
     parameters: list | Iterator[nn.Parameter] = model.parameters()
     if scale < 1.0:
         readout = list(output_layer(model).parameters())
