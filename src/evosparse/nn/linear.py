@@ -23,7 +23,7 @@ from evosparse.sparse.functional import (
     linear_forward,
     sparse_linear,
 )
-from evosparse.sparse.init import erdos_renyi_pattern, erdos_renyi_probability, random_pattern
+from evosparse.sparse.init import check_density, erdos_renyi_pattern, erdos_renyi_probability, random_pattern
 from evosparse.sparse.pattern import SparsePattern, check_block_rows, permute
 
 WEIGHT_INITS = ("fan_in", "paper")
@@ -124,8 +124,8 @@ class SparseLinear(nn.Module):
         if empty:  # the sizing arguments are still checked: the loaded state must come from a valid layer
             if density is None:
                 erdos_renyi_probability(self.in_features, self.out_features, epsilon)
-            elif not 0 < density <= 1:
-                raise ValueError(f"density must be in (0, 1], got {density}")
+            else:
+                check_density(density)
             pattern = SparsePattern.from_csr(
                 np.zeros(self.out_features + 1, np.int64), np.empty(0, np.int64), self.out_features, self.in_features
             )

@@ -38,10 +38,16 @@ def erdos_renyi_probability(n_in: int, n_out: int, epsilon: float) -> float:
     return min(1.0, epsilon * (n_in + n_out) / (n_in * n_out))
 
 
-def random_pattern(n_rows: int, n_cols: int, density: float, rng: np.random.Generator) -> SparsePattern:
-    """A uniformly random pattern with ``round(density * n_rows * n_cols)`` connections (at least one)."""
+def check_density(density: float) -> float:
+    """``density`` if it is in (0, 1] (a layer's fraction of its possible connections), else a ValueError."""
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
+    return density
+
+
+def random_pattern(n_rows: int, n_cols: int, density: float, rng: np.random.Generator) -> SparsePattern:
+    """A uniformly random pattern with ``round(density * n_rows * n_cols)`` connections (at least one)."""
+    check_density(density)
     total = n_rows * n_cols
     nnz = min(total, max(1, int(round(density * total))))
     indptr, cols = sample_csr(n_rows, n_cols, nnz, rng)
