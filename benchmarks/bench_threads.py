@@ -79,6 +79,11 @@ CHOICES: dict[str, tuple[dict[str, str], dict[str, int], str]] = {
         {"threads": 2 * (os.cpu_count() or 1)},
         "twice as many threads as cores (Numba's pool and --threads), torch too",
     ),
+    "omp-passive": (
+        {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "passive"},
+        {},
+        "Numba OpenMP layer, OMP_WAIT_POLICY=passive (the command's default until the sixteenth session)",
+    ),
     "default": ({}, {}, "evosparse's default (whatever this checkout does with no setting)"),
 }
 # Environment variables that change the choice: removed from the child's environment before the choice's own.
@@ -88,7 +93,8 @@ CONTROLS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA
 def train_argv(args: argparse.Namespace, out_dir: str) -> list[str]:
     if args.recipe == "liu":
         return [
-            "train", "--data", args.data, "--hidden", "600000,600000,600000", "--epsilon", "17", "--batch-size", "2",
+            "train", "--data", args.data, "--hidden", "600000,600000,600000", "--epsilon", "17",
+            "--batch-size", str(args.batch_size or 2),
             "--lr", "0.01", "--fused-step", "--epochs", str(args.epochs), "--quiet", "--overwrite",
             "--out-dir", out_dir,
         ]  # fmt: skip
@@ -103,7 +109,7 @@ def train_argv(args: argparse.Namespace, out_dir: str) -> list[str]:
         "--epsilon",
         "13",
         "--batch-size",
-        "40",
+        str(args.batch_size or 40),
         "--epochs",
         str(args.epochs),
         "--quiet",
@@ -141,9 +147,15 @@ def child(name: str, argv: list[str]) -> int:
             torch.set_num_threads(settings["torch_threads"])
 
         run.set_threads = kernels_only
-    from evosparse.cli.main import main
+    from evosparse.cli import main as command
 
-    code = main(argv)
+    # the console script's entry point (with the command's own threading defaults) if this checkout has one
+    entry = getattr(command, "console_main", None)
+    if entry is None:
+        code = command.main(argv)
+    else:
+        sys.argv = ["evosparse", *argv]
+        code = entry()
     import numba
 
     print(f"numba threading layer: {numba.threading_layer()}", file=sys.stderr)
@@ -203,6 +215,11 @@ def main() -> None:
         "batch 2, fused step) on --data (an .npz of lung's shape: 3312 features, 5 classes; ~1 min per run)",
     )
     parser.add_argument("--data", help="with --recipe liu: the data file")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="instead of the recipe's (40 or 2); 100 puts the tutorial model on 2 threads",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each (choice, condition); median kept")
     parser.add_argument("--conditions", default="quiet,busy", help="quiet, busy or both (comma-separated)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -221,9 +238,11 @@ def main() -> None:
     if args.recipe == "liu":
         if not args.data:
             parser.error("--recipe liu needs --data FILE (e.g. lung_like.npz)")
-        print(f"# recipe: {args.data}, 3312-600000x3-5, epsilon 17, batch 2, fused step, {args.epochs} epochs")
+        batch = args.batch_size or 2
+        print(f"# recipe: {args.data}, 3312-600000x3-5, epsilon 17, batch {batch}, fused step, {args.epochs} epochs")
     else:
-        print(f"# recipe: Fashion-MNIST 784-1000-1000-1000-10, epsilon 13, batch 40, {args.epochs} epochs")
+        batch = args.batch_size or 40
+        print(f"# recipe: Fashion-MNIST 784-1000-1000-1000-10, epsilon 13, batch {batch}, {args.epochs} epochs")
     run_choice(args, names[0], busy=False)  # compile / load the kernel cache and warm the file cache: untimed
     header = f"{'choice':<18} " + " ".join(f"{c + ' train s':>14}" for c in conditions)
     header += f" {'busy/quiet':>10}" if len(conditions) == 2 else ""

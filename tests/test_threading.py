@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from evosparse._threading import (
+    COMMAND_ENVIRONMENT,
     DEFAULT_ENVIRONMENT,
     WAIT_SETTINGS,
+    configure_command,
     configure_openmp,
     threads_from_environment,
 )
@@ -48,6 +50,48 @@ def test_importing_evosparse_leaves_numbas_pool_alone():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["None", "True"]
+
+
+def test_configure_command_sets_the_layer_only_when_the_user_chose_none():
+    environ = {"PATH": "/bin"}
+    assert configure_command(environ) == COMMAND_ENVIRONMENT == {"NUMBA_THREADING_LAYER": "workqueue"}
+    assert environ == {"PATH": "/bin", **COMMAND_ENVIRONMENT}
+    mine = {"NUMBA_THREADING_LAYER": "omp"}
+    assert configure_command(mine) == {} and mine == {"NUMBA_THREADING_LAYER": "omp"}
+
+
+# The command's own entry point, in a fresh process (the layer is fixed per process), on two threads; prints
+# the layer its kernels ran on. Only an imported evosparse keeps Numba's default layer (see _threading).
+_COMMAND = (
+    "import sys, numba; from evosparse.cli.main import console_main; sys.argv = ['evosparse', *sys.argv[1:]]; "
+    "code = console_main(); print(numba.threading_layer()); sys.exit(code)"
+)
+
+
+def _train_through_the_command(out_dir, layer: str | None) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "EVOSPARSE_THREADS")}
+    if layer is not None:
+        env["NUMBA_THREADING_LAYER"] = layer
+    argv = ["train", "--dataset", "digits", "--hidden", "256,256", "--epsilon", "10", "--epochs", "2"]
+    argv += ["--threads", "2", "--seed", "3", "--quiet", "--out-dir", str(out_dir)]
+    result = subprocess.run(
+        [sys.executable, "-c", _COMMAND, *argv], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()[-1]
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 cores for parallel kernels")
+def test_the_command_runs_on_the_workqueue_layer_with_the_same_numbers(tmp_path):
+    from evosparse.train import load_checkpoint
+
+    assert _train_through_the_command(tmp_path / "default", None) == "workqueue"
+    assert _train_through_the_command(tmp_path / "omp", "omp") == "omp"  # the user's choice wins
+    default, omp = (load_checkpoint(tmp_path / n / "checkpoint.pt")["trainer"] for n in ("default", "omp"))
+    for key in default["model"]:
+        assert torch.equal(default["model"][key], omp["model"][key]), key
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]  # noqa: E731
+    assert strip(default["history"]) == strip(omp["history"])
 
 
 def test_evosparse_threads_variable():

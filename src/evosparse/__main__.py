@@ -2,6 +2,6 @@
 
 import sys
 
-from evosparse.cli.main import main
+from evosparse.cli.main import console_main
 
-sys.exit(main())
+sys.exit(console_main())
