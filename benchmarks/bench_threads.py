@@ -147,15 +147,9 @@ def child(name: str, argv: list[str]) -> int:
             torch.set_num_threads(settings["torch_threads"])
 
         run.set_threads = kernels_only
-    from evosparse.cli import main as command
+    from evosparse.cli.main import main
 
-    # the console script's entry point (with the command's own threading defaults) if this checkout has one
-    entry = getattr(command, "console_main", None)
-    if entry is None:
-        code = command.main(argv)
-    else:
-        sys.argv = ["evosparse", *argv]
-        code = entry()
+    code = main(argv)
     import numba
 
     print(f"numba threading layer: {numba.threading_layer()}", file=sys.stderr)

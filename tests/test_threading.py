@@ -12,10 +12,8 @@ import pytest
 import torch
 
 from evosparse._threading import (
-    COMMAND_ENVIRONMENT,
     DEFAULT_ENVIRONMENT,
     WAIT_SETTINGS,
-    configure_command,
     configure_openmp,
     threads_from_environment,
 )
@@ -52,26 +50,17 @@ def test_importing_evosparse_leaves_numbas_pool_alone():
     assert result.stdout.split() == ["None", "True"]
 
 
-def test_configure_command_sets_the_layer_only_when_the_user_chose_none():
-    environ = {"PATH": "/bin"}
-    assert configure_command(environ) == COMMAND_ENVIRONMENT == {"NUMBA_THREADING_LAYER": "workqueue"}
-    assert environ == {"PATH": "/bin", **COMMAND_ENVIRONMENT}
-    mine = {"NUMBA_THREADING_LAYER": "omp"}
-    assert configure_command(mine) == {} and mine == {"NUMBA_THREADING_LAYER": "omp"}
-
-
-# The command's own entry point, in a fresh process (the layer is fixed per process), on two threads; prints
-# the layer its kernels ran on. Only an imported evosparse keeps Numba's default layer (see _threading).
+# The command in a fresh process (Numba fixes the threading layer per process), on two threads; prints the
+# layer its kernels ran on.
 _COMMAND = (
-    "import sys, numba; from evosparse.cli.main import console_main; sys.argv = ['evosparse', *sys.argv[1:]]; "
-    "code = console_main(); print(numba.threading_layer()); sys.exit(code)"
+    "import sys, numba; from evosparse.cli.main import main; "
+    "code = main(sys.argv[1:]); print(numba.threading_layer()); sys.exit(code)"
 )
 
 
-def _train_through_the_command(out_dir, layer: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "EVOSPARSE_THREADS")}
-    if layer is not None:
-        env["NUMBA_THREADING_LAYER"] = layer
+def _train_on_layer(out_dir, layer: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "EVOSPARSE_THREADS"}
+    env["NUMBA_THREADING_LAYER"] = layer
     argv = ["train", "--dataset", "digits", "--hidden", "256,256", "--epsilon", "10", "--epochs", "2"]
     argv += ["--threads", "2", "--seed", "3", "--quiet", "--out-dir", str(out_dir)]
     result = subprocess.run(
@@ -82,16 +71,17 @@ def _train_through_the_command(out_dir, layer: str | None) -> str:
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 cores for parallel kernels")
-def test_the_command_runs_on_the_workqueue_layer_with_the_same_numbers(tmp_path):
+def test_numbas_threading_layers_give_the_same_numbers(tmp_path):
+    """NUMBA_THREADING_LAYER=workqueue is a documented choice for busy machines (README): same run, same bits."""
     from evosparse.train import load_checkpoint
 
-    assert _train_through_the_command(tmp_path / "default", None) == "workqueue"
-    assert _train_through_the_command(tmp_path / "omp", "omp") == "omp"  # the user's choice wins
-    default, omp = (load_checkpoint(tmp_path / n / "checkpoint.pt")["trainer"] for n in ("default", "omp"))
-    for key in default["model"]:
-        assert torch.equal(default["model"][key], omp["model"][key]), key
+    assert _train_on_layer(tmp_path / "workqueue", "workqueue") == "workqueue"
+    assert _train_on_layer(tmp_path / "omp", "omp") == "omp"
+    runs = [load_checkpoint(tmp_path / name / "checkpoint.pt")["trainer"] for name in ("workqueue", "omp")]
+    for key in runs[0]["model"]:
+        assert torch.equal(runs[0]["model"][key], runs[1]["model"][key]), key
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]  # noqa: E731
-    assert strip(default["history"]) == strip(omp["history"])
+    assert strip(runs[0]["history"]) == strip(runs[1]["history"])
 
 
 def test_evosparse_threads_variable():

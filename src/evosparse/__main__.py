@@ -2,6 +2,6 @@
 
 import sys
 
-from evosparse.cli.main import console_main
+from evosparse.cli.main import main
 
-sys.exit(console_main())
+sys.exit(main())

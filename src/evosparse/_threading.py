@@ -14,13 +14,7 @@ What evosparse does:
    does first, before torch and Numba load their OpenMP runtimes): set :data:`DEFAULT_ENVIRONMENT` in
    ``os.environ`` unless you set one of :data:`WAIT_SETTINGS` yourself (yours always win). It has no
    effect on a runtime that is already loaded: import evosparse before torch, or set it in the shell.
-2. **In the ``evosparse`` command only** (:func:`configure_command`, run by the console script and
-   ``python -m evosparse`` before any parallel kernel starts): Numba's ``workqueue`` threading layer instead
-   of its OpenMP one, unless you set ``NUMBA_THREADING_LAYER``. With one busy process beside it, the Liu
-   recipe's two epochs took 37.8 s with it against 43.6 s with OpenMP's (BENCHMARKS.md section 3, fifteenth
-   and sixteenth sessions). Not at import: the workqueue layer ends the process when two threads launch
-   parallel kernels at the same time, which a program that imports evosparse may do; the command never does.
-3. **Per run**: ``--threads N`` (``run.threads``), else the ``EVOSPARSE_THREADS`` environment variable,
+2. **Per run**: ``--threads N`` (``run.threads``), else the ``EVOSPARSE_THREADS`` environment variable,
    else one thread for a small model and all cores otherwise (``evosparse.train.run.choose_threads``).
 
 Numba's pool is left at its default (one thread per core). Tried and dropped (BENCHMARKS.md section 3,
@@ -41,8 +35,6 @@ WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 """Variables that choose how idle OpenMP workers wait; if you set any, evosparse sets none."""
 DEFAULT_ENVIRONMENT = {"OMP_WAIT_POLICY": "passive"}
 """What evosparse sets at import: idle workers sleep at once instead of spinning (BENCHMARKS.md section 12)."""
-COMMAND_ENVIRONMENT = {"NUMBA_THREADING_LAYER": "workqueue"}
-"""What the ``evosparse`` command sets for itself (and the processes it starts) unless the user set it."""
 THREADS_VARIABLE = "EVOSPARSE_THREADS"
 """Threads of torch and the sparse kernels for every run that does not set ``--threads``."""
 
@@ -55,25 +47,6 @@ def configure_openmp(environ: MutableMapping[str, str] | None = None) -> dict[st
         return {}
     environ.update(DEFAULT_ENVIRONMENT)
     return dict(DEFAULT_ENVIRONMENT)
-
-
-def configure_command(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Put :data:`COMMAND_ENVIRONMENT` into ``environ`` (default ``os.environ``, and then Numba's loaded
-    configuration too) unless the user set them; returns what was set ({} if nothing).
-
-    Call it before the first parallel kernel runs (Numba fixes the layer then); later it changes nothing
-    for this process.
-    """
-    use_os = environ is None
-    environ = os.environ if environ is None else environ
-    chosen = {name: value for name, value in COMMAND_ENVIRONMENT.items() if name not in environ}
-    environ.update(chosen)
-    if use_os and "NUMBA_THREADING_LAYER" in chosen:
-        import numba
-
-        # Numba read its environment when it was imported (evosparse imports it): set the loaded value too.
-        numba.config.THREADING_LAYER = chosen["NUMBA_THREADING_LAYER"]
-    return chosen
 
 
 def threads_from_environment(environ: MutableMapping[str, str] | None = None) -> int | None:

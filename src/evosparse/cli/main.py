@@ -26,7 +26,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from evosparse._threading import configure_command
 from evosparse.cli._flags import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -329,12 +328,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args.handler, args)
 
 
-def console_main() -> int:
-    """The ``evosparse`` console script and ``python -m evosparse``: this process is the command, so it
-    takes the command's threading defaults (:func:`evosparse._threading.configure_command`) first."""
-    configure_command()
-    return main()
-
-
 if __name__ == "__main__":
-    sys.exit(console_main())
+    sys.exit(main())

@@ -37,6 +37,7 @@ from evosparse.io import MANIFEST_FILE, RunFolder, RunFolderError
 from evosparse.io.atomic import atomic_write_text
 from evosparse.io.digest import file_sha256
 from evosparse.io.torch_files import tensor_digest
+from evosparse.nn.linear import SparseLinear
 from evosparse.train.build import build_model, build_optimizer, build_strategy, derive_seed, layer_sizes
 from evosparse.train.callbacks import Callback, CheckpointCallback, default_callbacks
 from evosparse.train.checkpoint import CheckpointError, load_checkpoint
@@ -44,6 +45,7 @@ from evosparse.train.config import TrainConfig
 from evosparse.train.history import History
 from evosparse.train.loop import DivergenceError, Trainer
 from evosparse.train.metrics import layer_connections
+from evosparse.train.thread_tuner import ThreadTuner
 
 if TYPE_CHECKING:
     from evosparse.train.distributed import Replicas
@@ -117,7 +119,9 @@ SMALL_STEP = 5_000_000
 
 def choose_threads(config: TrainConfig, model: nn.Module, *, workers: int = 1) -> int | None:
     """``config.run.threads``, else ``EVOSPARSE_THREADS``, else 1 for a small model (see SMALL_STEP), else None
-    (all cores). More threads than cores are capped to the cores (they only slow down).
+    (all cores). More threads than cores are capped to the cores (they only slow down). With neither set, the
+    sparse kernels' count then follows a measurement of one thread against all cores on the run's own steps
+    (:func:`thread_tuner`); this pick is where they start, and torch's count for the whole run.
 
     ``workers``: data-parallel processes of this run on this machine; they share its cores, so the default
     is then ``cores // workers`` threads each, for a step of ``batch_size / workers`` examples.
@@ -437,6 +441,8 @@ def _execute(
         raise type(error)(f"{error}; {kept}") from None
     summary = summarize(trainer, out_dir=out_dir, wall_seconds=time.perf_counter() - start)
     summary["threads"] = threads if threads is not None else torch.get_num_threads()
+    for tuner in (c for c in trainer.callbacks.callbacks if isinstance(c, ThreadTuner)):
+        summary.update(tuner.summary())
     if replicas is not None:
         summary.update(replicas.summary())
     atomic_write_text(out_dir / SUMMARY_FILE, _json(summary))
@@ -463,7 +469,30 @@ def _prepare(
             ) from None
     threads = choose_threads(config, trainer.model, workers=workers)  # after loading: it counts the connections
     set_threads(threads)
+    tuner = thread_tuner(config, trainer.model, threads, workers)
+    if tuner is not None:
+        trainer.callbacks.callbacks.append(tuner)
     return threads
+
+
+def thread_tuner(config: TrainConfig, model: nn.Module, threads: int | None, workers: int) -> ThreadTuner | None:
+    """The run's :class:`ThreadTuner` of the sparse kernels' threads, between ``threads`` (``choose_threads``' pick,
+    None: all cores) and the other of one thread / all cores; None when the count is fixed (``--threads``,
+    ``EVOSPARSE_THREADS``), the run has several local workers (they share the cores by design), there is one
+    core, or the model has no sparse layer.
+
+    Only the kernels' count changes during the run: they give the same bits on any count, while torch's own
+    reductions (a sum over more than ~32k elements, some matrix products) split their work by threads, so
+    torch keeps the count the run started with and a seed gives the same run every time.
+    """
+    from evosparse.sparse import set_num_threads
+
+    cores = os.cpu_count() or 1
+    fixed = config.run.threads is not None or threads_from_environment() is not None
+    if fixed or workers != 1 or cores < 2 or not any(isinstance(m, SparseLinear) for m in model.modules()):
+        return None
+    first = cores if threads is None else threads
+    return ThreadTuner((first, cores if first == 1 else 1), set_num_threads)
 
 
 def execute_replica(
