@@ -84,6 +84,7 @@ CHOICES: dict[str, tuple[dict[str, str], dict[str, int], str]] = {
         {},
         "Numba OpenMP layer, OMP_WAIT_POLICY=passive (the command's default until the sixteenth session)",
     ),
+    "threads-all": ({}, {"threads": os.cpu_count() or 1}, "every core, fixed (--threads: no tuning)"),
     "default": ({}, {}, "evosparse's default (whatever this checkout does with no setting)"),
 }
 # Environment variables that change the choice: removed from the child's environment before the choice's own.
@@ -168,8 +169,9 @@ def children_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_choice(args: argparse.Namespace, name: str, busy: bool) -> tuple[float, float, float]:
-    """(training seconds, wall seconds, other load) of one run of ``name``, with or without a competing process.
+def run_choice(args: argparse.Namespace, name: str, busy: bool) -> tuple[float, float, float, str]:
+    """(training seconds, wall seconds, other load, threads) of one run of ``name``, with or without a competing
+    process; threads: ``threads=steps`` per count when the run tuned its kernels' count, else the count.
 
     Other load: cores' worth of CPU time that processes other than this benchmark's children (the run and
     its competitor) used during the run: the machine is shared, so a row taken while it was not quiet
@@ -193,7 +195,9 @@ def run_choice(args: argparse.Namespace, name: str, busy: bool) -> tuple[float, 
         if done.returncode != 0:
             raise SystemExit(f"choice {name} failed:\n{done.stderr[-2000:]}")
         summary = json.loads((Path(tmp) / "summary.json").read_text())
-    return float(summary["train_seconds"]), wall, max(other, 0.0)
+    steps = summary.get("thread_steps")
+    threads = " ".join(f"{k}t={v}" for k, v in steps.items()) if steps else f"{summary.get('threads')}t"
+    return float(summary["train_seconds"]), wall, max(other, 0.0), threads
 
 
 def main() -> None:
@@ -245,10 +249,10 @@ def main() -> None:
         medians, others = {}, []
         for condition in conditions:
             runs = [run_choice(args, name, condition == "busy") for _ in range(args.repeats)]
-            medians[condition] = statistics.median(seconds for seconds, _, _ in runs)
-            others += [other for _, _, other in runs]
+            medians[condition] = statistics.median(run[0] for run in runs)
+            others += [run[2] for run in runs]
             if args.repeats > 1:
-                print(f"#   {name} {condition}: " + ", ".join(f"{t:.2f}" for t, _, _ in runs), flush=True)
+                print(f"#   {name} {condition}: " + ", ".join(f"{run[0]:.2f} ({run[3]})" for run in runs), flush=True)
         row = f"{name:<18} " + " ".join(f"{medians[c]:>14.2f}" for c in conditions)
         if len(conditions) == 2:
             row += f" {medians['busy'] / medians['quiet']:>9.2f}x"

@@ -256,7 +256,9 @@ class RunConfig(Config):
     seed: int = param(0, "seed of weights, topology, dropout, data order and rewiring", rule=at_least(0))
     threads: int | None = param(
         None,
-        "CPU threads of torch and the sparse kernels (None: $EVOSPARSE_THREADS, else 1 for a small model, else all)",
+        "CPU threads of torch and the sparse kernels (None: $EVOSPARSE_THREADS, else 1 for a small model, else all, "
+        "and for a sparse model the kernels' count then follows a measurement of 1 vs all on the run's steps, "
+        "torch on 1)",
         rule=at_least(1),
     )
     out_dir: str | None = param(None, "folder of history, checkpoint, config (None: runs/<dataset>-<model>-s<seed>)")

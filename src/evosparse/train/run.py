@@ -121,7 +121,7 @@ def choose_threads(config: TrainConfig, model: nn.Module, *, workers: int = 1) -
     """``config.run.threads``, else ``EVOSPARSE_THREADS``, else 1 for a small model (see SMALL_STEP), else None
     (all cores). More threads than cores are capped to the cores (they only slow down). With neither set, the
     sparse kernels' count then follows a measurement of one thread against all cores on the run's own steps
-    (:func:`thread_tuner`); this pick is where they start, and torch's count for the whole run.
+    (:func:`thread_tuner`), this pick being where they start, and torch runs on one thread.
 
     ``workers``: data-parallel processes of this run on this machine; they share its cores, so the default
     is then ``cores // workers`` threads each, for a step of ``batch_size / workers`` examples.
@@ -471,6 +471,10 @@ def _prepare(
     set_threads(threads)
     tuner = thread_tuner(config, trainer.model, threads, workers)
     if tuner is not None:
+        # A sparse model leaves torch element-wise work on activations; its parallel regions cost more in
+        # waking threads than they save (SET tutorial model at batch 100: 1.56 s per epoch with torch on 2
+        # threads, kernels tuned, against 1.02 s all on one; BENCHMARKS.md section 12, sixteenth session).
+        torch.set_num_threads(1)
         trainer.callbacks.callbacks.append(tuner)
     return threads
 
@@ -483,7 +487,8 @@ def thread_tuner(config: TrainConfig, model: nn.Module, threads: int | None, wor
 
     Only the kernels' count changes during the run: they give the same bits on any count, while torch's own
     reductions (a sum over more than ~32k elements, some matrix products) split their work by threads, so
-    torch keeps the count the run started with and a seed gives the same run every time.
+    torch keeps one count (one thread, set by ``_prepare``) for the whole run and a seed gives the same run
+    every time.
     """
     from evosparse.sparse import set_num_threads
 
