@@ -6,7 +6,8 @@ the competitor make 3 runnable threads, and a fair scheduler gives each 2/3 of a
 100% parallel takes 1.5x (and work that runs on one thread keeps its speed). This script measures that floor
 with jobs that have nothing to lose to synchronisation: a compute-bound loop split in equal halves
 (``prange``), the same loop handed out in 200 tasks from a shared atomic counter (how the row-blocked kernels
-split their work), and torch's dense matrix product; and, for scale, the loop on one thread.
+split their work), a memory-bound stream (``2 x + y`` over 3 x 128 MB) and torch's dense matrix product
+(throughput-bound); and, for scale, the loop on one thread.
 
 Each Numba threading layer runs in its own process (the layer is fixed when the first parallel loop
 starts). Quiet and busy measurements alternate, ``--repeats`` times; the table gives medians.
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import time
 
-JOBS = ("loop, halves", "loop, counter tasks", "torch matmul", "loop, 1 thread")
+JOBS = ("loop, halves", "loop, counter tasks", "stream, halves", "torch matmul", "loop, 1 thread")
 
 
 def child(repeats: int) -> dict[str, dict[str, list[float]]]:
@@ -64,16 +65,26 @@ def child(repeats: int) -> dict[str, dict[str, list[float]]]:
                 task = _fetch_add(counter, 1)
         return out
 
+    @njit(parallel=True)
+    def stream(x, y, out):
+        # memory-bound: 12 bytes moved per multiply-add, arrays far larger than the caches
+        for i in prange(x.shape[0]):
+            out[i] = 2.0 * x[i] + y[i]
+
     threads = min(2, os.cpu_count() or 1)
     values = np.random.default_rng(0).random(2000)
     steps = 200_000
     a, b = torch.randn(1500, 1500), torch.randn(1500, 1500)
+    big = [np.random.default_rng(1).random(32_000_000, dtype=np.float32) for _ in range(3)]
 
     def run(job: str) -> None:
         if job == "loop, halves":
             halves(values, steps)
         elif job == "loop, counter tasks":
             counter_tasks(values, steps, 200, numba.get_num_threads())
+        elif job == "stream, halves":
+            for _ in range(20):
+                stream(*big)
         elif job == "torch matmul":
             for _ in range(10):
                 a @ b
@@ -89,6 +100,7 @@ def child(repeats: int) -> dict[str, dict[str, list[float]]]:
         return time.perf_counter() - start
 
     halves(values, 10)
+    stream(*big)
     counter_tasks(values, 10, 200, 2)
     a @ b
     results: dict[str, dict[str, list[float]]] = {job: {"quiet": [], "busy": []} for job in JOBS}

@@ -18,6 +18,7 @@ from evosparse.train.history import History
 from evosparse.train.loop import DivergenceError, Trainer
 from evosparse.train.metrics import evaluate
 from evosparse.train.run import RunError, RunResult, build_trainer, resume, train
+from evosparse.train.thread_tuner import ThreadTuner
 
 __all__ = [
     "Callback",
@@ -32,6 +33,7 @@ __all__ = [
     "ProgressBarCallback",
     "RunError",
     "RunResult",
+    "ThreadTuner",
     "TopologyCallback",
     "TrainConfig",
     "Trainer",
