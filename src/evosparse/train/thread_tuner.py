@@ -5,8 +5,9 @@ else runs on it, and changes while a run goes on. Measured on this project's 2-v
 (BENCHMARKS.md section 12, sixteenth session; `benchmarks/bench_threads.py`): the SET tutorial model at
 batch 100 trained an epoch in 1.17 s on one thread and 2.60 s on two when the machine was quiet (an idle
 virtual CPU sleeps, and waking it for each parallel region costs ~0.2 ms), but 1.58 s against 1.74 s with one
-busy process beside it; at batch 400 the two were even; the one-million-neuron Liu model needs both cores
-(26 s against ~45 s). A fixed size threshold (:data:`evosparse.train.run.SMALL_STEP`) can only be right for
+busy process beside it; at batch 400 the two were even; the one-million-neuron Liu model, measured the same way,
+ran 138 of its 142 steps on both cores on a quiet machine and half of them on one thread beside a busy process.
+A fixed size threshold (:data:`evosparse.train.run.SMALL_STEP`) can only be right for
 the machine it was measured on.
 
 Switching is free of side effects: every kernel gives each output element to one thread, which adds in the
@@ -36,7 +37,7 @@ class ThreadTuner(Callback):
 
     Args:
         candidates: thread counts to choose from, e.g. ``(1, os.cpu_count())``.
-        set_threads: applies a count to torch and the sparse kernels.
+        set_threads: applies a count (a run passes the sparse kernels' :func:`evosparse.sparse.set_num_threads`).
         min_steps: steps timed per candidate in a trial (at least).
         trial_seconds: time spent per candidate in a trial (at least), so that short steps are not judged on
             a few microseconds.
