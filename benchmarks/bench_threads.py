@@ -82,7 +82,7 @@ CHOICES: dict[str, tuple[dict[str, str], dict[str, int], str]] = {
     "omp-passive": (
         {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "passive"},
         {},
-        "Numba OpenMP layer, OMP_WAIT_POLICY=passive (the command's default until the sixteenth session)",
+        "Numba OpenMP layer, OMP_WAIT_POLICY=passive (evosparse's layer and wait policy, set explicitly)",
     ),
     "threads-all": ({}, {"threads": os.cpu_count() or 1}, "every core, fixed (--threads: no tuning)"),
     "default": ({}, {}, "evosparse's default (whatever this checkout does with no setting)"),
@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        help="instead of the recipe's (40 or 2); 100 puts the tutorial model on 2 threads",
+        help="instead of the recipe's (40 or 2); at 100 the tutorial model starts on 2 threads",
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each (choice, condition); median kept")
     parser.add_argument("--conditions", default="quiet,busy", help="quiet, busy or both (comma-separated)")
