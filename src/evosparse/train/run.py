@@ -114,8 +114,8 @@ def default_out_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
 # machine (7.3 vs 7.5 s) and kept 8.6 s with a busy process beside it (two passive threads: 10.2 s quiet
 # and busy; two spinning: 33.7 s busy), so the limit sits above it; 5M is a choice between the measured 3.4M
 # and 13M, where the second thread pays. Since the sixteenth session this is only where a sparse model's run
-# starts (its kernels' count then follows a measurement, ThreadTuner; on that session's machine one thread won up
-# to at least 34M); for a dense model it is the whole rule.
+# starts (its kernels' count then follows a measurement, ThreadTuner; on that session's machine one thread was
+# as fast as two up to at least 34M); for a dense model it is the whole rule.
 SMALL_STEP = 5_000_000
 
 
