@@ -173,3 +173,15 @@ def degenerate_layers(dtype: torch.dtype = torch.float64, backend: str = "auto")
         "fully dense": layer(torch.ones(6, 7, dtype=torch.bool)),
         "one by one": layer(torch.ones(1, 1, dtype=torch.bool)),
     }
+
+
+def assert_same_run(one: dict, two: dict) -> None:
+    """Two trainer states of a checkpoint (``load_checkpoint(...)["trainer"]``) hold the same run, bit for bit:
+    every model tensor equal and the same history, wall-clock columns (``*_seconds``) aside."""
+    for key in one["model"]:
+        assert torch.equal(one["model"][key], two["model"][key]), key
+
+    def untimed(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in rows]
+
+    assert untimed(one["history"]) == untimed(two["history"])

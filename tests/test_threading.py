@@ -10,6 +10,7 @@ import sys
 import numba
 import pytest
 import torch
+from helpers import assert_same_run
 
 from evosparse._threading import (
     DEFAULT_ENVIRONMENT,
@@ -78,10 +79,7 @@ def test_numbas_threading_layers_give_the_same_numbers(tmp_path):
     assert _train_on_layer(tmp_path / "workqueue", "workqueue") == "workqueue"
     assert _train_on_layer(tmp_path / "omp", "omp") == "omp"
     runs = [load_checkpoint(tmp_path / name / "checkpoint.pt")["trainer"] for name in ("workqueue", "omp")]
-    for key in runs[0]["model"]:
-        assert torch.equal(runs[0]["model"][key], runs[1]["model"][key]), key
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]  # noqa: E731
-    assert strip(runs[0]["history"]) == strip(runs[1]["history"])
+    assert_same_run(*runs)
 
 
 def test_evosparse_threads_variable():
@@ -126,7 +124,4 @@ def test_one_or_two_threads_give_bit_identical_runs(tmp_path):
         torch.set_num_threads(before[0])
         numba.set_num_threads(before[1])
     one, two = (load_checkpoint(tmp_path / f"t{n}" / "checkpoint.pt")["trainer"] for n in (1, 2))
-    for key in one["model"]:
-        assert torch.equal(one["model"][key], two["model"][key]), key
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]  # noqa: E731
-    assert strip(one["history"]) == strip(two["history"])
+    assert_same_run(one, two)

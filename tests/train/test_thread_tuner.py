@@ -7,6 +7,7 @@ import os
 import numba
 import pytest
 import torch
+from helpers import assert_same_run
 
 from evosparse.train.thread_tuner import ThreadTuner
 
@@ -163,10 +164,7 @@ def test_a_run_that_switches_counts_gives_the_same_numbers(tmp_path, monkeypatch
     cores = str(os.cpu_count())
     assert steps["1"] > 10 and steps[cores] > 10 and tuned.summary["thread_trials"] > 10
     one, two = (load_checkpoint(tmp_path / name / "checkpoint.pt")["trainer"] for name in ("tuned", "fixed"))
-    for key in one["model"]:
-        assert torch.equal(one["model"][key], two["model"][key]), key
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]  # noqa: E731
-    assert strip(one["history"]) == strip(two["history"])
+    assert_same_run(one, two)
 
 
 def test_no_tuner_when_the_count_is_fixed_or_the_model_is_dense(monkeypatch):
