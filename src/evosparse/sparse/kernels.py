@@ -292,6 +292,41 @@ def _row_tail(start, end, index, values, dense, init, out, row, col, n_valid):
 
 
 @njit(**_INLINE)
+def _row_tile_tail(start, end, index, values, dense, init, out, row, col, n_first, n_valid):
+    """A tile of ``n_first`` registers (a literal) and the masked last ``n_valid`` columns after it in ONE sweep."""
+    acc = _vsplat(init, n_first)
+    acc_tail = _vsplat(init, 1)
+    col_tail = col + n_first * (REGISTER_BYTES // dense.itemsize)
+    for k in range(start, end):
+        c = index[k]
+        v = values[k]
+        acc = _vfma(v, _vload(dense, c, col, n_first), acc)
+        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, 1), acc_tail)
+    _vstore(out, row, col, acc)
+    _vstore_masked(out, row, col_tail, n_valid, acc_tail)
+
+
+@njit(**_INLINE)
+def _row_tiles_tail(start, end, index, values, dense, init, out, row, col, n_first, n_second, n_valid):
+    """Tiles of ``n_first`` and ``n_second`` registers and the masked last ``n_valid`` columns in ONE sweep."""
+    lanes = REGISTER_BYTES // dense.itemsize
+    acc = _vsplat(init, n_first)
+    acc_next = _vsplat(init, n_second)
+    acc_tail = _vsplat(init, 1)
+    col_next = col + n_first * lanes
+    col_tail = col_next + n_second * lanes
+    for k in range(start, end):
+        c = index[k]
+        v = values[k]
+        acc = _vfma(v, _vload(dense, c, col, n_first), acc)
+        acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
+        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, 1), acc_tail)
+    _vstore(out, row, col, acc)
+    _vstore(out, row, col_next, acc_next)
+    _vstore_masked(out, row, col_tail, n_valid, acc_tail)
+
+
+@njit(**_INLINE)
 def _row_tiles(start, end, index, values, dense, init, out, row, col, n_first, n_second):
     """Two adjacent tiles (``n_first`` then ``n_second`` registers, literals) in ONE sweep over the connections.
 
@@ -313,7 +348,8 @@ def _row_tiles(start, end, index, values, dense, init, out, row, col, n_first, n
 @njit(**_INLINE)
 def _spmm_row(start, end, index, values, dense, init, out, row):
     """One output row: tiles of 8 registers (128 float32 with AVX-512) while they fit, then the remaining
-    whole registers in one sweep (4 + 2 + 1 as the batch needs), then the masked tail."""
+    whole registers and the masked tail in one sweep (4 + 2 + 1 + tail as the batch needs): a sweep of its own for
+    the tail made batch 24 and 56 (AVX-512: 1 and 3 registers + half of one) 1.5-1.9x slower."""
     batch = dense.shape[1]
     lanes = REGISTER_BYTES // dense.itemsize
     col = 0
@@ -321,7 +357,27 @@ def _spmm_row(start, end, index, values, dense, init, out, row):
         _row_tile(start, end, index, values, dense, init, out, row, col, 8)
         col += 8 * lanes
     rest = (batch - col) // lanes
-    if rest == 7:
+    tail = batch - col - rest * lanes
+    if tail:  # a part-filled last register, swept with the whole ones before it (vectors of 1, 2 or 4 registers:
+        # LLVM splits a masked load of another width, such as 3 registers, into one load per lane, 10x slower)
+        if rest == 7:
+            _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
+            _row_tile_tail(start, end, index, values, dense, init, out, row, col + 6 * lanes, 1, tail)
+        elif rest == 6:
+            _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 4, 2, tail)
+        elif rest == 5:
+            _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 4, 1, tail)
+        elif rest == 4:
+            _row_tile_tail(start, end, index, values, dense, init, out, row, col, 4, tail)
+        elif rest == 3:
+            _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 2, 1, tail)
+        elif rest == 2:
+            _row_tile_tail(start, end, index, values, dense, init, out, row, col, 2, tail)
+        elif rest == 1:
+            _row_tile_tail(start, end, index, values, dense, init, out, row, col, 1, tail)
+        else:
+            _row_tail(start, end, index, values, dense, init, out, row, col, tail)
+    elif rest == 7:
         _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
         _row_tile(start, end, index, values, dense, init, out, row, col + 6 * lanes, 1)
     elif rest == 6:
@@ -336,9 +392,6 @@ def _spmm_row(start, end, index, values, dense, init, out, row):
         _row_tile(start, end, index, values, dense, init, out, row, col, 2)
     elif rest == 1:
         _row_tile(start, end, index, values, dense, init, out, row, col, 1)
-    col += rest * lanes
-    if col < batch:
-        _row_tail(start, end, index, values, dense, init, out, row, col, batch - col)
 
 
 def spmm(indptr, cols, values, xt, bias, out) -> None:
@@ -457,8 +510,8 @@ def _sddmm_row(indptr, cols, dyt, xt, out_values, row, n_registers):
 
 
 @njit(**_INLINE)
-def _dot4_whole(dyt, row, xt, c0, c1, c2, c3):
-    """Four products <dyt[row], xt[c]> over a batch of whole registers, one register at a time: four
+def _dot4_by_register(dyt, row, xt, c0, c1, c2, c3):
+    """Four products <dyt[row], xt[c]>, one register at a time (the last one masked if part-filled): four
     independent FMA chains share each load of dyt[row] (the same sums, in the same order, as _dot2 with
     1-register tiles)."""
     batch = xt.shape[1]
@@ -475,16 +528,23 @@ def _dot4_whole(dyt, row, xt, c0, c1, c2, c3):
         acc2 = _vfma(g, _vload(xt, c2, j, 1), acc2)
         acc3 = _vfma(g, _vload(xt, c3, j, 1), acc3)
         j += lanes
+    if j < batch:  # a part-filled last register (the same sums as _dot2's 1-register tiles)
+        n_valid = batch - j
+        g = _vload_masked(dyt, row, j, n_valid, 1)
+        acc0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, 1), acc0)
+        acc1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, 1), acc1)
+        acc2 = _vfma(g, _vload_masked(xt, c2, j, n_valid, 1), acc2)
+        acc3 = _vfma(g, _vload_masked(xt, c3, j, n_valid, 1), acc3)
     return _vsum(acc0), _vsum(acc1), _vsum(acc2), _vsum(acc3)
 
 
 @njit(**_INLINE)
-def _sddmm_row_whole(indptr, cols, dyt, xt, out_values, row):
-    """A row's weight gradients at a batch of whole registers, four connections at a time."""
+def _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, row):
+    """A row's weight gradients one register at a time, four connections at a time."""
     k = indptr[row]
     end = indptr[row + 1]
     while k + 4 <= end:
-        s0, s1, s2, s3 = _dot4_whole(dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3])
+        s0, s1, s2, s3 = _dot4_by_register(dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3])
         out_values[k] = s0
         out_values[k + 1] = s1
         out_values[k + 2] = s2
@@ -515,9 +575,11 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     Two connections of a row at a time share the loads of ``dyt[r]`` (which stays in L1). The tile
     is the widest of 4 / 2 / 1 registers that the batch fills: at batch 128, 2 connections x 4
     registers measured 10-20% faster than 4 x 2 or 1 x 8; narrower tiles avoid masked-off work at
-    batch 16-32, and an odd number of whole registers (batch 24, 40, 56 in float32) takes 1-register
-    tiles, four connections at a time (``_dot4_whole``: four FMA chains, where two chains of 3-7 FMAs
-    left the core waiting on their latency; dW 1.2x again at batch 24 and 40, the same sums). At batch
+    batch 16-32, and an odd number of whole registers (batch 24, 40, 56 in float32 with AVX2) takes 1-register
+    tiles, four connections at a time (``_dot4_by_register``: four FMA chains, where two chains of 3-7 FMAs
+    left the core waiting on their latency; dW 1.2x again at batch 24 and 40, the same sums). So does a batch
+    below 8 registers that ends with a part-filled one (batch 40 with AVX-512: 2.5 registers), where 2-register
+    tiles did 4 registers of work: dW 1.3x at batch 24, 40 and 56 with AVX-512 (AMD Zen 4). At batch
     1-4 a masked register and its horizontal sum are mostly wasted work: plain scalar products were
     1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
     """
@@ -527,10 +589,10 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     for r in prange(n_rows):
         if batch <= _SCALAR_DW_BATCH:
             _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, r)
-        elif batch % lanes == 0 and (batch // lanes) % 2 == 1 and batch < 8 * lanes:
-            # 3, 5 or 7 whole registers: single-register tiles leave no masked tail (a 4-register tile
-            # would end with a masked one mostly off); dW 1.3x at batches 24 and 40 in float32
-            _sddmm_row_whole(indptr, cols, dyt, xt, out_values, r)
+        elif batch < 8 * lanes and (batch % lanes != 0 or (batch // lanes) % 2 == 1):
+            # 3, 5 or 7 whole registers, or a part-filled last one: single-register tiles leave at most one
+            # masked register (a 2- or 4-register tile would end with a masked one mostly off)
+            _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, r)
         elif batch >= 4 * lanes:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 4)
         elif batch >= 2 * lanes:
