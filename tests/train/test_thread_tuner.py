@@ -105,6 +105,38 @@ def test_trial_seconds_sets_a_minimum_time_per_candidate():
     assert machine.threads == 1
 
 
+def test_a_clearly_slower_or_faster_candidate_is_not_timed_for_trial_seconds():
+    # 1 thread first (1 ms steps): it takes its 0.1 s; then 2 threads at 2.5 ms: clearly slower after 3 steps
+    machine = Machine({1: 0.001, 2: 0.0025})
+    tuner = tuner_on(machine, candidates=(1, 2), trial_seconds=0.1)
+    while machine.threads == 1:
+        machine.run(tuner, 1)
+    on_one = tuner.steps_on[1]
+    assert on_one >= 100
+    machine.run(tuner, 4)  # untimed after the switch, then 3 timed: 7.5 ms, not 0.1 s, on the slower count
+    assert tuner.trials == 1 and machine.threads == 1 and tuner.steps_on[2] == 4
+    # the other way round: a candidate 3x faster than the first also ends after min_steps
+    machine = Machine({2: 0.003, 1: 0.001})
+    tuner = tuner_on(machine, trial_seconds=0.1)
+    while machine.threads == 2:
+        machine.run(tuner, 1)
+    machine.run(tuner, 4)
+    assert tuner.trials == 1 and machine.threads == 1 and tuner.steps_on[1] == 4
+
+
+def test_close_candidates_are_timed_for_trial_seconds():
+    machine = Machine({1: 0.001, 2: 0.0012})  # 1.2x apart: below clear_ratio (1.5)
+    tuner = tuner_on(machine, candidates=(1, 2), trial_seconds=0.1)
+    while tuner.trials == 0:
+        machine.run(tuner, 1)
+    assert tuner.steps_on[2] > 80 and machine.threads == 1
+    machine = Machine({1: 0.001, 2: 0.0012})
+    tuner = tuner_on(machine, candidates=(1, 2), trial_seconds=0.1, clear_ratio=1.1)
+    while tuner.trials == 0:
+        machine.run(tuner, 1)
+    assert tuner.steps_on[2] == 4 and machine.threads == 1
+
+
 def test_the_step_after_an_epoch_end_is_not_timed():
     machine = Machine({2: 0.010, 1: 0.004})
     tuner = tuner_on(machine, min_steps=2)
@@ -126,6 +158,8 @@ def test_bad_arguments():
         ThreadTuner((0, 1), print)
     with pytest.raises(ValueError, match="min_steps must be >= 1, got 0"):
         ThreadTuner((1, 2), print, min_steps=0)
+    with pytest.raises(ValueError, match="clear_ratio must be > 1, got 1.0"):
+        ThreadTuner((1, 2), print, clear_ratio=1.0)
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 cores to switch between 1 and 2 threads")

@@ -16,8 +16,9 @@ counts against one that does not, tests/train/test_thread_tuner.py). Only the ke
 (:func:`evosparse.train.run.thread_tuner`): torch's reductions over many elements split their sums by thread,
 so torch keeps one count for the whole run.
 
-How (one *trial*): time ``min_steps`` steps (at least ``trial_seconds`` of them) on each candidate count, the
-step after a switch not counted (its threads are waking up), and keep the count of the lower median step time.
+How (one *trial*): time ``min_steps`` steps (at least ``trial_seconds`` of them, unless the candidate is already
+``clear_ratio`` times slower or faster than one timed before it) on each candidate count, the step after a switch
+not counted (its threads are waking up), and keep the count of the lower median step time.
 The next trial comes ``every`` seconds later; each trial that confirms the current count doubles the wait (up
 to ``longest``), one that changes it starts again from ``every``, so a steady machine pays for the slower
 count rarely and a machine whose load changes is re-measured within a minute or so.
@@ -40,7 +41,9 @@ class ThreadTuner(Callback):
         set_threads: applies a count (a run passes the sparse kernels' :func:`evosparse.sparse.set_num_threads`).
         min_steps: steps timed per candidate in a trial (at least).
         trial_seconds: time spent per candidate in a trial (at least), so that short steps are not judged on
-            a few microseconds.
+            a few microseconds; not waited for once ``min_steps`` steps put the candidate ``clear_ratio`` times
+            above or below one timed before it in the same trial.
+        clear_ratio: how far apart two medians must be for a trial to end a candidate early (> 1).
         every: seconds between the end of a trial and the next one; doubled after each trial that keeps the
             count, up to ``longest``.
         overhead_factor: the wait is also at least this many times what the last trial cost (its steps on the
@@ -59,6 +62,7 @@ class ThreadTuner(Callback):
         every: float = 30.0,
         longest: float = 480.0,
         overhead_factor: float = 50.0,
+        clear_ratio: float = 1.5,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         super().__init__()
@@ -66,7 +70,10 @@ class ThreadTuner(Callback):
             raise ValueError(f"candidates must be two or more distinct thread counts >= 1, got {list(candidates)}")
         if min_steps < 1:
             raise ValueError(f"min_steps must be >= 1, got {min_steps}")
+        if not clear_ratio > 1:
+            raise ValueError(f"clear_ratio must be > 1, got {clear_ratio}")
         self.candidates = list(dict.fromkeys(candidates))
+        self.clear_ratio = clear_ratio
         self.set_threads = set_threads
         self.min_steps, self.trial_seconds = min_steps, trial_seconds
         self.every, self.longest, self.wait = every, longest, every
@@ -110,7 +117,7 @@ class ThreadTuner(Callback):
 
     def _advance_trial(self) -> None:
         samples = self._samples.get(self._queue[0], [])
-        if len(samples) < self.min_steps or sum(samples) < self.trial_seconds:
+        if len(samples) < self.min_steps or (sum(samples) < self.trial_seconds and not self._clear(samples)):
             return
         self._queue.pop(0)
         if self._queue:
@@ -124,6 +131,16 @@ class ThreadTuner(Callback):
         # what a trial cost (steps on slower counts) stays under 1/overhead_factor of the time between trials
         cost = sum(len(self._samples[c]) * (medians[c] - medians[best]) for c in medians)
         self._next_trial = self.clock() + max(self.wait, self.overhead_factor * cost)
+
+    def _clear(self, samples: list[float]) -> bool:
+        """Whether the candidate being timed is already clearly slower or faster than one timed before it."""
+        # What a trial costs is mostly its slower candidates' steps: on a quiet 2-vCPU machine the SET tutorial's
+        # batch-40 steps took 2.5x longer on two threads, and 0.25 s of them were ~10% of an epoch.
+        timed = [statistics.median(times) for count, times in self._samples.items() if count != self._queue[0]]
+        if not timed:
+            return False
+        median = statistics.median(samples)
+        return any(median > self.clear_ratio * other or other > self.clear_ratio * median for other in timed)
 
     def _switch(self, threads: int) -> None:
         if threads != self.current:
