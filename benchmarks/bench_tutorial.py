@@ -155,14 +155,20 @@ def main() -> None:
             print(f"#   round {round_ + 1} {name}: {seconds:.2f} s", flush=True)
     median = {n: statistics.median(t) for n, t in times.items()}
     print(f"{'competitor':<20} {'train s (median)':>16} {'runs':>22} {'threads':>7} {'vs reference':>12} "
-          f"{'vs best dense':>13}")  # fmt: skip
+          f"{'vs best dense':>13} {'vs reference, per round':>24}")  # fmt: skip
     best_dense = min((median[n] for n in ("dense", "dense-1-thread") if n in median), default=None)
     for name in names:
         runs = ", ".join(f"{t:.2f}" for t in times[name])
         ref = f"{median['reference'] / median[name]:.2f}x" if "reference" in median else "-"
         dense = f"{best_dense / median[name]:.2f}x" if best_dense else "-"
         used = "1" if name == "reference" else str(threads.get(name, "?"))
-        print(f"{name:<20} {median[name]:>16.2f} {runs:>22} {used:>7} {ref:>12} {dense:>13}")
+        paired = "-"
+        if "reference" in times and name != "reference":
+            # each round's reference time over this competitor's, from the same minutes: a slow spell of the
+            # machine (this VM has them, 1.4x for a minute or two) then tilts one round, not the medians' ratio
+            ratios = [r / t for r, t in zip(times["reference"], times[name])]
+            paired = f"{statistics.median(ratios):.2f}x (" + ", ".join(f"{r:.1f}" for r in ratios) + ")"
+        print(f"{name:<20} {median[name]:>16.2f} {runs:>22} {used:>7} {ref:>12} {dense:>13} {paired:>24}")
     print(f"# load average at end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
 
 

@@ -58,6 +58,7 @@ COMMAND_MODULES = (
 def command_train(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from evosparse._memory import keep_freed_memory
     from evosparse.train import TrainConfig, resume
     from evosparse.train import train as run_training
     from evosparse.train.run import default_out_dir, format_summary
@@ -67,6 +68,10 @@ def command_train(args: argparse.Namespace) -> int:
     changes = train_changes(args)
     if hasattr(args, "data") and hasattr(args, "dataset"):
         raise CommandError("--data FILE trains on your own file and --dataset NAME on a registered one; give one")
+    try:  # freed arrays stay in the process for the next topology update (evosparse._memory: why)
+        keep_freed_memory()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     progress = not args.quiet and sys.stderr.isatty()
     log = None if args.quiet else (lambda line: tqdm.write(line, file=sys.stdout))
 
