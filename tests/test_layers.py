@@ -2,10 +2,11 @@
 
 The core is one strict order, each layer standing only on those before it:
 
-    _config, _threading, _ray, io  <  sparse  <  nn  <  topology  <  prune  <  train  <  cli
+    _config, _threading, _memory, _ray, io  <  sparse  <  nn  <  topology  <  prune  <  train  <  cli
 
-``_config``, ``_threading``, ``_ray`` and ``io`` are the base modules (the one config base; the OpenMP
-settings made at import; the optional Ray connection; safe serialisation and run folders) and import
+``_config``, ``_threading``, ``_memory``, ``_ray`` and ``io`` are the base modules (the one config base; the
+OpenMP settings made at import; the train command's allocator setting; the optional Ray connection; safe
+serialisation and run folders) and import
 nothing of evosparse. The packages beside the
 core say what they stand on (``ALLOWED`` below):
 
@@ -35,12 +36,13 @@ import evosparse
 
 PACKAGE_DIR = Path(evosparse.__file__).resolve().parent
 ROOT = "evosparse"
-BASE = frozenset({"_config", "_threading", "_ray", "io"})
+BASE = frozenset({"_config", "_threading", "_memory", "_ray", "io"})
 CORE = ("sparse", "nn", "topology", "prune", "train", "cli")
 # Package -> the other packages it may import (its own modules are always allowed).
 ALLOWED: dict[str, frozenset[str]] = {
     "_config": frozenset(),
     "_threading": frozenset(),
+    "_memory": frozenset(),
     "_ray": frozenset(),
     "io": frozenset(),
     "sparse": BASE,

@@ -52,7 +52,7 @@ def _assert_identical(a, b):
         {"visible": "gaussian", "k": 2},
         {"visible": "gaussian", "dtype": np.float64, "momentum": 0.0},
         {"batch_size": 2},  # stacked phases of 4 samples: the scalar statistics of the SDDMM kernel
-        {"batch_size": 20},  # 40 stacked: two-register statistics tiles, two-register products
+        {"batch_size": 20},  # 40 stacked: one-register statistics tiles (AVX-512: 2.5 registers), two-register products
         {"batch_size": 45, "dtype": np.float32},  # 90 stacked: four-register statistics tiles
         {"batch_size": 1, "k": 2},
     ],
