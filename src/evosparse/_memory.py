@@ -4,7 +4,7 @@ Why (measured on this project's 2-vCPU Firecracker VM, BENCHMARKS.md section 3, 
 serves every allocation above 32 MB with its own ``mmap`` and gives it back to the kernel on ``free``. Many
 virtual machines hand pages freed in the guest back to the host within seconds (virtio-balloon *free page
 reporting*: Firecracker, and cloud VMs configured the same way), and the next first touch of such a page then
-costs a fault in the host too: ~6 ms per MB here against ~0.5 ms per MB for a page the host still backs. A SET
+costs a fault in the host too: 2-9 ms per MB here against 0.25-1 ms per MB for pages the host still backs. A SET
 update of the one-million-neuron Liu model allocates and frees a few hundred MB of index, value and momentum
 arrays; with an epoch of training between two updates, every update paid these faults again. ``evosparse train``
 on the Liu recipe: 2.41-5.35 s per update as glibc is, 1.49-2.47 s with freed memory kept in the process.
@@ -16,7 +16,7 @@ process's resident memory stays at its peak instead of shrinking after it, and h
 
 When: only in the ``evosparse train`` command (:func:`evosparse.cli.main.command_train`; a program that imports
 evosparse keeps its own allocator settings), and only when asked: ``EVOSPARSE_KEEP_MEMORY=1``. Not by default,
-because the heap fragments: over six epochs of the Liu recipe the peak grew with every update (1.56 GiB after two,
+because the heap fragments: over six epochs of the Liu recipe the peak grew with every update (1.60-1.62 GiB after two,
 1.69 GiB after five, against 1.47 GiB without), past the 1.6 GiB the model was meant to fit in, and a long run
 could keep growing. It pays on a virtual machine whose balloon reports freed pages to its host (the sixth
 character of ``/sys/bus/virtio/drivers/virtio_balloon/virtio*/features`` is 1; elsewhere a fresh page costs
