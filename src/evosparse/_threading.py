@@ -15,7 +15,9 @@ What evosparse does:
    ``os.environ`` unless you set one of :data:`WAIT_SETTINGS` yourself (yours always win). It has no
    effect on a runtime that is already loaded: import evosparse before torch, or set it in the shell.
 2. **Per run**: ``--threads N`` (``run.threads``), else the ``EVOSPARSE_THREADS`` environment variable,
-   else one thread for a small model and all cores otherwise (``evosparse.train.run.choose_threads``).
+   else one thread for a small model and all cores otherwise (``evosparse.train.run.choose_threads``); with
+   neither set, a sparse model's kernels then follow a measurement of one thread against all cores on the
+   run's own steps (:class:`evosparse.train.ThreadTuner`).
 
 Numba's pool is left at its default (one thread per core). Tried and dropped (BENCHMARKS.md section 3,
 fifteenth session): a pool twice the cores, with the kernels whose threads take tasks from a shared counter
