@@ -22,7 +22,7 @@ from evosparse.sparse.pattern import SparsePattern
 
 DTYPES = (np.float32, np.float64)
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}  # relative to the largest |reference| entry
-BATCHES = (0, 1, 7, 16, 17, 33, 50, 64, 90, 100, 120, 128, 129, 250, 300)
+BATCHES = (0, 1, 7, 16, 17, 24, 33, 40, 50, 64, 90, 100, 120, 128, 129, 250, 300)
 
 
 # ---- slow references ---------------------------------------------------------------------------------

@@ -222,7 +222,7 @@ def _spmm_narrow(indptr, index, values, dense, bias, out):  # pragma: no cover -
     if n_rows % 2:  # the last row alone: ``_spmm_row``'s only tile at this width, one masked register
         last = n_rows - 1
         _row_tail(indptr[last], indptr[last + 1], index, values, dense, bias[last] if has_bias else zero, out, last, 0,
-                  batch)  # fmt: skip
+                  batch, 1)  # fmt: skip
 
 
 @njit(**_SERIAL)

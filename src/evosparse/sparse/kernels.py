@@ -18,7 +18,9 @@ Each costs O(nnz * batch). How they are made fast (measurements in BENCHMARKS.md
    registers) is swept once with two tiles side by side (4 + 1, 4 + 2, 2 + 1 registers): each connection's
    index and weight are read once for both, and a 1-register tile is no longer a lone FMA chain (batch 24-56
    on AVX2: forward and dX 1.2-1.6x faster than a sweep per tile). A masked load/store handles the last
-   ``batch % lanes`` columns, so any batch size runs vectorised.
+   ``batch % lanes`` columns, so any batch size runs vectorised, in half a register when they fit in one
+   (:data:`HALF`). Sweeps of up to 4 registers keep two accumulators each (even and odd connections), so that
+   the fused multiply-adds of one connection do not wait for the previous one's.
 2. **Explicit vectors.** Numba's auto-vectoriser cannot keep such a tile in registers (it cannot prove
    that ``out`` and ``xt`` do not alias, and its SLP vectoriser is disabled), so the helpers below emit
    LLVM vector loads, stores and FMAs directly (``_vload``, ``_vfma``, ...): a few lines of llvmlite
@@ -95,11 +97,21 @@ class _VectorModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
 
 
+HALF = 0
+"""A register count (literal) meaning half a register: the vector of a batch's last columns when they fill at most
+half of one. On AMD Zen 4 a 64-byte operation costs two 32-byte ones even when masked, so a mostly-off masked
+register cost a whole one: batch 24 and 40 in float32 (AVX-512: 1.5 and 2.5 registers) ran forward, dX and dW
+1.1-1.45x slower than the same kernels built for 32-byte registers (BENCHMARKS.md section 1, eighteenth session)."""
+
+
 def _lanes(dtype, n_registers):
-    """Lanes of a vector of ``n_registers`` registers, or None if the count is not a literal."""
+    """Lanes of a vector of ``n_registers`` registers (:data:`HALF`: half of one), or None if the count is not a
+    literal."""
     if not isinstance(n_registers, types.IntegerLiteral):
         return None  # Numba retries with the literal value
-    return n_registers.literal_value * REGISTER_BYTES // (dtype.bitwidth // 8)
+    count = n_registers.literal_value
+    vector_bytes = REGISTER_BYTES // 2 if count == HALF else count * REGISTER_BYTES
+    return vector_bytes // (dtype.bitwidth // 8)
 
 
 def _is_row_major(arr):
@@ -254,6 +266,43 @@ def _vsum(typingctx, vector):
     return vector.dtype(vector), codegen
 
 
+@intrinsic
+def _vadd(typingctx, a, b):
+    """``a + b`` lane by lane."""
+    if not (isinstance(a, _Vector) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def _vsum_with(typingctx, vector, part):
+    """Sum of the lanes of ``vector`` and of the narrower ``part``: ``vector`` is halved until it is as wide as
+    ``part``, which is added there, and the tree goes on (``_vsum`` of ``vector`` when ``part`` is zero)."""
+    if not (isinstance(vector, _Vector) and isinstance(part, _Vector) and part.dtype == vector.dtype):
+        return None
+    if part.lanes > vector.lanes or vector.lanes % part.lanes:
+        return None
+
+    def codegen(context, builder, sig, args):
+        value, width = args[0], vector.lanes
+        while width > 1:
+            if width == part.lanes:
+                value = builder.fadd(value, args[1])
+            width //= 2
+            low = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width)))
+            high = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width)))
+            value = builder.fadd(builder.shuffle_vector(value, value, low), builder.shuffle_vector(value, value, high))
+        if part.lanes == 1:
+            value = builder.fadd(value, args[1])
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+    return vector.dtype(vector, part), codegen
+
+
 # ---- spmm: one output row, one batch tile at a time -----------------------------------------------
 @intrinsic
 def _fetch_add(typingctx, counter, value):
@@ -274,56 +323,96 @@ def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers
     """out[row, col:col+tile] = init + sum_{k in [start, end)} values[k] * dense[index[k], col:col+tile].
 
     The accumulator is a vector of ``n_registers`` registers (a literal), kept in registers for the
-    whole sweep over the connections.
+    whole sweep over the connections. Up to 4 registers it is two: even and odd connections (added at the end),
+    because one chain waits for each fused multiply-add's result (~4 cycles) before the next connection's, which
+    bounded the narrow tiles of rows of ~26 connections; two chains made forward and dX 1.1-1.3x faster at batch
+    16-64 (BENCHMARKS.md section 1, eighteenth session). Wider tiles have enough independent registers already.
     """
     acc = _vsplat(init, n_registers)
-    for k in range(start, end):
+    acc_odd = _vsplat(dense.dtype.type(0), n_registers)
+    k = start
+    if n_registers <= 4:
+        while k + 2 <= end:
+            acc = _vfma(values[k], _vload(dense, index[k], col, n_registers), acc)
+            acc_odd = _vfma(values[k + 1], _vload(dense, index[k + 1], col, n_registers), acc_odd)
+            k += 2
+    for k in range(k, end):
         acc = _vfma(values[k], _vload(dense, index[k], col, n_registers), acc)
-    _vstore(out, row, col, acc)
+    _vstore(out, row, col, _vadd(acc, acc_odd))
 
 
 @njit(**_INLINE)
-def _row_tail(start, end, index, values, dense, init, out, row, col, n_valid):
-    """As ``_row_tile`` for the last ``n_valid`` (< one register) columns, with masked loads and store."""
-    acc = _vsplat(init, 1)
+def _half_tail(n_valid, lanes):
+    """Whether a batch's last ``n_valid`` columns (< ``lanes``) go in a :data:`HALF` register (else a whole one)."""
+    return REGISTER_BYTES >= 32 and n_valid <= lanes // 2
+
+
+@njit(**_INLINE)
+def _row_tail(start, end, index, values, dense, init, out, row, col, n_valid, tail_registers):
+    """As ``_row_tile`` for the last ``n_valid`` (< one register) columns, with masked loads and store, in a vector
+    of ``tail_registers`` (1 or :data:`HALF`, a literal)."""
+    acc = _vsplat(init, tail_registers)
     for k in range(start, end):
-        acc = _vfma(values[k], _vload_masked(dense, index[k], col, n_valid, 1), acc)
+        acc = _vfma(values[k], _vload_masked(dense, index[k], col, n_valid, tail_registers), acc)
     _vstore_masked(out, row, col, n_valid, acc)
 
 
 @njit(**_INLINE)
-def _row_tile_tail(start, end, index, values, dense, init, out, row, col, n_first, n_valid):
+def _row_tile_tail(start, end, index, values, dense, init, out, row, col, n_first, n_valid, tail_registers):
     """A tile of ``n_first`` registers (a literal) and the masked last ``n_valid`` columns after it in ONE sweep."""
     acc = _vsplat(init, n_first)
-    acc_tail = _vsplat(init, 1)
+    acc_tail = _vsplat(init, tail_registers)
+    acc_odd = _vsplat(dense.dtype.type(0), n_first)
+    acc_tail_odd = _vsplat(dense.dtype.type(0), tail_registers)
     col_tail = col + n_first * (REGISTER_BYTES // dense.itemsize)
-    for k in range(start, end):
-        c = index[k]
-        v = values[k]
+    k = start
+    while k + 2 <= end:
+        c, v = index[k], values[k]
         acc = _vfma(v, _vload(dense, c, col, n_first), acc)
-        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, 1), acc_tail)
-    _vstore(out, row, col, acc)
-    _vstore_masked(out, row, col_tail, n_valid, acc_tail)
+        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail)
+        c, v = index[k + 1], values[k + 1]
+        acc_odd = _vfma(v, _vload(dense, c, col, n_first), acc_odd)
+        acc_tail_odd = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail_odd)
+        k += 2
+    if k < end:
+        c, v = index[k], values[k]
+        acc = _vfma(v, _vload(dense, c, col, n_first), acc)
+        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail)
+    _vstore(out, row, col, _vadd(acc, acc_odd))
+    _vstore_masked(out, row, col_tail, n_valid, _vadd(acc_tail, acc_tail_odd))
 
 
 @njit(**_INLINE)
-def _row_tiles_tail(start, end, index, values, dense, init, out, row, col, n_first, n_second, n_valid):
-    """Tiles of ``n_first`` and ``n_second`` registers and the masked last ``n_valid`` columns in ONE sweep."""
+def _row_tiles_tail(start, end, index, values, dense, init, out, row, col, n_first, n_second, n_valid, tail_registers):
+    """Tiles of ``n_first`` and ``n_second`` registers and the masked last ``n_valid`` columns in ONE sweep
+    (in two chains, see ``_row_tile``, when the whole tiles are 3 registers or fewer)."""
     lanes = REGISTER_BYTES // dense.itemsize
-    acc = _vsplat(init, n_first)
-    acc_next = _vsplat(init, n_second)
-    acc_tail = _vsplat(init, 1)
+    zero = dense.dtype.type(0)
+    acc, acc_odd = _vsplat(init, n_first), _vsplat(zero, n_first)
+    acc_next, acc_next_odd = _vsplat(init, n_second), _vsplat(zero, n_second)
+    acc_tail, acc_tail_odd = _vsplat(init, tail_registers), _vsplat(zero, tail_registers)
     col_next = col + n_first * lanes
     col_tail = col_next + n_second * lanes
-    for k in range(start, end):
-        c = index[k]
-        v = values[k]
+    k = start
+    if n_first + n_second <= 3:
+        while k + 2 <= end:
+            c, v = index[k], values[k]
+            acc = _vfma(v, _vload(dense, c, col, n_first), acc)
+            acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
+            acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail)
+            c, v = index[k + 1], values[k + 1]
+            acc_odd = _vfma(v, _vload(dense, c, col, n_first), acc_odd)
+            acc_next_odd = _vfma(v, _vload(dense, c, col_next, n_second), acc_next_odd)
+            acc_tail_odd = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail_odd)
+            k += 2
+    for k in range(k, end):
+        c, v = index[k], values[k]
         acc = _vfma(v, _vload(dense, c, col, n_first), acc)
         acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
-        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, 1), acc_tail)
-    _vstore(out, row, col, acc)
-    _vstore(out, row, col_next, acc_next)
-    _vstore_masked(out, row, col_tail, n_valid, acc_tail)
+        acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail)
+    _vstore(out, row, col, _vadd(acc, acc_odd))
+    _vstore(out, row, col_next, _vadd(acc_next, acc_next_odd))
+    _vstore_masked(out, row, col_tail, n_valid, _vadd(acc_tail, acc_tail_odd))
 
 
 @njit(**_INLINE)
@@ -332,17 +421,53 @@ def _row_tiles(start, end, index, values, dense, init, out, row, col, n_first, n
 
     Each connection's index and weight are read once for both tiles, and the two accumulators are
     independent FMA chains: at batch 40 (AVX2: 4 + 1 registers) this was 1.3-1.8x faster than a sweep per tile.
+    Two chains each (see ``_row_tile``) when the tiles are 3 registers or fewer.
     """
-    acc = _vsplat(init, n_first)
-    acc_next = _vsplat(init, n_second)
+    zero = dense.dtype.type(0)
+    acc, acc_odd = _vsplat(init, n_first), _vsplat(zero, n_first)
+    acc_next, acc_next_odd = _vsplat(init, n_second), _vsplat(zero, n_second)
     col_next = col + n_first * (REGISTER_BYTES // dense.itemsize)
-    for k in range(start, end):
-        c = index[k]
-        v = values[k]
+    k = start
+    if n_first + n_second <= 3:
+        while k + 2 <= end:
+            c, v = index[k], values[k]
+            acc = _vfma(v, _vload(dense, c, col, n_first), acc)
+            acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
+            c, v = index[k + 1], values[k + 1]
+            acc_odd = _vfma(v, _vload(dense, c, col, n_first), acc_odd)
+            acc_next_odd = _vfma(v, _vload(dense, c, col_next, n_second), acc_next_odd)
+            k += 2
+    for k in range(k, end):
+        c, v = index[k], values[k]
         acc = _vfma(v, _vload(dense, c, col, n_first), acc)
         acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
-    _vstore(out, row, col, acc)
-    _vstore(out, row, col_next, acc_next)
+    _vstore(out, row, col, _vadd(acc, acc_odd))
+    _vstore(out, row, col_next, _vadd(acc_next, acc_next_odd))
+
+
+@njit(**_INLINE)
+def _row_rest_tail(start, end, index, values, dense, init, out, row, col, rest, tail, tail_registers):
+    """The ``rest`` (< 8) whole registers from ``col`` and the masked ``tail`` columns after them, in one sweep
+    (vectors of 1, 2 or 4 registers, and the tail's of ``tail_registers``: LLVM splits a masked load of another
+    width, such as 3 registers, into one load per lane, 10x slower)."""
+    lanes = REGISTER_BYTES // dense.itemsize
+    if rest == 7:
+        _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
+        _row_tile_tail(start, end, index, values, dense, init, out, row, col + 6 * lanes, 1, tail, tail_registers)
+    elif rest == 6:
+        _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 4, 2, tail, tail_registers)
+    elif rest == 5:
+        _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 4, 1, tail, tail_registers)
+    elif rest == 4:
+        _row_tile_tail(start, end, index, values, dense, init, out, row, col, 4, tail, tail_registers)
+    elif rest == 3:
+        _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 2, 1, tail, tail_registers)
+    elif rest == 2:
+        _row_tile_tail(start, end, index, values, dense, init, out, row, col, 2, tail, tail_registers)
+    elif rest == 1:
+        _row_tile_tail(start, end, index, values, dense, init, out, row, col, 1, tail, tail_registers)
+    else:
+        _row_tail(start, end, index, values, dense, init, out, row, col, tail, tail_registers)
 
 
 @njit(**_INLINE)
@@ -358,25 +483,11 @@ def _spmm_row(start, end, index, values, dense, init, out, row):
         col += 8 * lanes
     rest = (batch - col) // lanes
     tail = batch - col - rest * lanes
-    if tail:  # a part-filled last register, swept with the whole ones before it (vectors of 1, 2 or 4 registers:
-        # LLVM splits a masked load of another width, such as 3 registers, into one load per lane, 10x slower)
-        if rest == 7:
-            _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
-            _row_tile_tail(start, end, index, values, dense, init, out, row, col + 6 * lanes, 1, tail)
-        elif rest == 6:
-            _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 4, 2, tail)
-        elif rest == 5:
-            _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 4, 1, tail)
-        elif rest == 4:
-            _row_tile_tail(start, end, index, values, dense, init, out, row, col, 4, tail)
-        elif rest == 3:
-            _row_tiles_tail(start, end, index, values, dense, init, out, row, col, 2, 1, tail)
-        elif rest == 2:
-            _row_tile_tail(start, end, index, values, dense, init, out, row, col, 2, tail)
-        elif rest == 1:
-            _row_tile_tail(start, end, index, values, dense, init, out, row, col, 1, tail)
+    if tail:  # a part-filled last register, swept with the whole ones before it; half a register if it fits
+        if _half_tail(tail, lanes):
+            _row_rest_tail(start, end, index, values, dense, init, out, row, col, rest, tail, HALF)
         else:
-            _row_tail(start, end, index, values, dense, init, out, row, col, tail)
+            _row_rest_tail(start, end, index, values, dense, init, out, row, col, rest, tail, 1)
     elif rest == 7:
         _row_tiles(start, end, index, values, dense, init, out, row, col, 4, 2)
         _row_tile(start, end, index, values, dense, init, out, row, col + 6 * lanes, 1)
@@ -510,16 +621,14 @@ def _sddmm_row(indptr, cols, dyt, xt, out_values, row, n_registers):
 
 
 @njit(**_INLINE)
-def _dot4_by_register(dyt, row, xt, c0, c1, c2, c3):
-    """Four products <dyt[row], xt[c]>, one register at a time (the last one masked if part-filled): four
-    independent FMA chains share each load of dyt[row] (the same sums, in the same order, as _dot2 with
-    1-register tiles)."""
+def _dot4_by_register(dyt, row, xt, c0, c1, c2, c3, tail_registers):
+    """Four products <dyt[row], xt[c]>, one register at a time, then the part-filled last register (masked, in a
+    vector of ``tail_registers``: 1 or :data:`HALF`, a literal): four independent FMA chains share each load of
+    dyt[row]."""
     batch = xt.shape[1]
     lanes = REGISTER_BYTES // xt.itemsize
-    acc0 = _vsplat(xt.dtype.type(0), 1)
-    acc1 = _vsplat(xt.dtype.type(0), 1)
-    acc2 = _vsplat(xt.dtype.type(0), 1)
-    acc3 = _vsplat(xt.dtype.type(0), 1)
+    zero = xt.dtype.type(0)
+    acc0, acc1, acc2, acc3 = _vsplat(zero, 1), _vsplat(zero, 1), _vsplat(zero, 1), _vsplat(zero, 1)
     j = 0
     while j + lanes <= batch:
         g = _vload(dyt, row, j, 1)
@@ -528,32 +637,43 @@ def _dot4_by_register(dyt, row, xt, c0, c1, c2, c3):
         acc2 = _vfma(g, _vload(xt, c2, j, 1), acc2)
         acc3 = _vfma(g, _vload(xt, c3, j, 1), acc3)
         j += lanes
-    if j < batch:  # a part-filled last register (the same sums as _dot2's 1-register tiles)
-        n_valid = batch - j
-        g = _vload_masked(dyt, row, j, n_valid, 1)
-        acc0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, 1), acc0)
-        acc1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, 1), acc1)
-        acc2 = _vfma(g, _vload_masked(xt, c2, j, n_valid, 1), acc2)
-        acc3 = _vfma(g, _vload_masked(xt, c3, j, n_valid, 1), acc3)
-    return _vsum(acc0), _vsum(acc1), _vsum(acc2), _vsum(acc3)
+    n_valid = batch - j  # may be 0: the tail vectors then stay zero
+    tail0, tail1 = _vsplat(zero, tail_registers), _vsplat(zero, tail_registers)
+    tail2, tail3 = _vsplat(zero, tail_registers), _vsplat(zero, tail_registers)
+    if n_valid:
+        g = _vload_masked(dyt, row, j, n_valid, tail_registers)
+        tail0 = _vfma(g, _vload_masked(xt, c0, j, n_valid, tail_registers), tail0)
+        tail1 = _vfma(g, _vload_masked(xt, c1, j, n_valid, tail_registers), tail1)
+        tail2 = _vfma(g, _vload_masked(xt, c2, j, n_valid, tail_registers), tail2)
+        tail3 = _vfma(g, _vload_masked(xt, c3, j, n_valid, tail_registers), tail3)
+    return _vsum_with(acc0, tail0), _vsum_with(acc1, tail1), _vsum_with(acc2, tail2), _vsum_with(acc3, tail3)
 
 
 @njit(**_INLINE)
-def _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, row):
-    """A row's weight gradients one register at a time, four connections at a time."""
+def _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, row, tail_registers):
+    """A row's weight gradients one register at a time, four connections at a time (the last 1-3 too, with their
+    last column repeated: every connection's sum is then the same function of its two vectors)."""
     k = indptr[row]
     end = indptr[row + 1]
     while k + 4 <= end:
-        s0, s1, s2, s3 = _dot4_by_register(dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3])
+        s0, s1, s2, s3 = _dot4_by_register(
+            dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3], tail_registers
+        )
         out_values[k] = s0
         out_values[k + 1] = s1
         out_values[k + 2] = s2
         out_values[k + 3] = s3
         k += 4
-    while k < end:
-        s0, _ = _dot2(dyt, row, xt, cols[k], cols[k], 1)
+    if k < end:
+        last = end - 1
+        s0, s1, s2, _ = _dot4_by_register(
+            dyt, row, xt, cols[k], cols[min(k + 1, last)], cols[min(k + 2, last)], cols[last], tail_registers
+        )
         out_values[k] = s0
-        k += 1
+        if k + 1 < end:
+            out_values[k + 1] = s1
+        if k + 2 < end:
+            out_values[k + 2] = s2
 
 
 @njit(**_INLINE)
@@ -579,7 +699,8 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     tiles, four connections at a time (``_dot4_by_register``: four FMA chains, where two chains of 3-7 FMAs
     left the core waiting on their latency; dW 1.2x again at batch 24 and 40, the same sums). So does a batch
     below 8 registers that ends with a part-filled one (batch 40 with AVX-512: 2.5 registers), where 2-register
-    tiles did 4 registers of work: dW 1.3x at batch 24, 40 and 56 with AVX-512 (AMD Zen 4). At batch
+    tiles did 4 registers of work: dW 1.3x at batch 24, 40 and 56 with AVX-512 (AMD Zen 4); a last register at
+    most half filled is then a :data:`HALF` one (dW 1.1x again at batch 24 and 40, AMD Zen 4). At batch
     1-4 a masked register and its horizontal sum are mostly wasted work: plain scalar products were
     1.1-1.6x faster there (AMD Zen 3, BENCHMARKS.md section 3).
     """
@@ -592,7 +713,10 @@ def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
         elif batch < 8 * lanes and (batch % lanes != 0 or (batch // lanes) % 2 == 1):
             # 3, 5 or 7 whole registers, or a part-filled last one: single-register tiles leave at most one
             # masked register (a 2- or 4-register tile would end with a masked one mostly off)
-            _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, r)
+            if batch % lanes != 0 and _half_tail(batch % lanes, lanes):
+                _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, r, HALF)
+            else:
+                _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, r, 1)
         elif batch >= 4 * lanes:
             _sddmm_row(indptr, cols, dyt, xt, out_values, r, 4)
         elif batch >= 2 * lanes:
