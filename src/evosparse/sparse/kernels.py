@@ -336,8 +336,8 @@ def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers
             acc = _vfma(values[k], _vload(dense, index[k], col, n_registers), acc)
             acc_odd = _vfma(values[k + 1], _vload(dense, index[k + 1], col, n_registers), acc_odd)
             k += 2
-    for k in range(k, end):
-        acc = _vfma(values[k], _vload(dense, index[k], col, n_registers), acc)
+    for m in range(k, end):
+        acc = _vfma(values[m], _vload(dense, index[m], col, n_registers), acc)
     _vstore(out, row, col, _vadd(acc, acc_odd))
 
 
@@ -405,8 +405,8 @@ def _row_tiles_tail(start, end, index, values, dense, init, out, row, col, n_fir
             acc_next_odd = _vfma(v, _vload(dense, c, col_next, n_second), acc_next_odd)
             acc_tail_odd = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail_odd)
             k += 2
-    for k in range(k, end):
-        c, v = index[k], values[k]
+    for m in range(k, end):
+        c, v = index[m], values[m]
         acc = _vfma(v, _vload(dense, c, col, n_first), acc)
         acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
         acc_tail = _vfma(v, _vload_masked(dense, c, col_tail, n_valid, tail_registers), acc_tail)
@@ -437,8 +437,8 @@ def _row_tiles(start, end, index, values, dense, init, out, row, col, n_first, n
             acc_odd = _vfma(v, _vload(dense, c, col, n_first), acc_odd)
             acc_next_odd = _vfma(v, _vload(dense, c, col_next, n_second), acc_next_odd)
             k += 2
-    for k in range(k, end):
-        c, v = index[k], values[k]
+    for m in range(k, end):
+        c, v = index[m], values[m]
         acc = _vfma(v, _vload(dense, c, col, n_first), acc)
         acc_next = _vfma(v, _vload(dense, c, col_next, n_second), acc_next)
     _vstore(out, row, col, _vadd(acc, acc_odd))
@@ -656,9 +656,7 @@ def _sddmm_row_by_register(indptr, cols, dyt, xt, out_values, row, tail_register
     k = indptr[row]
     end = indptr[row + 1]
     while k + 4 <= end:
-        s0, s1, s2, s3 = _dot4_by_register(
-            dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3], tail_registers
-        )
+        s0, s1, s2, s3 = _dot4_by_register(dyt, row, xt, cols[k], cols[k + 1], cols[k + 2], cols[k + 3], tail_registers)
         out_values[k] = s0
         out_values[k + 1] = s1
         out_values[k + 2] = s2
