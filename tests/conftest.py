@@ -66,3 +66,12 @@ def ray_cluster():
 
     with ray_session(num_cpus=2) as ray:
         yield ray
+
+
+@pytest.fixture
+def small_calls_parallel(monkeypatch):
+    """Kernels run on every thread asked for, however small the call (no switch to one thread, see
+    ``evosparse.sparse.kernels.call_sized``): for tests that compare thread counts on small layers."""
+    from evosparse.sparse import kernels
+
+    monkeypatch.setattr(kernels, "SERIAL_WAKE_FACTOR", 0.0)

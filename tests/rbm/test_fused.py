@@ -61,7 +61,7 @@ def test_fused_epochs_are_bit_identical_to_the_numpy_path(settings):
     _assert_identical(_train(True, **settings), _train(False, **settings))
 
 
-def test_fused_results_do_not_depend_on_threads():
+def test_fused_results_do_not_depend_on_threads(small_calls_parallel):
     two = None
     try:
         set_num_threads(2)

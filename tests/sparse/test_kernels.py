@@ -162,7 +162,7 @@ def test_kernels_equal_the_reference_on_random_patterns(case):
     check_against_references(make_pattern(random_mask(n_rows, n_cols, density, rng)), dtype, batch, rng)
 
 
-def test_results_do_not_depend_on_the_thread_count():
+def test_results_do_not_depend_on_the_thread_count(small_calls_parallel):
     """Each output element is summed by one thread in a fixed order: bit-identical for any thread count."""
     rng = np.random.default_rng(3)
     pattern = make_pattern(random_mask(300, 200, 0.1, rng))
@@ -180,7 +180,7 @@ def test_results_do_not_depend_on_the_thread_count():
 
 
 @pytest.mark.parametrize("batch", [1, 2, 9])
-def test_spmm_of_a_large_layer_hands_out_row_tasks_with_the_same_numbers(monkeypatch, batch):
+def test_spmm_of_a_large_layer_hands_out_row_tasks_with_the_same_numbers(monkeypatch, batch, small_calls_parallel):
     """Above _TASK_MIN_NNZ connections spmm's rows go out as tasks from a shared counter (lowered here so that
     a small layer takes that path, with tasks of 7 connections): the same bits as the row-parallel loop, and
     the reference's numbers, for every thread count."""
@@ -214,6 +214,32 @@ def test_row_tasks_cover_every_row_once_in_order(monkeypatch):
         bounds = kernels._row_tasks(indptr, 300)
         assert bounds.shape[0] - 1 == min(1024, max(1, 300 // nnz_per_task))
         assert bounds[0] == 0 and bounds[-1] == 8 and np.all(np.diff(bounds) >= 0)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a pool of 2 or more threads")
+def test_small_calls_run_on_one_thread_and_give_the_threads_back(monkeypatch):
+    """A call estimated shorter than SERIAL_WAKE_FACTOR wake-ups of the pool runs on one thread; a long one (or
+    any, with the factor 0) on the threads asked for; the count is restored even if the kernel raises."""
+    before = numba.get_num_threads()
+    try:
+        kernels.set_num_threads(2)
+        wake = kernels._wake_cost.get(2) or kernels._wake_seconds(2)
+        assert 0 < wake < 0.1
+        assert kernels.call_sized(0.0, numba.get_num_threads) == 1
+        assert numba.get_num_threads() == 2
+        assert kernels.call_sized(1.0, numba.get_num_threads) == 2
+        monkeypatch.setattr(kernels, "SERIAL_WAKE_FACTOR", 0.0)
+        assert kernels.call_sized(0.0, numba.get_num_threads) == 2
+
+        def failing():
+            raise RuntimeError("inside the kernel")
+
+        monkeypatch.setattr(kernels, "SERIAL_WAKE_FACTOR", 3.0)
+        with pytest.raises(RuntimeError, match="inside the kernel"):
+            kernels.call_sized(0.0, failing)
+        assert numba.get_num_threads() == 2
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_set_num_threads_clamps_to_the_pool():
@@ -291,7 +317,7 @@ def test_backward_csr_equals_the_references_on_random_patterns(case, n_chunks):
 
 
 @pytest.mark.parametrize("n_chunks", [kernels.BACKWARD_CHUNKS, 7])  # 7: more chunks than threads, as tasks
-def test_backward_csr_does_not_depend_on_the_thread_count(n_chunks):
+def test_backward_csr_does_not_depend_on_the_thread_count(n_chunks, small_calls_parallel):
     rng = np.random.default_rng(5)
     pattern = make_pattern(random_mask(300, 200, 0.1, rng))
     before = numba.get_num_threads()

@@ -44,12 +44,12 @@ from numba.extending import overload
 from evosparse.sparse.kernels import (
     REGISTER_BYTES,
     _row_tail,
+    _sddmm,
     _spmm,
     _vfma,
     _vload_masked,
     _vsplat,
     _vstore_masked,
-    sddmm,
 )
 
 __all__ = ["cd_epoch"]
@@ -406,6 +406,6 @@ def cd_epoch(x, order, batch_size, indptr, cols, csc_indptr, csc_rows, csc_perm,
         hidden_stack = np.empty((n_hidden, 2 * batch), dtype=dtype)
         visible_stack = np.empty((n_visible, 2 * batch), dtype=dtype)
         _stack_phases(v0, p0, vk, pk, hidden_stack, visible_stack)
-        sddmm(indptr, cols, hidden_stack, visible_stack, statistics)
+        _sddmm(indptr, cols, hidden_stack, visible_stack, statistics)
         _update_weights(statistics, weights, velocity_weights, lr, momentum, weight_decay)
         _update_biases(v0, p0, vk, pk, visible_bias, hidden_bias, velocity_visible, velocity_hidden, lr, momentum)

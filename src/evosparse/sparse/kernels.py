@@ -41,6 +41,8 @@ the call (BENCHMARKS.md section 3, fifteenth session).
 
 from __future__ import annotations
 
+import time
+
 import numba
 import numpy as np
 from llvmlite import binding as llvm
@@ -303,6 +305,60 @@ def _vsum_with(typingctx, vector, part):
     return vector.dtype(vector, part), codegen
 
 
+# ---- small calls on one thread ------------------------------------------------------------------------
+SERIAL_WAKE_FACTOR = 3.0
+"""A call whose estimated one-thread time is below this many times the measured cost of waking the other threads
+runs on one thread (:func:`call_sized`; 0 turns it off). With OpenMP's passive waits (evosparse's default) an
+idle worker sleeps, and waking it cost 53-74 us on the 2-core VM this was written on, more than a whole
+one-thread call of a small layer: at 2 threads a 256 x 256 layer at 10% density took 55 us forward at batch 1
+(7 us on one thread) and a 1000 x 1000 one at 1%, batch 128, 84 us (55 us). With two threads an ideal split
+gains half of the call and a real one about a third, so a call shorter than ~3 wake-ups cannot win."""
+_MULTIPLY_ADDS_PER_SECOND = 2e10  # one thread of these kernels at batch 16-128 (AMD Zen 4: 1-3e10)
+_wake_cost: dict[int, float] = {}  # thread count -> seconds of an empty parallel region (see _wake_seconds)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _touch_each(flags):  # pragma: no cover - compiled
+    for i in prange(flags.shape[0]):
+        flags[i] += 1
+
+
+def _wake_seconds(threads: int) -> float:
+    """The cost of a parallel region that does nothing, on ``threads`` threads (median of 7, after a warm-up)."""
+    flags = np.zeros(4 * threads, dtype=np.int64)
+    _touch_each(flags)
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        _touch_each(flags)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[3]
+
+
+def _kernel_seconds(index: np.ndarray, dense: np.ndarray) -> float:
+    """One thread's estimated time of a product over ``index``'s connections with a (features, batch) operand."""
+    return index.shape[0] * dense.shape[1] / _MULTIPLY_ADDS_PER_SECOND
+
+
+def call_sized(one_thread_seconds: float, kernel, *args):
+    """``kernel(*args)`` on one thread if its estimated one-thread time is below :data:`SERIAL_WAKE_FACTOR`
+    wake-ups of the other threads (measured once per thread count), else on the threads asked for. The kernels'
+    results do not depend on the thread count, so this changes the time only."""
+    threads = numba.get_num_threads()
+    if threads == 1:
+        return kernel(*args)
+    wake = _wake_cost.get(threads)
+    if wake is None:
+        wake = _wake_cost[threads] = _wake_seconds(threads)
+    if one_thread_seconds >= SERIAL_WAKE_FACTOR * wake:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
 # ---- spmm: one output row, one batch tile at a time -----------------------------------------------
 @intrinsic
 def _fetch_add(typingctx, counter, value):
@@ -514,6 +570,10 @@ def spmm(indptr, cols, values, xt, bias, out) -> None:
     connections from a shared counter, so that a core shared with another process does
     not hold up the call; smaller layers split their rows among the threads asked for (the same numbers).
     """
+    call_sized(_kernel_seconds(cols, xt), _spmm_split, indptr, cols, values, xt, bias, out)
+
+
+def _spmm_split(indptr, cols, values, xt, bias, out) -> None:
     nnz = cols.shape[0]
     if nnz < _TASK_MIN_NNZ or numba.get_num_threads() == 1:
         _spmm(indptr, cols, values, xt, bias, out)
@@ -560,8 +620,14 @@ def _spmm_tasks(indptr, cols, values, xt, bias, out, bounds, n_takers):  # pragm
                 _spmm_row(indptr[r], indptr[r + 1], cols, values, xt, init, out, r)
 
 
+def spmm_transposed(csc_indptr, csc_rows, csc_perm, values, dyt, out) -> None:
+    """out[c, :] = sum over column c's connections of values * dyt[row, :]  (dXt = W^T dYt); see
+    :func:`_spmm_transposed`."""
+    call_sized(_kernel_seconds(csc_rows, dyt), _spmm_transposed, csc_indptr, csc_rows, csc_perm, values, dyt, out)
+
+
 @njit(**_JIT)
-def spmm_transposed(csc_indptr, csc_rows, csc_perm, values, dyt, out):  # pragma: no cover - compiled
+def _spmm_transposed(csc_indptr, csc_rows, csc_perm, values, dyt, out):  # pragma: no cover - compiled
     """out[c, :] = sum over column c's connections of values * dyt[row, :]  (dXt = W^T dYt).
 
     The weights are stored in CSR order (``csc_perm[k]`` is the CSR position of the k-th connection
@@ -686,8 +752,14 @@ def _sddmm_row_scalar(indptr, cols, dyt, xt, out_values, row):
         out_values[k] = acc
 
 
+def sddmm(indptr, cols, dyt, xt, out_values) -> None:
+    """out_values[k] = <dyt[r, :], xt[cols[k], :]> for every stored connection k of every row r; see
+    :func:`_sddmm`."""
+    call_sized(_kernel_seconds(cols, xt), _sddmm, indptr, cols, dyt, xt, out_values)
+
+
 @njit(**_JIT)
-def sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
+def _sddmm(indptr, cols, dyt, xt, out_values):  # pragma: no cover - compiled
     """out_values[k] = <dyt[r, :], xt[cols[k], :]> for every stored connection k of every row r.
 
     Two connections of a row at a time share the loads of ``dyt[r]`` (which stays in L1). The tile
@@ -749,7 +821,10 @@ def backward_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks):
     See :func:`_backward_sweep` for how.
     """
     scratch = _scratch(grad_xt, xt)
-    _sweep_csr(indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0], scratch)
+    call_sized(
+        _kernel_seconds(cols, xt), _sweep_csr,
+        indptr, cols, values, dyt, xt, grad_values, grad_xt, n_chunks, _NO_SGD, values[:0], scratch,
+    )  # fmt: skip
 
 
 def backward_csr_sgd(
@@ -783,7 +858,10 @@ def backward_csr_sgd(
         values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
     scratch = _scratch(grad_xt, xt)
-    _sweep_csr(indptr, cols, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer, scratch)
+    call_sized(
+        _kernel_seconds(cols, xt), _sweep_csr,
+        indptr, cols, values, dyt, xt, values[:0], grad_xt, n_chunks, sgd, momentum_buffer, scratch,
+    )  # fmt: skip
 
 
 def sddmm_sgd(
@@ -814,7 +892,12 @@ def sddmm_sgd(
         values, momentum_buffer, lr, weight_decay, momentum, dampening, nesterov, maximize, first_step
     )
     grad_values = np.empty_like(values)
-    sddmm(indptr, cols, dyt, xt, grad_values)
+    seconds = _kernel_seconds(cols, xt)
+    call_sized(seconds, _sddmm_then_sgd, indptr, cols, dyt, xt, values, momentum_buffer, grad_values, sgd)
+
+
+def _sddmm_then_sgd(indptr, cols, dyt, xt, values, momentum_buffer, grad_values, sgd) -> None:
+    _sddmm(indptr, cols, dyt, xt, grad_values)
     _sgd_apply(values, momentum_buffer, grad_values, sgd)
 
 
