@@ -96,6 +96,22 @@ def test_flattens_image_batches_as_the_model_does():
     assert_same(by_autograd, by_hand)
 
 
+@given(seed=st.integers(0, 2**16), ties=st.booleans(), nan=st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_hits_count_as_torch_argmax_does(seed, ties, nan):
+    """hits(y) equals torch's count: the first of equal maxima wins, a NaN logit counts as the largest."""
+    generator = torch.Generator().manual_seed(seed)
+    model = SparseMLP((12, 20, 5), epsilon=3, seed=seed)
+    x, y = torch.randn(9, 12, generator=generator), torch.randint(0, 5, (9,), generator=generator)
+    manual = CrossEntropyPass.run(model, x, y)
+    if ties:  # whole rows of equal logits, and pairs of equal maxima
+        manual.logits[:3] = 1.0
+        manual.logits[3, 1:3] = manual.logits[3].abs().max() + 1
+    if nan:
+        manual.logits[5, 2] = float("nan")
+    assert manual.hits(y) == int((manual.logits.argmax(dim=1) == y).sum())
+
+
 def uncovered_cases():
     x = torch.randn(8, 12)
 

@@ -122,6 +122,7 @@ class CrossEntropyPass:
                 self._outputs.append(out)
                 self._rates.append(p)
             h = out
+            self._logits_t = out
             self.logits = torch.from_numpy(out).t()  # (batch, features), the layout the modules return
         # F.cross_entropy with class indices is log_softmax, then nll_loss: the ops autograd records for it.
         with torch.no_grad():
@@ -135,6 +136,12 @@ class CrossEntropyPass:
         x = x.flatten(1)
         blocks = _blocks(model, x)
         return None if blocks is None else cls(blocks, x, y)
+
+    def hits(self, y: torch.Tensor) -> int:
+        """How many rows' largest logit is at their label: ``int((logits.argmax(1) == y).sum())``, counted by numpy
+        on the pass's own (classes, batch) array (both take the first of equal maxima and a NaN as the largest):
+        1.5 us instead of torch's four calls' ~9 us at batch 40."""
+        return int(np.count_nonzero(self._logits_t.argmax(axis=0) == y.numpy()))
 
     def backward(self) -> None:
         """The backward pass (once per forward pass), by the kernels the autograd ops' backward calls."""
