@@ -31,7 +31,9 @@ Each costs O(nnz * batch). How they are made fast (measurements in BENCHMARKS.md
 
 Tried and dropped (no gain measured on this machine): software prefetch of the rows a connection
 32 ahead will need (wide layers are limited by DRAM latency and TLB misses either way), four
-connections at a time in dW with one shared reduction tree, 8-register dW tiles.
+connections at a time in dW with one shared reduction tree (again with AVX-512 on AMD Zen 4: 8 shuffles and 5 adds
+instead of 32 and 16 for four products, dW 0.95-1.05x: the loads of xt's rows bound it, not the sums), 8-register
+dW tiles.
 
 All kernels accept float32 and float64; the number of threads is Numba's (see :func:`set_num_threads`). The
 row-blocked kernels, ``spmm`` of a large layer and a first layer's update hand their tasks out from a shared
