@@ -384,7 +384,8 @@ def _row_tile(start, end, index, values, dense, init, out, row, col, n_registers
     whole sweep over the connections. Up to 4 registers it is two: even and odd connections (added at the end),
     because one chain waits for each fused multiply-add's result (~4 cycles) before the next connection's, which
     bounded the narrow tiles of rows of ~26 connections; two chains made forward and dX 1.03-1.17x faster at batch
-    16-64 (1.35x on a 10-row layer of 1000 connections per row; BENCHMARKS.md section 1, eighteenth session). Wider tiles have enough independent registers already.
+    16-64 (1.35x on a 10-row layer of 1000 connections per row; BENCHMARKS.md section 1, eighteenth session).
+    Wider tiles have enough independent registers already.
     """
     acc = _vsplat(init, n_registers)
     acc_odd = _vsplat(dense.dtype.type(0), n_registers)
