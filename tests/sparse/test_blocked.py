@@ -401,3 +401,95 @@ def test_a_dense_row_blocked_layer_is_left_alone_without_a_conversion():
     before = sparse.pattern
     SET(0.3, seed=0).update_stored_layer(sparse, None, 0.3)
     assert sparse.pattern is not before and sparse.pattern.block_rows == 4096 and sparse.nnz == before.nnz
+
+
+def _layer_with_momentum(n_in: int, n_out: int, epsilon: float, block_rows: int, seed: int):
+    layer = SparseLinear(n_in, n_out, epsilon=epsilon, seed=seed)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    layer(torch.randn(3, n_in, generator=torch.Generator().manual_seed(seed))).square().sum().backward()
+    optimizer.step()
+    layer.set_block_rows(block_rows, optimizer)
+    return layer, optimizer
+
+
+def _rewired_both_ways(strategy_factory, n_in, n_out, epsilon, block_rows, seed, values=None):
+    """The strategy's update of a row-blocked layer as the strategy does it, and in CSR order (converted around
+    it, the way every strategy could): both layers back in CSR order, with their momentum and generators."""
+    results = []
+    for in_place in (True, False):
+        layer, optimizer = _layer_with_momentum(n_in, n_out, epsilon, block_rows, seed)
+        if values is not None:
+            layer.values.data = values.clone()
+        strategy = strategy_factory()
+        with torch.no_grad():
+            if in_place:
+                strategy.update_stored_layer(layer, optimizer, 0.3)
+            else:
+                with layer.csr_order(optimizer):
+                    strategy.update_layer(layer, optimizer, 0.3)
+        assert layer.pattern.block_rows == block_rows
+        layer.set_block_rows(1, optimizer)
+        results.append((layer, optimizer.state[layer.values]["momentum_buffer"], strategy.rng.random()))
+    return results
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_in=st.integers(2, 60),
+    n_out=st.integers(2, 80),
+    epsilon=st.sampled_from([1.0, 3.0, 8.0]),
+    block_rows=st.integers(2, 20),
+    rule=st.sampled_from(["set", "magnitude"]),
+    new_weights=st.sampled_from(["init", "zero"]),
+    seed=st.integers(0, 10_000),
+)
+def test_set_rewires_a_blocked_layer_in_its_order_as_it_would_in_csr_order(
+    n_in, n_out, epsilon, block_rows, rule, new_weights, seed
+):
+    """SET on a row-blocked layer, rewired in blocks (no conversion of its weights), is bit for bit the rewiring
+    in CSR order: the same connections, weights, momentum and random draws."""
+    (fast, fast_momentum, fast_next), (slow, slow_momentum, slow_next) = _rewired_both_ways(
+        lambda: SET(0.3, rule=rule, new_weights=new_weights, seed=seed), n_in, n_out, epsilon, block_rows, seed
+    )
+    assert np.array_equal(fast.pattern.indptr, slow.pattern.indptr)
+    assert np.array_equal(fast.pattern.cols, slow.pattern.cols)
+    assert torch.equal(fast.values, slow.values) and torch.equal(fast_momentum, slow_momentum)
+    assert fast_next == slow_next  # the generator drew the same numbers
+
+
+def test_equal_weights_at_the_threshold_go_in_csr_order_in_a_blocked_layer_too(monkeypatch):
+    """Weights of equal score on both sides of the drop threshold: which go follows CSR order, so the blocked
+    layer is rewired in CSR order then (the in-block path declines), and the run stays the CSR run."""
+    import evosparse.topology.drop_grow as drop_grow
+
+    layer, _ = _layer_with_momentum(30, 40, 3.0, 8, 0)
+    values = torch.full((layer.nnz,), 0.5)
+    values[: layer.nnz // 2] = -0.25  # two scores only: every drop splits a tie
+    calls = []
+    real = drop_grow.DropAndGrow._update_rows
+
+    def spy(self, *args):
+        calls.append(real(self, *args))
+        return calls[-1]
+
+    monkeypatch.setattr(drop_grow.DropAndGrow, "_update_rows", spy)
+    (fast, fast_momentum, _), (slow, slow_momentum, _) = _rewired_both_ways(
+        lambda: SET(0.3, seed=1), 30, 40, 3.0, 8, 0, values=values
+    )
+    assert calls[0] is False  # declined in blocks (then run in CSR order: a second call)
+    assert np.array_equal(fast.pattern.cols, slow.pattern.cols) and torch.equal(fast.values, slow.values)
+    assert torch.equal(fast_momentum, slow_momentum)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_rows=st.integers(1, 40), n_cols=st.integers(1, 30), block_rows=st.integers(1, 9), seed=st.integers(0, 999))
+def test_csr_where_lists_the_kept_connections_per_row(n_rows, n_cols, block_rows, seed):
+    rng = np.random.default_rng(seed)
+    csr = random_pattern(n_rows, n_cols, int(rng.integers(0, n_rows * n_cols + 1)), seed)
+    keep = rng.random(csr.nnz) < 0.6
+    stored, perm = csr.to_blocked(block_rows)
+    indptr, cols = stored.csr_where(keep[perm])
+    expected = SparsePattern.from_coo(csr.rows[keep], csr.cols[keep], n_rows, n_cols)
+    assert np.array_equal(indptr, expected.indptr) and np.array_equal(cols, expected.cols)
+    with pytest.raises(ValueError, match="keep must be a boolean mask"):
+        stored.csr_where(keep[:-1] if keep.size else np.ones(1, bool))

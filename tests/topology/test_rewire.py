@@ -56,6 +56,13 @@ def _as_rows(pattern: SparsePattern, keep: np.ndarray, new_keys: np.ndarray):
     return mask, new.indptr, new.cols
 
 
+NO_OFFSETS = np.empty(0, dtype=np.uint16)
+
+
+def _csr(pattern: SparsePattern) -> tuple:
+    return pattern.indptr, pattern.cols, NO_OFFSETS
+
+
 @settings(max_examples=80, deadline=None)
 @given(rewirings())
 def test_merge_rows_equals_the_merge_of_keys(case):
@@ -63,18 +70,59 @@ def test_merge_rows_equals_the_merge_of_keys(case):
     expected = merge_rewiring(pattern.indptr, pattern.cols, keep, new_keys, pattern.n_cols)
     old_values = torch.randn(pattern.nnz, dtype=torch.float64)
     fresh = torch.randn(new_keys.shape[0], dtype=torch.float64)
-    got = merge_rows(
-        pattern.indptr, pattern.cols, *_as_rows(pattern, keep, new_keys), sources=True, values=(old_values, fresh)
+    mask, new_indptr, new_cols = _as_rows(pattern, keep, new_keys)
+    index, source, merged = merge_rows(
+        _csr(pattern), mask, (new_indptr, new_cols, NO_OFFSETS), sources=True, values=(old_values, fresh)
     )
-    for a, b in zip(got, expected):  # indptr, cols and where each entry comes from
+    for a, b in zip((*index[:2], source), expected):  # indptr, cols and where each entry comes from
         assert a.dtype == b.dtype and np.array_equal(a, b)
-    assert np.array_equal(got[3], gather_survivors(expected[2], old_values, fresh).numpy())
+    assert index[2].shape == (0,)  # CSR: no row offsets
+    assert np.array_equal(merged, gather_survivors(expected[2], old_values, fresh).numpy())
+
+
+@settings(max_examples=80, deadline=None)
+@given(rewirings(), st.integers(2, 6))
+def test_merge_rows_of_a_row_blocked_pattern_is_the_csr_merge_in_blocked_order(case, block_rows):
+    """Merging in row-blocked order gives what merging in CSR order and converting gives, weights included."""
+    pattern, keep, new_keys = case
+    mask, new_indptr, new_cols = _as_rows(pattern, keep, new_keys)
+    old_values = torch.randn(pattern.nnz, dtype=torch.float64)
+    fresh = torch.randn(new_keys.shape[0], dtype=torch.float64)
+    csr_index, csr_values = merge_rows(
+        _csr(pattern), mask, (new_indptr, new_cols, NO_OFFSETS), values=(old_values, fresh)
+    )
+    expected, expected_perm = SparsePattern.from_csr(*csr_index[:2], pattern.n_rows, pattern.n_cols).to_blocked(
+        block_rows
+    )
+
+    blocked, perm = pattern.to_blocked(block_rows)
+    new_blocked, new_perm = SparsePattern.from_csr(new_indptr, new_cols, pattern.n_rows, pattern.n_cols).to_blocked(
+        block_rows
+    )
+    index, merged = merge_rows(
+        (blocked.indptr, blocked.cols, blocked.row_offsets),
+        mask[perm],
+        (new_blocked.indptr, new_blocked.cols, new_blocked.row_offsets),
+        block_rows,
+        values=(old_values[torch.from_numpy(perm).long()], fresh[torch.from_numpy(new_perm).long()]),
+    )
+    assert np.array_equal(index[0], expected.indptr)
+    assert np.array_equal(index[1], expected.cols) and np.array_equal(index[2], expected.row_offsets)
+    assert np.array_equal(merged, csr_values[expected_perm])
 
 
 def test_merge_rows_rejects_duplicates():
     pattern = SparsePattern.from_coo([0, 1], [1, 0], 2, 2)
     both = np.ones(2, dtype=bool)
     with pytest.raises(ValueError, match="duplicate"):  # (0, 1) survives and is new again
-        merge_rows(pattern.indptr, pattern.cols, both, np.array([0, 1, 1]), np.array([1], dtype=np.int32))
+        merge_rows(_csr(pattern), both, (np.array([0, 1, 1]), np.array([1], dtype=np.int32), NO_OFFSETS))
     with pytest.raises(ValueError, match="duplicate"):  # a new position twice
-        merge_rows(pattern.indptr, pattern.cols, ~both, np.array([0, 2, 2]), np.array([0, 0], dtype=np.int32))
+        merge_rows(_csr(pattern), ~both, (np.array([0, 2, 2]), np.array([0, 0], dtype=np.int32), NO_OFFSETS))
+    blocked, _ = SparsePattern.from_coo([0, 1], [1, 1], 2, 2).to_blocked(2)  # (column 1: rows 0, 1) in one block
+    with pytest.raises(ValueError, match="duplicate"):  # (1, 1) survives and is new again
+        merge_rows(
+            (blocked.indptr, blocked.cols, blocked.row_offsets),
+            both,
+            (np.array([0, 1]), np.array([1], dtype=np.int32), np.array([1], dtype=np.uint16)),
+            2,
+        )

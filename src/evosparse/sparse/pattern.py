@@ -100,8 +100,24 @@ class SparsePattern:
         indptr = np.empty(self.n_rows + 1, OFFSET_DTYPE)
         cols = np.empty(self.nnz, INDEX_DTYPE)
         perm = np.empty(self.nnz, perm_dtype)
-        _blocked_to_csr(self.indptr, self.cols, self.row_offsets, self.block_rows, indptr, cols, perm)
+        _blocked_to_csr(self.indptr, self.cols, self.row_offsets, self.block_rows, _ALL, indptr, cols, perm)
         return SparsePattern.from_csr(indptr, cols, self.n_rows, self.n_cols), perm
+
+    def csr_where(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CSR ``indptr`` and ``cols`` of the connections where the boolean mask ``keep`` (over the stored order)
+        is True: the survivors of a rewiring, per row, for the per-row sampler of a row-blocked layer (only the
+        indices, so that its weights and optimizer state need not leave their row-blocked order)."""
+        keep = np.asarray(keep, dtype=np.bool_)
+        if keep.shape != (self.nnz,):
+            raise ValueError(f"keep must be a boolean mask of shape ({self.nnz},), got {keep.shape}")
+        if not self.is_blocked:
+            kept_before = np.zeros(self.nnz + 1, OFFSET_DTYPE)  # kept_before[k]: kept connections before k
+            np.cumsum(keep, out=kept_before[1:])
+            return kept_before[self.indptr], self.cols[keep]
+        indptr = np.empty(self.n_rows + 1, OFFSET_DTYPE)
+        cols = np.empty(int(np.count_nonzero(keep)), INDEX_DTYPE)
+        _blocked_to_csr(self.indptr, self.cols, self.row_offsets, self.block_rows, keep, indptr, cols, _NO_PERM)
+        return indptr, cols
 
     @cached_property
     def _csc_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -435,25 +451,33 @@ def _csr_to_blocked(indptr, csr_cols, block_rows, n_cols, cols, offsets, perm): 
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _blocked_to_csr(block_ptr, cols, offsets, block_rows, indptr, csr_cols, perm):  # pragma: no cover - compiled
+def _blocked_to_csr(block_ptr, cols, offsets, block_rows, keep, indptr, csr_cols, perm):  # pragma: no cover
     """Counting sort by row, a block per task (a block's rows own one contiguous CSR range); each block's
-    connections come in column order, so columns end ascending in every row."""
+    connections come in column order, so columns end ascending in every row. Only the connections where
+    ``keep`` is True (an empty ``keep``: all of them); an empty ``perm`` is not written."""
     n_rows = indptr.shape[0] - 1
     n_blocks = block_ptr.shape[0] - 1
+    every = keep.shape[0] == 0
     indptr[:] = 0
     for b in prange(n_blocks):
         for k in range(block_ptr[b], block_ptr[b + 1]):
-            indptr[b * block_rows + offsets[k] + 1] += 1
+            indptr[b * block_rows + offsets[k] + 1] += every or keep[k]
     for r in range(n_rows):
         indptr[r + 1] += indptr[r]
     for b in prange(n_blocks):
         first_row = b * block_rows
         slot = indptr[first_row : min(first_row + block_rows, n_rows)].copy()
         for k in range(block_ptr[b], block_ptr[b + 1]):
-            j = slot[offsets[k]]
-            slot[offsets[k]] += 1
-            csr_cols[j] = cols[k]
-            perm[j] = k
+            if every or keep[k]:
+                j = slot[offsets[k]]
+                slot[offsets[k]] += 1
+                csr_cols[j] = cols[k]
+                if perm.shape[0]:
+                    perm[j] = k
+
+
+_ALL = np.empty(0, dtype=np.bool_)  # ``keep`` of _blocked_to_csr: every connection
+_NO_PERM = np.empty(0, dtype=INDEX_DTYPE)  # ``perm`` of _blocked_to_csr: not wanted
 
 
 @njit(cache=True, nogil=True)

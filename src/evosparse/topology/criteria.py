@@ -181,6 +181,42 @@ def drop_magnitude(values: np.ndarray, fraction: float) -> np.ndarray:
 
 DropCriterion = Callable[[np.ndarray, float], np.ndarray]
 DROP_CRITERIA: dict[str, DropCriterion] = {"set": drop_set, "magnitude": drop_magnitude}
+# The drop criteria whose choice depends on the order of the weights only among equal scores (ties_straddle).
+ORDER_FREE_DROPS = ("set", "magnitude")
+
+
+def ties_straddle(values: np.ndarray, remove: np.ndarray, drop: str) -> bool:
+    """Whether a weight that ``remove`` drops and one it keeps have the same score under the drop criterion ``drop``
+    (one of :data:`ORDER_FREE_DROPS`): only then would the same weights in another order lose other connections
+    (equal scores at the threshold go in the order given). One pass, O(nnz)."""
+    if drop not in ORDER_FREE_DROPS:
+        raise ValueError(f"drop must be one of {ORDER_FREE_DROPS}, got {drop!r}")
+    return bool(_ties_straddle(values, remove, drop == "set", _DROP_PARTS))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _ties_straddle(values, remove, signwise, n_parts):  # pragma: no cover - compiled
+    """Per score group (SET: positive weights, negative weights; magnitude: all), the largest dropped score
+    reaching the smallest kept one. NaNs (always dropped) and, for SET, zeros (always dropped) are no score."""
+    n = values.shape[0]
+    n_parts = max(1, min(n_parts, n))
+    dropped_max = np.full((n_parts, 2), -np.inf)
+    kept_min = np.full((n_parts, 2), np.inf)
+    for t in prange(n_parts):
+        for i in range(n * t // n_parts, n * (t + 1) // n_parts):
+            v = values[i]
+            if v != v or (signwise and v == 0):
+                continue
+            group = 1 if signwise and v < 0 else 0
+            score = abs(v)
+            if remove[i]:
+                dropped_max[t, group] = max(dropped_max[t, group], score)
+            else:
+                kept_min[t, group] = min(kept_min[t, group], score)
+    for group in range(2):
+        if dropped_max[:, group].max() >= kept_min[:, group].min():
+            return True
+    return False
 
 
 # ---- grow: where new connections appear ---------------------------------------------------------------------------

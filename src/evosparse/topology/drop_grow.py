@@ -22,7 +22,16 @@ import torch
 from torch import nn
 
 from evosparse.nn.linear import SparseLinear
-from evosparse.topology.criteria import DropCriterion, GrowCriterion, drop_criterion, grow_criterion, rewiring
+from evosparse.topology.criteria import (
+    GROW_CRITERIA,
+    ORDER_FREE_DROPS,
+    DropCriterion,
+    GrowCriterion,
+    drop_criterion,
+    grow_criterion,
+    rewiring,
+    ties_straddle,
+)
 from evosparse.topology.gradient import GradientProbe
 from evosparse.topology.rewire import apply_rewiring, apply_rows
 from evosparse.topology.schedule import UpdateSchedule
@@ -137,24 +146,44 @@ class DropAndGrow(TopologyStrategy):
         # No local reference to the pattern here: it would keep the old indices alive through the conversion.
         if layer.nnz >= layer.out_features * layer.in_features:  # dense: nowhere to grow; no conversion either
             return  # (the dense 600,000 -> 5 readout of the Liu shape: 0.24 s per update in two conversions)
+        # A row-blocked layer rewires in its own order when nothing depends on CSR order (see _update_rows).
+        in_place = self.drop in ORDER_FREE_DROPS and self._grow is GROW_CRITERIA["random"]
+        if layer.pattern.is_blocked and in_place and self._update_rows(layer, optimizer, fraction):
+            return
         super().update_stored_layer(layer, optimizer, fraction)
 
-    def _update_rows(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> None:
+    def _update_rows(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> bool:
         """:func:`~evosparse.topology.criteria.rewiring` and :func:`apply_rewiring` with the change kept per row:
         the same connections and weights (the same random draws), without int64 keys. Nothing here holds the
-        old weights or indices once they are replaced (their memory is free for the next tensor's copy)."""
-        keep = ~np.asarray(self._drop(layer.values.detach().cpu().numpy(), fraction), dtype=bool)
-        count = layer.nnz - int(np.count_nonzero(keep))
+        old weights or indices once they are replaced (their memory is free for the next tensor's copy).
+
+        A row-blocked layer stays in its order: only its survivors' indices are listed per row for the sampler,
+        and :func:`apply_rows` merges in blocks. The result is the CSR rewiring's, unless equal weights straddle
+        the drop threshold (which of them go follows their order, CSR order by definition): then nothing is
+        changed and False returned, for the caller to convert the layer to CSR order and rewire there.
+        """
+        values = layer.values.detach().cpu().numpy()
+        remove = np.asarray(self._drop(values, fraction), dtype=bool)
         pattern = layer.pattern
-        new_indptr, new_cols = self._grow.propose_rows(
-            pattern.indptr, pattern.cols, keep, pattern.n_cols, count, rng=self.rng
-        )
-        del pattern
+        if pattern.is_blocked and ties_straddle(values, remove, self.drop):
+            return False
+        del values
+        keep = ~remove
+        del remove
+        count = layer.nnz - int(np.count_nonzero(keep))
+        if pattern.is_blocked:  # the survivors per row (indices only), all of them kept
+            indptr, cols = pattern.csr_where(keep)
+            row_keep = np.ones(cols.shape[0], dtype=bool)
+        else:
+            indptr, cols, row_keep = pattern.indptr, pattern.cols, keep
+        new_indptr, new_cols = self._grow.propose_rows(indptr, cols, row_keep, pattern.n_cols, count, rng=self.rng)
+        del pattern, indptr, cols, row_keep
         if self.new_weights == "zero":
             new_values = torch.zeros(count, dtype=layer.values.dtype)
         else:
             new_values = layer.sample_weights_csr(new_indptr, self.rng)
         apply_rows(layer, keep, new_indptr, new_cols, new_values, optimizer)
+        return True
 
     def __repr__(self) -> str:
         def label(criterion: Any) -> str:

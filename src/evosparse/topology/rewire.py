@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from evosparse.nn.linear import SparseLinear
 from evosparse.sparse.functional import host_tensor
-from evosparse.sparse.pattern import SparsePattern
+from evosparse.sparse.pattern import ROW_OFFSET_DTYPE, SparsePattern, permute
 
 
 @dataclass(frozen=True)
@@ -65,41 +65,71 @@ def apply_rows(
     new_values: torch.Tensor,
     optimizer: torch.optim.Optimizer | None = None,
 ) -> None:
-    """:func:`apply_rewiring` of a change given per row: the survivors as a boolean mask over the CSR order,
+    """:func:`apply_rewiring` of a change given per row: the survivors as a boolean mask over the stored order,
     the new positions as CSR arrays (``new_indptr``, ``new_cols``), their weights in that order.
 
     The same result as ``apply_rewiring(layer, Rewiring(flatnonzero(keep), new keys), ...)`` without any
     array of keys or positions: each row's survivors and new connections are merged again for every tensor
     (weights, then each optimizer state), straight from the old arrays, so the memory peak of rewiring a
     wide layer is the new columns and the old and new copies of one tensor.
+
+    A row-blocked layer is rewired in its own order (the new positions are sorted into it, then each block's
+    survivors and new connections are merged): the same pattern, weights and state as converting it to CSR
+    order, rewiring and converting back, without the two conversions of every per-connection tensor (on the
+    Liu shape, half the rewiring's fresh memory and a third of its time: BENCHMARKS.md section 3).
     """
-    _require_csr(layer)
     old = layer.pattern
-    old_indptr, old_cols = old.indptr, old.cols
+    old_indptr, old_cols, old_offsets, block_rows = old.indptr, old.cols, _offsets(old), old.block_rows
+    if old.is_blocked:  # the new positions in the layer's order; their weights follow
+        new, perm = SparsePattern.from_csr(new_indptr, new_cols, old.n_rows, old.n_cols).to_blocked(block_rows)
+        new_indptr, new_cols, new_offsets = new.indptr, new.cols, new.row_offsets
+        new_values = _permuted(new_values, perm)
+        del new, perm
+    else:
+        new_offsets = _NO_OFFSETS
     del old
+    old_index = (old_indptr, old_cols, old_offsets)
+    new_index = (new_indptr, new_cols, new_offsets)
     values = layer.values.detach()
     merged_values = None
     if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64):  # the weights merged too
         fresh = new_values.to(values.dtype).contiguous()
-        indptr, cols, merged = merge_rows(old_indptr, old_cols, keep, new_indptr, new_cols, values=(values, fresh))
+        index, merged = merge_rows(old_index, keep, new_index, block_rows, values=(values, fresh))
         merged_values = torch.from_numpy(merged)
     else:
-        indptr, cols = merge_rows(old_indptr, old_cols, keep, new_indptr, new_cols)
+        index = merge_rows(old_index, keep, new_index, block_rows)
     del values
-    pattern = SparsePattern.from_csr(indptr, cols, layer.out_features, layer.in_features)
+    indptr, cols, offsets = index
+    if block_rows > 1:
+        pattern = SparsePattern(layer.out_features, layer.in_features, indptr, cols, block_rows, offsets)
+    else:
+        pattern = SparsePattern.from_csr(indptr, cols, layer.out_features, layer.in_features)
 
     def remap(tensor: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
         if tensor.device.type != "cpu" or tensor.dtype not in (torch.float32, torch.float64):
-            source = merge_rows(old_indptr, old_cols, keep, new_indptr, new_cols, sources=True)[2]
+            source = merge_rows(old_index, keep, new_index, block_rows, sources=True)[1]
             return gather_survivors(source, tensor, fresh)
         out = host_tensor(int(indptr[-1]), tensor.dtype)
         old_values, fresh_values = tensor.detach().contiguous().numpy(), fresh.detach().contiguous().numpy()
         _merge_values(
-            old_indptr, keep, new_indptr, new_cols, indptr, cols, old_values, fresh_values, out.numpy(), _MERGE_PARTS
+            *old_index, keep, *new_index, block_rows, *index, old_values, fresh_values, out.numpy(), _MERGE_PARTS
         )
         return out
 
     _replace(layer, pattern, remap, new_values, optimizer, merged_values)
+
+
+_NO_OFFSETS = np.empty(0, dtype=ROW_OFFSET_DTYPE)  # the row offsets of a CSR pattern: none
+
+
+def _offsets(pattern: SparsePattern) -> np.ndarray:
+    return pattern.row_offsets if pattern.is_blocked else _NO_OFFSETS
+
+
+def _permuted(values: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
+    if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(permute(values.detach().contiguous().numpy(), perm))
+    return values[torch.from_numpy(perm.astype(np.int64)).to(values.device)]
 
 
 def _require_csr(layer: SparseLinear) -> None:
@@ -153,46 +183,48 @@ def _zeros(n: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def merge_rows(
-    indptr: np.ndarray,
-    cols: np.ndarray,
+    index: tuple[np.ndarray, np.ndarray, np.ndarray],
     keep: np.ndarray,
-    new_indptr: np.ndarray,
-    new_cols: np.ndarray,
+    new_index: tuple[np.ndarray, np.ndarray, np.ndarray],
+    block_rows: int = 1,
     *,
     sources: bool = False,
     values: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> tuple[np.ndarray, ...]:
-    """:func:`merge_rewiring` with the survivors as a boolean mask ``keep`` and the new positions as CSR arrays.
+) -> tuple:
+    """:func:`merge_rewiring` with the survivors as a boolean mask ``keep`` and the new positions as arrays of the
+    same layout: ``index`` and ``new_index`` are ``(indptr, cols, row_offsets)`` of the old pattern and of the new
+    positions, CSR (``block_rows`` 1, empty row offsets) or row-blocked (both in blocks of ``block_rows`` rows).
 
-    Rows are merged independently (in parallel) into their place of the output. Returns the new ``indptr``
-    and ``cols``, with ``sources=True`` also ``source`` as :func:`merge_rewiring` does, and with ``values=(old
-    weights, new connections' weights)`` (CPU float tensors of one dtype) also the weights in the new order, written
-    in the same pass (one merge fewer for the caller). Raises ValueError
-    if a new position is a survivor, is repeated, or is out of order within its row.
+    Rows (blocks) are merged independently (in parallel) into their place of the output. Returns the new
+    ``(indptr, cols, row_offsets)``, with ``sources=True`` also ``source`` as :func:`merge_rewiring` does, and
+    with ``values=(old weights, new connections' weights)`` (CPU float tensors of one dtype) also the weights in
+    the new order, written in the same pass (one merge fewer for the caller). Raises ValueError if a new position
+    is a survivor, is repeated, or is out of order within its row (block).
     """
-    n_old = cols.shape[0]
-    n_new = new_cols.shape[0]
+    indptr, cols, offsets = index
+    n_old, n_new = cols.shape[0], new_index[1].shape[0]
     out_indptr = np.zeros(indptr.shape[0], dtype=indptr.dtype)
-    _row_sizes(indptr, keep, new_indptr, out_indptr[1:])
+    _row_sizes(indptr, keep, new_index[0], out_indptr[1:])
     np.cumsum(out_indptr, out=out_indptr)
-    out_cols = np.empty(int(out_indptr[-1]), dtype=cols.dtype)
-    if _merge_cols(indptr, cols, keep, new_indptr, new_cols, out_indptr, out_cols, _MERGE_PARTS):
+    n_out = int(out_indptr[-1])
+    out_index = (out_indptr, np.empty(n_out, dtype=cols.dtype), np.empty(n_out if block_rows > 1 else 0, offsets.dtype))
+    if _merge_cols(*index, keep, *new_index, block_rows, *out_index, _MERGE_PARTS):
         raise ValueError("rewiring would create a duplicate connection")
-    out = (out_indptr, out_cols)
-    merge = (indptr, keep, new_indptr, new_cols, out_indptr, out_cols)
-    if sources:  # where each entry comes from: old CSR position k, or n_old + j for the j-th new one
+    out: tuple = (out_index,)
+    merge = (*index, keep, *new_index, block_rows, *out_index)
+    if sources:  # where each entry comes from: old position k, or n_old + j for the j-th new one
         source_dtype = np.int32 if n_old + n_new < np.iinfo(np.int32).max else np.int64
         old_positions = np.arange(n_old, dtype=source_dtype)
-        out += (_merged(*merge, old_positions, np.arange(n_old, n_old + n_new, dtype=source_dtype)),)
+        out += (_merged(merge, old_positions, np.arange(n_old, n_old + n_new, dtype=source_dtype)),)
     if values is not None:
-        out += (_merged(*merge, values[0].numpy(), values[1].numpy()),)
-    return out
+        out += (_merged(merge, values[0].numpy(), values[1].numpy()),)
+    return out if len(out) > 1 else out_index
 
 
-def _merged(indptr, keep, new_indptr, new_cols, out_indptr, out_cols, old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+def _merged(merge: tuple, old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
     """A per-connection array in the merged order of :func:`merge_rows` (survivors' ``old``, new ones' ``fresh``)."""
-    out = np.empty(out_cols.shape[0], dtype=old.dtype)
-    _merge_values(indptr, keep, new_indptr, new_cols, out_indptr, out_cols, old, fresh, out, _MERGE_PARTS)
+    out = np.empty(merge[-2].shape[0], dtype=old.dtype)
+    _merge_values(*merge, old, fresh, out, _MERGE_PARTS)
     return out
 
 
@@ -207,39 +239,66 @@ def _row_sizes(indptr, keep, new_indptr, out):  # pragma: no cover - compiled
 
 # Rows are merged in parallel, in this many groups of consecutive rows (each with its own row buffer).
 _MERGE_PARTS = 64
-_NO_COLUMN = np.iinfo(np.int32).max  # a sentinel above every column
+_NO_KEY = np.iinfo(np.int64).max  # a sentinel above every position's order key
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _merge_cols(indptr, cols, keep, new_indptr, new_cols, out_indptr, out_cols, n_parts):  # pragma: no cover
-    """Per row, the surviving columns and the new ones merged in ascending order into ``out_cols``.
+def _merge_cols(  # pragma: no cover - compiled
+    indptr,
+    cols,
+    offsets,
+    keep,
+    new_indptr,
+    new_cols,
+    new_offsets,
+    block_rows,
+    out_indptr,
+    out_cols,
+    out_offsets,
+    n_parts,
+):
+    """Per row (block), the surviving positions and the new ones merged in ascending order (column, then row
+    offset) into ``out_cols`` (and ``out_offsets``).
 
-    Returns True if a new column is a survivor, is repeated, negative, or out of order in its row. Why two
-    steps per row (the survivors packed into a buffer, then a merge that picks with selects, not jumps): a
+    Returns True if a new position is a survivor, is repeated, negative, or out of order in its row. Why two
+    steps per row (the survivors packed into buffers, then a merge that picks with selects, not jumps): a
     random 30% of the connections are dropped, so "is this one kept?" and "which list is next?" are coin
     flips to the branch predictor. Measured on a 20.4M-connection layer: 90 ms for the columns, against ~135 ms
     for the branchy merge of columns and weights it replaced; the whole rewiring came out no faster within this
     machine's noise (BENCHMARKS.md, section 3), so this is kept for being one routine instead of two.
     """
     n_rows = indptr.shape[0] - 1
+    blocked = block_rows > 1
     bad = np.zeros(n_rows, dtype=np.bool_)  # per row: a scalar flag is not a safe prange reduction
     n_parts = max(1, min(n_parts, n_rows))
     for t in prange(n_parts):
         first, last = n_rows * t // n_parts, n_rows * (t + 1) // n_parts
-        kept = np.empty(_longest_row(indptr, first, last) + 1, dtype=np.int64)
+        longest = _longest_row(indptr, first, last) + 1
+        kept = np.empty(longest, dtype=np.int64)  # the survivors' order keys
+        kept_cols = np.empty(longest, dtype=cols.dtype)
+        kept_offsets = np.empty(longest if blocked else 0, dtype=offsets.dtype)
         for r in range(first, last):
-            kept[_pack(cols, keep, indptr[r], indptr[r + 1], kept)] = _NO_COLUMN
+            start, end = indptr[r], indptr[r + 1]
+            n_kept = _pack_keys(cols, offsets, block_rows, keep, start, end, kept)
+            kept[n_kept] = _NO_KEY
+            _pack(cols, keep, start, end, kept_cols)
+            if blocked:
+                _pack(offsets, keep, start, end, kept_offsets)
             e, e_end = new_indptr[r], new_indptr[r + 1]
             j = 0
             previous = -1
             for n in range(out_indptr[r], out_indptr[r + 1]):
-                new_col = _column_or_sentinel(new_cols, e, e_end)
-                kept_col = kept[j]
-                take_new = new_col < kept_col
-                column = new_col if take_new else kept_col
-                bad[r] |= (new_col == kept_col) | (column <= previous)
-                out_cols[n] = column
-                previous = column
+                new_key = _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end)
+                kept_key = kept[j]
+                take_new = new_key < kept_key
+                key = new_key if take_new else kept_key
+                bad[r] |= (new_key == kept_key) | (key <= previous)
+                # Both loaded first (min() keeps the read in bounds), so that the pick is a select, not a jump.
+                last_new = min(e, e_end - 1)
+                out_cols[n] = new_cols[last_new] if take_new else kept_cols[j]
+                if blocked:
+                    out_offsets[n] = new_offsets[last_new] if take_new else kept_offsets[j]
+                previous = key
                 e += take_new
                 j += not take_new
     return bad.any()
@@ -247,10 +306,24 @@ def _merge_cols(indptr, cols, keep, new_indptr, new_cols, out_indptr, out_cols, 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _merge_values(  # pragma: no cover - compiled
-    indptr, keep, new_indptr, new_cols, out_indptr, out_cols, old, fresh, out, n_parts
+    indptr,
+    cols,
+    offsets,
+    keep,
+    new_indptr,
+    new_cols,
+    new_offsets,
+    block_rows,
+    out_indptr,
+    out_cols,
+    out_offsets,
+    old,
+    fresh,
+    out,
+    n_parts,
 ):
-    """``out`` in the merged order of :func:`_merge_cols` (given as ``out_cols``): survivors' entries of ``old``,
-    new connections' of ``fresh``. A position is new iff its column is the row's next new column."""
+    """``out`` in the merged order of :func:`_merge_cols` (given as ``out_cols``, ``out_offsets``): survivors'
+    entries of ``old``, new connections' of ``fresh``. A position is new iff it is the row's next new one."""
     n_rows = indptr.shape[0] - 1
     n_parts = max(1, min(n_parts, n_rows))
     for t in prange(n_parts):
@@ -264,8 +337,8 @@ def _merge_values(  # pragma: no cover - compiled
                 continue
             j = 0
             for n in range(out_indptr[r], out_indptr[r + 1]):
-                is_new = _column_or_sentinel(new_cols, e, e_end) == out_cols[n]
-                # Both loaded first (min() keeps the read in bounds), so that the pick is a select, not a jump.
+                new_key = _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end)
+                is_new = new_key == _key(out_cols, out_offsets, block_rows, n)
                 new_value, kept_value = fresh[min(e, e_end - 1)], kept[j]
                 out[n] = new_value if is_new else kept_value
                 e += is_new
@@ -292,8 +365,26 @@ def _pack(source, keep, start, end, kept):
 
 
 @njit(inline="always")
-def _column_or_sentinel(new_cols, e, e_end):
-    return np.int64(new_cols[e]) if e < e_end else np.int64(_NO_COLUMN)
+def _pack_keys(cols, offsets, block_rows, keep, start, end, kept):
+    """:func:`_pack` of the order keys (:func:`_key`) of ``start:end``."""
+    j = 0
+    for k in range(start, end):
+        kept[j] = _key(cols, offsets, block_rows, k)
+        j += keep[k]
+    return j
+
+
+@njit(inline="always")
+def _key(cols, offsets, block_rows, k):
+    """Where connection k sorts in its row (CSR: its column) or block (column, then row offset)."""
+    if block_rows > 1:
+        return np.int64(cols[k]) * block_rows + np.int64(offsets[k])
+    return np.int64(cols[k])
+
+
+@njit(inline="always")
+def _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end):
+    return _key(new_cols, new_offsets, block_rows, e) if e < e_end else np.int64(_NO_KEY)
 
 
 def merge_rewiring(
