@@ -32,13 +32,11 @@ def child(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    import evosparse.topology.drop_grow as drop_grow
     from evosparse.nn import SparseMLP
     from evosparse.sparse import warm_up
     from evosparse.topology import SET
+    from evosparse.topology.criteria import DROP_CRITERIA
 
-    if args.child == "through-csr":  # no drop criterion counts as order-free: every layer goes through CSR order
-        drop_grow.ORDER_FREE_DROPS = ()
     warm_up()
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -50,6 +48,8 @@ def child(args: argparse.Namespace) -> None:
     for parameter in model.parameters():  # momentum as after training: every tensor exists and is filled
         optimizer.state[parameter]["momentum_buffer"] = torch.randn(parameter.shape, generator=generator) * 1e-3
     strategy = SET(0.3, seed=3)
+    if args.child == "through-csr":  # the same rule given as a function: DropAndGrow then converts every layer
+        strategy.drop = DROP_CRITERIA["set"]
     seconds = []
     for update in range(args.updates):
         time.sleep(args.sleep)
@@ -60,7 +60,9 @@ def child(args: argparse.Namespace) -> None:
         peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
     digest = float(sum(float(layer.values.double().sum()) for layer in model.sparse_layers()))
     cols = [np.asarray(layer.pattern.cols[:1000]).tolist() for layer in model.sparse_layers()]
-    print(json.dumps({"build": build, "seconds": seconds, "peak_gib": peak_kib / 2**20, "digest": digest, "cols": cols}))
+    print(
+        json.dumps({"build": build, "seconds": seconds, "peak_gib": peak_kib / 2**20, "digest": digest, "cols": cols})
+    )
 
 
 def main() -> None:

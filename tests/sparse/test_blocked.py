@@ -14,6 +14,7 @@ from evosparse.sparse import kernels
 from evosparse.sparse import pattern as pattern_module
 from evosparse.sparse.pattern import MAX_BLOCK_ROWS, SparsePattern
 from evosparse.topology import SET, Rewiring, UpdateSchedule, apply_rewiring
+from evosparse.topology.criteria import drop_set, settle_set_ties
 
 
 def random_pattern(n_rows: int, n_cols: int, nnz: int, seed: int) -> SparsePattern:
@@ -423,7 +424,10 @@ def _rewired_both_ways(strategy_factory, n_in, n_out, epsilon, block_rows, seed,
         strategy = strategy_factory()
         with torch.no_grad():
             if in_place:
-                strategy.update_stored_layer(layer, optimizer, 0.3)
+                with pytest.MonkeyPatch.context() as patch:  # SET rewires a blocked layer without converting it
+                    if strategy.drop == "set":
+                        patch.setattr(SparsePattern, "to_csr", lambda self: pytest.fail("converted to CSR order"))
+                    strategy.update_stored_layer(layer, optimizer, 0.3)
             else:
                 with layer.csr_order(optimizer):
                     strategy.update_layer(layer, optimizer, 0.3)
@@ -457,28 +461,28 @@ def test_set_rewires_a_blocked_layer_in_its_order_as_it_would_in_csr_order(
     assert fast_next == slow_next  # the generator drew the same numbers
 
 
-def test_equal_weights_at_the_threshold_go_in_csr_order_in_a_blocked_layer_too(monkeypatch):
-    """Weights of equal score on both sides of the drop threshold: which go follows CSR order, so the blocked
-    layer is rewired in CSR order then (the in-block path declines), and the run stays the CSR run."""
-    import evosparse.topology.drop_grow as drop_grow
-
+def test_equal_weights_at_the_threshold_go_in_csr_order_in_a_blocked_layer_too():
+    """Weights of equal score on both sides of SET's threshold: which go follows CSR order, in a blocked layer too."""
     layer, _ = _layer_with_momentum(30, 40, 3.0, 8, 0)
     values = torch.full((layer.nnz,), 0.5)
     values[: layer.nnz // 2] = -0.25  # two scores only: every drop splits a tie
-    calls = []
-    real = drop_grow.DropAndGrow._update_rows
-
-    def spy(self, *args):
-        calls.append(real(self, *args))
-        return calls[-1]
-
-    monkeypatch.setattr(drop_grow.DropAndGrow, "_update_rows", spy)
+    remove = drop_set(values.numpy(), 0.3)
+    settled = remove.copy()
+    settle_set_ties(values.numpy(), settled, layer.pattern.csr_keys)
+    assert settled.sum() == remove.sum() and not np.array_equal(settled, remove)  # the same count, other weights
     (fast, fast_momentum, _), (slow, slow_momentum, _) = _rewired_both_ways(
         lambda: SET(0.3, seed=1), 30, 40, 3.0, 8, 0, values=values
     )
-    assert calls[0] is False  # declined in blocks (then run in CSR order: a second call)
     assert np.array_equal(fast.pattern.cols, slow.pattern.cols) and torch.equal(fast.values, slow.values)
     assert torch.equal(fast_momentum, slow_momentum)
+
+
+def test_csr_keys_of_stored_positions():
+    csr = random_pattern(23, 17, 120, 3)
+    blocked, perm = csr.to_blocked(4)
+    positions = np.array([0, 5, 77, 119])
+    assert np.array_equal(blocked.csr_keys(positions), csr.keys()[perm[positions]])
+    assert np.array_equal(csr.csr_keys(positions), csr.keys()[positions])
 
 
 @settings(max_examples=40, deadline=None)

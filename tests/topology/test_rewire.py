@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evosparse.sparse.pattern import SparsePattern
+from evosparse.topology import rewire
 from evosparse.topology.rewire import gather_survivors, merge_rewiring, merge_rows
 
 
@@ -84,7 +85,27 @@ def test_merge_rows_equals_the_merge_of_keys(case):
 @given(rewirings(), st.integers(2, 6))
 def test_merge_rows_of_a_row_blocked_pattern_is_the_csr_merge_in_blocked_order(case, block_rows):
     """Merging in row-blocked order gives what merging in CSR order and converting gives, weights included."""
-    pattern, keep, new_keys = case
+    _check_blocked_merge(*case, block_rows)
+
+
+@pytest.mark.parametrize(("n_rows", "n_cols", "block_rows"), [(3, 9000, 1), (3, 9000, 2), (70, 400, 64)])
+def test_merges_of_rows_longer_than_a_chunk(n_rows, n_cols, block_rows):
+    """Rows (blocks) of several thousand connections: the merges go through them a chunk at a time."""
+    rng = np.random.default_rng(n_rows)
+    total = n_rows * n_cols
+    old_keys = np.sort(rng.choice(total, size=total // 2, replace=False)).astype(np.int64)
+    keep = np.sort(rng.choice(old_keys.size, size=old_keys.size * 7 // 10, replace=False))
+    free = np.setdiff1d(np.arange(total), old_keys[keep])
+    new_keys = np.sort(rng.choice(free, size=old_keys.size - keep.size, replace=False)).astype(np.int64)
+    pattern = SparsePattern.from_sorted_keys(old_keys, n_rows, n_cols)
+    assert np.diff(pattern.indptr).max() * min(block_rows, n_rows) > 2 * rewire._CHUNK
+    if block_rows == 1:
+        test_merge_rows_equals_the_merge_of_keys.hypothesis.inner_test((pattern, keep, new_keys))
+    else:
+        _check_blocked_merge(pattern, keep, new_keys, block_rows)
+
+
+def _check_blocked_merge(pattern, keep, new_keys, block_rows):
     mask, new_indptr, new_cols = _as_rows(pattern, keep, new_keys)
     old_values = torch.randn(pattern.nnz, dtype=torch.float64)
     fresh = torch.randn(new_keys.shape[0], dtype=torch.float64)

@@ -103,6 +103,16 @@ class SparsePattern:
         _blocked_to_csr(self.indptr, self.cols, self.row_offsets, self.block_rows, _ALL, indptr, cols, perm)
         return SparsePattern.from_csr(indptr, cols, self.n_rows, self.n_cols), perm
 
+    def csr_keys(self, positions: np.ndarray) -> np.ndarray:
+        """CSR keys ``row * n_cols + col`` (int64) of the connections at ``positions`` of the stored order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.is_blocked:
+            blocks = np.searchsorted(self.indptr, positions, side="right") - 1
+            rows = blocks * self.block_rows + self.row_offsets[positions]
+        else:
+            rows = np.searchsorted(self.indptr, positions, side="right") - 1
+        return rows * np.int64(self.n_cols) + self.cols[positions]
+
     def csr_where(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CSR ``indptr`` and ``cols`` of the connections where the boolean mask ``keep`` (over the stored order)
         is True: the survivors of a rewiring, per row, for the per-row sampler of a row-blocked layer (only the
@@ -162,8 +172,8 @@ class SparsePattern:
 
     def row_degrees(self) -> np.ndarray:
         """Number of connections of each row (fan-in of each output neuron)."""
-        if self.is_blocked:
-            return np.bincount(self.rows, minlength=self.n_rows)
+        if self.is_blocked:  # counted per block: no nnz-long array of rows (80 MB for a 20M-connection layer)
+            return _blocked_row_degrees(self.indptr, self.row_offsets, self.block_rows, np.zeros(self.n_rows, np.int64))
         return np.diff(self.indptr)
 
     def col_degrees(self) -> np.ndarray:
@@ -474,6 +484,15 @@ def _blocked_to_csr(block_ptr, cols, offsets, block_rows, keep, indptr, csr_cols
                 csr_cols[j] = cols[k]
                 if perm.shape[0]:
                     perm[j] = k
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _blocked_row_degrees(block_ptr, offsets, block_rows, degrees):  # pragma: no cover - compiled
+    for b in prange(block_ptr.shape[0] - 1):  # a block's rows are its own: no two tasks count into one row
+        first_row = b * block_rows
+        for k in range(block_ptr[b], block_ptr[b + 1]):
+            degrees[first_row + offsets[k]] += 1
+    return degrees
 
 
 _ALL = np.empty(0, dtype=np.bool_)  # ``keep`` of _blocked_to_csr: every connection

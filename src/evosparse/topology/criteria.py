@@ -181,23 +181,27 @@ def drop_magnitude(values: np.ndarray, fraction: float) -> np.ndarray:
 
 DropCriterion = Callable[[np.ndarray, float], np.ndarray]
 DROP_CRITERIA: dict[str, DropCriterion] = {"set": drop_set, "magnitude": drop_magnitude}
-# The drop criteria whose choice depends on the order of the weights only among equal scores (ties_straddle).
-ORDER_FREE_DROPS = ("set", "magnitude")
 
 
-def ties_straddle(values: np.ndarray, remove: np.ndarray, drop: str) -> bool:
-    """Whether a weight that ``remove`` drops and one it keeps have the same score under the drop criterion ``drop``
-    (one of :data:`ORDER_FREE_DROPS`): only then would the same weights in another order lose other connections
-    (equal scores at the threshold go in the order given). One pass, O(nnz)."""
-    if drop not in ORDER_FREE_DROPS:
-        raise ValueError(f"drop must be one of {ORDER_FREE_DROPS}, got {drop!r}")
-    return bool(_ties_straddle(values, remove, drop == "set", _DROP_PARTS))
+def settle_set_ties(values: np.ndarray, remove: np.ndarray, csr_keys: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Make ``remove`` (:func:`drop_set` of ``values`` stored in another order than CSR, e.g. row-blocked) drop what
+    :func:`drop_set` drops in CSR order: of equal scores on both sides of a sign's threshold, the ones first in
+    CSR order go (drop_set takes them in the order given). ``csr_keys(positions)``: the CSR keys ``row * n_cols +
+    col`` of stored positions. In place; one pass over the weights, then a sort of the tied few (float32 weights
+    tie at the threshold in most updates of a 20M-connection layer)."""
+    for group, score in enumerate(_straddling_scores(values, remove, _DROP_PARTS)):
+        if np.isnan(score):
+            continue
+        tied = _positions_scoring(values, group, values.dtype.type(score))
+        n_dropped = int(np.count_nonzero(remove[tied]))
+        remove[tied] = False
+        remove[tied[np.argsort(csr_keys(tied), kind="stable")[:n_dropped]]] = True
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _ties_straddle(values, remove, signwise, n_parts):  # pragma: no cover - compiled
-    """Per score group (SET: positive weights, negative weights; magnitude: all), the largest dropped score
-    reaching the smallest kept one. NaNs (always dropped) and, for SET, zeros (always dropped) are no score."""
+def _straddling_scores(values, remove, n_parts):  # pragma: no cover - compiled
+    """Per sign (positive, negative weights), the score ``|w|`` that both a dropped and a kept weight have (the
+    sign's threshold when it splits a tie), or NaN. NaNs and zeros (always dropped) are no score."""
     n = values.shape[0]
     n_parts = max(1, min(n_parts, n))
     dropped_max = np.full((n_parts, 2), -np.inf)
@@ -205,18 +209,35 @@ def _ties_straddle(values, remove, signwise, n_parts):  # pragma: no cover - com
     for t in prange(n_parts):
         for i in range(n * t // n_parts, n * (t + 1) // n_parts):
             v = values[i]
-            if v != v or (signwise and v == 0):
+            if v != v or v == 0:
                 continue
-            group = 1 if signwise and v < 0 else 0
-            score = abs(v)
+            group = 1 if v < 0 else 0
             if remove[i]:
-                dropped_max[t, group] = max(dropped_max[t, group], score)
+                dropped_max[t, group] = max(dropped_max[t, group], abs(v))
             else:
-                kept_min[t, group] = min(kept_min[t, group], score)
+                kept_min[t, group] = min(kept_min[t, group], abs(v))
+    scores = np.full(2, np.nan)
     for group in range(2):
-        if dropped_max[:, group].max() >= kept_min[:, group].min():
-            return True
-    return False
+        top, bottom = dropped_max[:, group].max(), kept_min[:, group].min()
+        if top == bottom:
+            scores[group] = top
+    return scores
+
+
+@njit(cache=True, nogil=True)
+def _positions_scoring(values, group, score):  # pragma: no cover - compiled
+    """Positions of the weights of sign ``group`` (0: positive, 1: negative) whose ``|w|`` is ``score``."""
+    target = -score if group == 1 else score
+    count = 0
+    for i in range(values.shape[0]):
+        count += values[i] == target
+    out = np.empty(count, dtype=np.int64)
+    count = 0
+    for i in range(values.shape[0]):
+        if values[i] == target:
+            out[count] = i
+            count += 1
+    return out
 
 
 # ---- grow: where new connections appear ---------------------------------------------------------------------------

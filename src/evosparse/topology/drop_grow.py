@@ -24,13 +24,12 @@ from torch import nn
 from evosparse.nn.linear import SparseLinear
 from evosparse.topology.criteria import (
     GROW_CRITERIA,
-    ORDER_FREE_DROPS,
     DropCriterion,
     GrowCriterion,
     drop_criterion,
     grow_criterion,
     rewiring,
-    ties_straddle,
+    settle_set_ties,
 )
 from evosparse.topology.gradient import GradientProbe
 from evosparse.topology.rewire import apply_rewiring, apply_rows
@@ -146,27 +145,28 @@ class DropAndGrow(TopologyStrategy):
         # No local reference to the pattern here: it would keep the old indices alive through the conversion.
         if layer.nnz >= layer.out_features * layer.in_features:  # dense: nowhere to grow; no conversion either
             return  # (the dense 600,000 -> 5 readout of the Liu shape: 0.24 s per update in two conversions)
-        # A row-blocked layer rewires in its own order when nothing depends on CSR order (see _update_rows).
-        in_place = self.drop in ORDER_FREE_DROPS and self._grow is GROW_CRITERIA["random"]
-        if layer.pattern.is_blocked and in_place and self._update_rows(layer, optimizer, fraction):
+        # A row-blocked layer rewires in its own order when nothing but the order of ties depends on CSR order:
+        # SET's drop rule and random growth (see _update_rows); others convert the layer to CSR order and back.
+        if layer.pattern.is_blocked and self.drop == "set" and self._grow is GROW_CRITERIA["random"]:
+            self._update_rows(layer, optimizer, fraction)
             return
         super().update_stored_layer(layer, optimizer, fraction)
 
-    def _update_rows(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> bool:
+    def _update_rows(self, layer: SparseLinear, optimizer: torch.optim.Optimizer | None, fraction: float) -> None:
         """:func:`~evosparse.topology.criteria.rewiring` and :func:`apply_rewiring` with the change kept per row:
         the same connections and weights (the same random draws), without int64 keys. Nothing here holds the
         old weights or indices once they are replaced (their memory is free for the next tensor's copy).
 
-        A row-blocked layer stays in its order: only its survivors' indices are listed per row for the sampler,
-        and :func:`apply_rows` merges in blocks. The result is the CSR rewiring's, unless equal weights straddle
-        the drop threshold (which of them go follows their order, CSR order by definition): then nothing is
-        changed and False returned, for the caller to convert the layer to CSR order and rewire there.
+        A row-blocked layer stays in its order (SET's drop rule only): its survivors' indices are listed per row
+        for the sampler, equal weights at the drop threshold go in CSR order as they would in a CSR layer, and
+        :func:`apply_rows` merges in blocks. The same result as in CSR order, without converting the weights and
+        their optimizer state there and back (tests/sparse/test_blocked.py).
         """
         values = layer.values.detach().cpu().numpy()
         remove = np.asarray(self._drop(values, fraction), dtype=bool)
         pattern = layer.pattern
-        if pattern.is_blocked and ties_straddle(values, remove, self.drop):
-            return False
+        if pattern.is_blocked:
+            settle_set_ties(values, remove, pattern.csr_keys)
         del values
         keep = ~remove
         del remove
@@ -183,7 +183,6 @@ class DropAndGrow(TopologyStrategy):
         else:
             new_values = layer.sample_weights_csr(new_indptr, self.rng)
         apply_rows(layer, keep, new_indptr, new_cols, new_values, optimizer)
-        return True
 
     def __repr__(self) -> str:
         def label(criterion: Any) -> str:

@@ -239,6 +239,7 @@ def _row_sizes(indptr, keep, new_indptr, out):  # pragma: no cover - compiled
 
 # Rows are merged in parallel, in this many groups of consecutive rows (each with its own row buffer).
 _MERGE_PARTS = 64
+_CHUNK = 2048  # survivors packed at a time (a row-blocked layer's block holds ~500,000 connections)
 _NO_KEY = np.iinfo(np.int64).max  # a sentinel above every position's order key
 
 
@@ -272,35 +273,43 @@ def _merge_cols(  # pragma: no cover - compiled
     bad = np.zeros(n_rows, dtype=np.bool_)  # per row: a scalar flag is not a safe prange reduction
     n_parts = max(1, min(n_parts, n_rows))
     for t in prange(n_parts):
-        first, last = n_rows * t // n_parts, n_rows * (t + 1) // n_parts
-        longest = _longest_row(indptr, first, last) + 1
-        kept = np.empty(longest, dtype=np.int64)  # the survivors' order keys
-        kept_cols = np.empty(longest, dtype=cols.dtype)
-        kept_offsets = np.empty(longest if blocked else 0, dtype=offsets.dtype)
-        for r in range(first, last):
+        kept = np.empty(_CHUNK + 1, dtype=np.int64)  # the survivors' order keys
+        kept_cols = np.empty(_CHUNK + 1, dtype=cols.dtype)
+        kept_offsets = np.empty(_CHUNK + 1 if blocked else 0, dtype=offsets.dtype)
+        for r in range(n_rows * t // n_parts, n_rows * (t + 1) // n_parts):
             start, end = indptr[r], indptr[r + 1]
-            n_kept = _pack_keys(cols, offsets, block_rows, keep, start, end, kept)
-            kept[n_kept] = _NO_KEY
-            _pack(cols, keep, start, end, kept_cols)
-            if blocked:
-                _pack(offsets, keep, start, end, kept_offsets)
             e, e_end = new_indptr[r], new_indptr[r + 1]
-            j = 0
+            n = out_indptr[r]
             previous = -1
-            for n in range(out_indptr[r], out_indptr[r + 1]):
-                new_key = _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end)
-                kept_key = kept[j]
-                take_new = new_key < kept_key
-                key = new_key if take_new else kept_key
-                bad[r] |= (new_key == kept_key) | (key <= previous)
-                # Both loaded first (min() keeps the read in bounds), so that the pick is a select, not a jump.
-                last_new = min(e, e_end - 1)
-                out_cols[n] = new_cols[last_new] if take_new else kept_cols[j]
+            chunk = start
+            while True:  # a chunk of the old row at a time: the packed survivors stay in L1
+                chunk_end = min(chunk + _CHUNK, end)
+                last_chunk = chunk_end == end
+                n_kept = _pack_keys(cols, offsets, block_rows, keep, chunk, chunk_end, kept)
+                kept[n_kept] = _NO_KEY
+                _pack(cols, keep, chunk, chunk_end, kept_cols)
                 if blocked:
-                    out_offsets[n] = new_offsets[last_new] if take_new else kept_offsets[j]
-                previous = key
-                e += take_new
-                j += not take_new
+                    _pack(offsets, keep, chunk, chunk_end, kept_offsets)
+                j = 0
+                # The chunk's survivors, the new positions before its last one (and in the last chunk, the rest).
+                while j < n_kept or (last_chunk and e < e_end):
+                    new_key = _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end)
+                    kept_key = kept[j]
+                    take_new = new_key < kept_key
+                    key = new_key if take_new else kept_key
+                    bad[r] |= (new_key == kept_key) | (key <= previous)
+                    # Both loaded first (min() keeps the read in bounds), so that the pick is a select, not a jump.
+                    last_new = min(e, e_end - 1)
+                    out_cols[n] = new_cols[last_new] if take_new else kept_cols[j]
+                    if blocked:
+                        out_offsets[n] = new_offsets[last_new] if take_new else kept_offsets[j]
+                    previous = key
+                    n += 1
+                    e += take_new
+                    j += not take_new
+                chunk = chunk_end
+                if last_chunk:
+                    break
     return bad.any()
 
 
@@ -327,30 +336,34 @@ def _merge_values(  # pragma: no cover - compiled
     n_rows = indptr.shape[0] - 1
     n_parts = max(1, min(n_parts, n_rows))
     for t in prange(n_parts):
-        first, last = n_rows * t // n_parts, n_rows * (t + 1) // n_parts
-        kept = np.empty(_longest_row(indptr, first, last) + 1, dtype=old.dtype)
-        for r in range(first, last):
-            _pack(old, keep, indptr[r], indptr[r + 1], kept)
+        kept = np.empty(_CHUNK + 1, dtype=old.dtype)
+        for r in range(n_rows * t // n_parts, n_rows * (t + 1) // n_parts):
+            start, end = indptr[r], indptr[r + 1]
             e, e_end = new_indptr[r], new_indptr[r + 1]
-            if e == e_end:  # survivors only
-                out[out_indptr[r] : out_indptr[r + 1]] = kept[: out_indptr[r + 1] - out_indptr[r]]
-                continue
-            j = 0
-            for n in range(out_indptr[r], out_indptr[r + 1]):
-                new_key = _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end)
-                is_new = new_key == _key(out_cols, out_offsets, block_rows, n)
-                new_value, kept_value = fresh[min(e, e_end - 1)], kept[j]
-                out[n] = new_value if is_new else kept_value
-                e += is_new
-                j += not is_new
-
-
-@njit(inline="always")
-def _longest_row(indptr, first, last):
-    longest = 0
-    for r in range(first, last):
-        longest = max(longest, indptr[r + 1] - indptr[r])
-    return longest
+            n = out_indptr[r]
+            chunk = start
+            while True:  # the chunks of _merge_cols
+                chunk_end = min(chunk + _CHUNK, end)
+                last_chunk = chunk_end == end
+                n_kept = _pack(old, keep, chunk, chunk_end, kept)
+                if e == e_end:  # survivors only from here on
+                    out[n : n + n_kept] = kept[:n_kept]
+                    n += n_kept
+                else:
+                    j = 0
+                    while j < n_kept or (last_chunk and e < e_end):
+                        is_new = _key_or_sentinel(new_cols, new_offsets, block_rows, e, e_end) == _key(
+                            out_cols, out_offsets, block_rows, n
+                        )
+                        # Both loaded first (min() keeps the read in bounds), so that the pick is a select.
+                        new_value, kept_value = fresh[min(e, e_end - 1)], kept[j]
+                        out[n] = new_value if is_new else kept_value
+                        n += 1
+                        e += is_new
+                        j += not is_new
+                chunk = chunk_end
+                if last_chunk:
+                    break
 
 
 @njit(inline="always")
