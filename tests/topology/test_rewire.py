@@ -78,6 +78,7 @@ def test_merge_rows_equals_the_merge_of_keys(case):
     for a, b in zip((*index[:2], source), expected):  # indptr, cols and where each entry comes from
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert index[2].shape == (0,)  # CSR: no row offsets
+    assert np.array_equal(index[3], source >= pattern.nnz)  # is_new: the new connections' places
     assert np.array_equal(merged, gather_survivors(expected[2], old_values, fresh).numpy())
 
 
