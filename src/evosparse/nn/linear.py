@@ -211,8 +211,8 @@ class SparseLinear(nn.Module):
         state = optimizer.state.get(self.values, {}) if optimizer is not None else {}
         per_connection = [k for k, t in state.items() if isinstance(t, torch.Tensor) and t.shape == self.values.shape]
         for key in per_connection:
-            state[key] = _permuted(state[key], perm)
-        self.values.data = _permuted(self.values.data, perm)
+            state[key] = permuted(state[key], perm)
+        self.values.data = permuted(self.values.data, perm)
 
     def resize(self, *, keep_outputs: np.ndarray | None = None, keep_inputs: np.ndarray | None = None) -> np.ndarray:
         """Keep only the output neurons ``keep_outputs`` (rows) and / or input neurons ``keep_inputs`` (columns).
@@ -504,7 +504,7 @@ def _shared_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
-def _permuted(tensor: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
+def permuted(tensor: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
     """``tensor[perm]`` (a new tensor), in one compiled pass on the CPU (no int64 copy of ``perm``)."""
     if tensor.device.type == "cpu" and tensor.dtype in DTYPES:
         return torch.from_numpy(permute(tensor.detach().contiguous().numpy(), perm))

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from evosparse.nn.linear import SparseLinear
+from evosparse.nn.linear import SparseLinear, permuted
 from evosparse.sparse.functional import host_tensor
-from evosparse.sparse.pattern import ROW_OFFSET_DTYPE, SparsePattern, permute
+from evosparse.sparse.pattern import ROW_OFFSET_DTYPE, SparsePattern
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def apply_rows(
     if old.is_blocked:  # the new positions in the layer's order; their weights follow
         new, perm = SparsePattern.from_csr(new_indptr, new_cols, old.n_rows, old.n_cols).to_blocked(block_rows)
         new_indptr, new_cols, new_offsets = new.indptr, new.cols, new.row_offsets
-        new_values = _permuted(new_values, perm)
+        new_values = permuted(new_values, perm)
         del new, perm
     else:
         new_offsets = _NO_OFFSETS
@@ -117,12 +117,6 @@ _NO_OFFSETS = np.empty(0, dtype=ROW_OFFSET_DTYPE)  # the row offsets of a CSR pa
 
 def _offsets(pattern: SparsePattern) -> np.ndarray:
     return pattern.row_offsets if pattern.is_blocked else _NO_OFFSETS
-
-
-def _permuted(values: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
-    if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64):
-        return torch.from_numpy(permute(values.detach().contiguous().numpy(), perm))
-    return values[torch.from_numpy(perm.astype(np.int64)).to(values.device)]
 
 
 def _require_csr(layer: SparseLinear) -> None:
